@@ -1,0 +1,1 @@
+"""The `bastion` command line: one front door to every service and tool."""

@@ -1,0 +1,1 @@
+"""Bastion services: each owns its DuckDB file and talks to the others only over NATS."""

@@ -1,0 +1,1 @@
+"""The marketdata service."""

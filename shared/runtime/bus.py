@@ -1,0 +1,169 @@
+"""The NATS connection of one service: streams, KV snapshots, deduplicated publishing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import nats
+import structlog
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, PubAck, StorageType, StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.kv import KeyValue
+from pydantic import BaseModel
+
+from shared.contracts import Event
+from shared.contracts.subjects import SNAPSHOTS_BUCKET, STREAMS
+from shared.runtime.settings import RuntimeSettings
+
+log = structlog.get_logger()
+
+#: JetStream drops a republished event id seen within this window. Covers restarts and replays.
+DEDUPE_WINDOW_SECONDS = 3600.0
+#: Snapshot values are bounded so the dashboard stays fast.
+SNAPSHOT_MAX_BYTES = 1024 * 1024
+MSG_ID = "Nats-Msg-Id"
+
+
+async def connect(settings: RuntimeSettings, *, name: str | None = None) -> NATS:
+    """Connect and keep reconnecting forever (nats-py gives up after ~2 minutes by default)."""
+    servers = [s.strip() for s in settings.nats_url.split(",") if s.strip()]
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats.error", error=str(exc))
+
+    async def on_disconnect() -> None:
+        log.warning("nats.disconnected")
+
+    async def on_reconnect() -> None:
+        log.info("nats.reconnected")
+
+    options: dict[str, Any] = {
+        "name": name or f"{settings.service}:{settings.instance}",
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        "connect_timeout": 2,
+        "allow_reconnect": True,
+        "error_cb": on_error,
+        "disconnected_cb": on_disconnect,
+        "reconnected_cb": on_reconnect,
+    }
+    if settings.nats_user:
+        options["user"] = settings.nats_user
+        options["password"] = settings.nats_password or ""
+    return await nats.connect(servers, **options)
+
+
+class Bus:
+    """One service's handle on NATS and JetStream."""
+
+    def __init__(self, nc: NATS, service: str, *, replicas: int = 1) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream(timeout=10)
+        self.service = service
+        self.replicas = replicas
+        self._kv: KeyValue | None = None
+
+    @classmethod
+    async def connect(cls, settings: RuntimeSettings, *, replicas: int = 1) -> Bus:
+        return cls(await connect(settings), settings.service, replicas=replicas)
+
+    async def close(self) -> None:
+        if not self.nc.is_closed:
+            try:
+                await self.nc.drain()
+            except Exception as exc:  # draining a dead connection must not block shutdown
+                log.warning("nats.drain_failed", error=str(exc))
+                await self.nc.close()
+
+    # -- streams and KV ---------------------------------------------------------------------------
+    async def ensure_stream(self, name: str, subjects: Sequence[str] | None = None, **config: Any) -> None:
+        """Create stream ``name`` (subjects from ``STREAMS`` by default) or leave an existing one alone."""
+        cfg = StreamConfig(
+            name=name,
+            subjects=list(subjects if subjects is not None else STREAMS[name]),
+            storage=StorageType.FILE,
+            duplicate_window=config.pop("duplicate_window", DEDUPE_WINDOW_SECONDS),
+            num_replicas=config.pop("num_replicas", self.replicas),
+            **config,
+        )
+        try:
+            await self.js.stream_info(name)
+        except NotFoundError:
+            try:
+                await self.js.add_stream(cfg)
+            except BadRequestError as exc:  # created concurrently by another instance
+                if "already in use" not in str(exc) and getattr(exc, "err_code", None) != 10058:
+                    raise
+
+    async def ensure_streams(self, names: Iterable[str]) -> None:
+        for name in names:
+            await self.ensure_stream(name)
+
+    async def snapshots(self) -> KeyValue:
+        """The ``SNAPSHOTS`` key-value bucket, created if missing."""
+        if self._kv is None:
+            try:
+                self._kv = await self.js.key_value(SNAPSHOTS_BUCKET)
+            except NotFoundError:
+                try:
+                    self._kv = await self.js.create_key_value(
+                        KeyValueConfig(
+                            bucket=SNAPSHOTS_BUCKET,
+                            history=1,
+                            max_value_size=SNAPSHOT_MAX_BYTES,
+                            storage=StorageType.FILE,
+                            replicas=self.replicas,
+                        )
+                    )
+                except BadRequestError:
+                    self._kv = await self.js.key_value(SNAPSHOTS_BUCKET)
+        return self._kv
+
+    async def put_snapshot(self, key: str, value: BaseModel | dict[str, Any] | list[Any] | bytes) -> None:
+        """Write a dashboard snapshot. Values larger than ``SNAPSHOT_MAX_BYTES`` are refused."""
+        if isinstance(value, BaseModel):
+            data = value.model_dump_json(by_alias=True).encode()
+        elif isinstance(value, bytes):
+            data = value
+        else:
+            data = json.dumps(value, separators=(",", ":"), default=str).encode()
+        if len(data) > SNAPSHOT_MAX_BYTES:
+            raise ValueError(f"snapshot {key} is {len(data)} bytes, over {SNAPSHOT_MAX_BYTES}")
+        kv = await self.snapshots()
+        await kv.put(key, data)
+
+    # -- publishing -------------------------------------------------------------------------------
+    async def publish(self, event: Event, subject: str | None = None) -> PubAck:
+        """Publish ``event`` to JetStream with ``Nats-Msg-Id = event_id`` and wait for the server's ack."""
+        target = subject or event.subject()  # type: ignore[attr-defined]
+        return await self.js.publish(target, event.to_json(), headers={MSG_ID: str(event.event_id)})
+
+    async def publish_many(self, events: Iterable[tuple[str, Event]], *, window: int = 2000) -> int:
+        """Publish many events, keeping up to ``window`` acks in flight; returns how many were new
+        (not dropped as duplicates). Raises if any publish failed: callers must not ack their input."""
+        pending: list[asyncio.Future[PubAck]] = []
+        new = 0
+        for target, event in events:
+            fut = await self.js.publish_async(
+                target, event.to_json(), headers={MSG_ID: str(event.event_id)}, wait_stall=30
+            )
+            pending.append(fut)
+            if len(pending) >= window:
+                new += _count_new(await asyncio.gather(*pending))
+                pending.clear()
+        if pending:
+            new += _count_new(await asyncio.gather(*pending))
+        return new
+
+    async def publish_raw(self, subject: str, payload: bytes, msg_id: str | None = None) -> PubAck:
+        headers = {MSG_ID: msg_id} if msg_id else None
+        return await self.js.publish(subject, payload, headers=headers)
+
+
+def _count_new(acks: Sequence[PubAck]) -> int:
+    return sum(1 for ack in acks if not ack.duplicate)

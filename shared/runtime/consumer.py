@@ -1,0 +1,278 @@
+"""The durable pull-consumer loop every service uses.
+
+A batch is fetched, decoded and handed to the service's handler; only after the handler returns (its
+effects committed to DuckDB and its outputs published) are the messages acked. Errors come in two kinds:
+
+* permanent: the payload cannot be decoded or violates a contract, or the handler raises
+  ``PermanentError``: the message is copied to ``dlq.v1.<service>`` with the reason and terminated at once;
+* transient: any other exception: the message is retried in place with backoff (so per-subject order is
+  kept) and dead-lettered as ``exhausted`` after ``max_deliver`` attempts. A message that crashed the whole
+  process is redelivered by the server and dead-lettered once its delivery count passes ``max_deliver``.
+
+``max_ack_pending`` equals the batch size, so after a crash the server redelivers the unacked messages
+before any newer one: order survives restarts. Handlers must still be idempotent (a processed-events
+table), because an ack can be lost after the handler committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import nats.errors
+import structlog
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import BadRequestError
+from pydantic import ValidationError
+
+from shared.contracts import DeadLetter, Event
+from shared.contracts.subjects import dlq_subject
+from shared.runtime import metrics
+from shared.runtime.bus import Bus
+
+log = structlog.get_logger()
+
+MAX_DLQ_PAYLOAD = 64 * 1024
+
+
+class PermanentError(Exception):
+    """Raised by a handler for a message that can never succeed (contract or business-rule violation)."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One decoded message handed to a handler."""
+
+    event: Any
+    subject: str
+    stream_sequence: int
+    deliveries: int
+    msg: Msg = field(repr=False, compare=False)
+
+
+Handler = Callable[[Sequence[Delivery]], Awaitable[None]]
+Decoder = Callable[[str, bytes], Any]
+
+
+def decoder_for(types: type[Event] | Mapping[str, type[Event]]) -> Decoder:
+    """A decoder for one contract, or for several chosen by subject prefix."""
+    if isinstance(types, type):
+        single = types
+        return lambda _subject, data: single.from_json(data)
+    table = dict(types)
+
+    def decode(subject: str, data: bytes) -> Any:
+        for prefix, model in table.items():
+            if subject.startswith(prefix):
+                return model.from_json(data)
+        raise ValueError(f"no contract for subject {subject}")
+
+    return decode
+
+
+@dataclass
+class ConsumerSpec:
+    """What one durable consumer reads and who handles it."""
+
+    name: str
+    stream: str
+    subjects: Sequence[str]
+    decode: Decoder
+    handler: Handler
+    batch: int = 100
+    max_deliver: int = 5
+    ack_wait: float = 30.0
+    backoff: Sequence[float] = (0.05, 0.2, 0.5, 1.0, 2.0)
+    fetch_timeout: float = 0.5
+
+
+@dataclass
+class ConsumerStats:
+    processed: int = 0
+    failed: int = 0
+    dead_lettered: int = 0
+    lag: int = 0
+
+
+def consumer_config(spec: ConsumerSpec) -> ConsumerConfig:
+    subjects = list(spec.subjects)
+    return ConsumerConfig(
+        durable_name=spec.name,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=spec.ack_wait,
+        max_deliver=-1,  # the loop dead-letters after spec.max_deliver; the server never drops silently
+        max_ack_pending=spec.batch,
+        filter_subject=subjects[0] if len(subjects) == 1 else None,
+        filter_subjects=subjects if len(subjects) > 1 else None,
+    )
+
+
+async def ensure_consumer(bus: Bus, spec: ConsumerSpec) -> None:
+    try:
+        await bus.js.add_consumer(spec.stream, consumer_config(spec))
+    except BadRequestError as exc:
+        log.warning("consumer.exists_with_other_config", consumer=spec.name, error=str(exc))
+
+
+class ConsumerLoop:
+    """Runs one ``ConsumerSpec`` until ``stop`` is set."""
+
+    def __init__(self, bus: Bus, spec: ConsumerSpec, stop: asyncio.Event) -> None:
+        self.bus = bus
+        self.spec = spec
+        self.stop = stop
+        self.stats = ConsumerStats()
+        self._labels = {"service": bus.service, "consumer": spec.name}
+
+    async def run(self) -> None:
+        await ensure_consumer(self.bus, self.spec)
+        sub = await self.bus.js.pull_subscribe_bind(durable=self.spec.name, stream=self.spec.stream)
+        log.info("consumer.started", consumer=self.spec.name, subjects=list(self.spec.subjects))
+        try:
+            while not self.stop.is_set():
+                try:
+                    msgs = await sub.fetch(self.spec.batch, timeout=self.spec.fetch_timeout)
+                except nats.errors.TimeoutError:
+                    continue
+                except (nats.errors.ConnectionClosedError, nats.errors.NoServersError):
+                    if self.bus.nc.is_closed:
+                        return
+                    await asyncio.sleep(0.5)
+                    continue
+                except Exception as exc:  # server restarting, consumer recreated: keep the loop alive
+                    log.warning("consumer.fetch_failed", consumer=self.spec.name, error=repr(exc))
+                    await asyncio.sleep(0.5)
+                    continue
+                if msgs:
+                    self._record_lag(msgs[-1])
+                    await self.process(msgs)
+        finally:
+            try:
+                await sub.unsubscribe()
+            except Exception as exc:
+                log.debug("consumer.unsubscribe_failed", error=repr(exc))
+
+    def _record_lag(self, msg: Msg) -> None:
+        try:
+            self.stats.lag = int(msg.metadata.num_pending)
+        except Exception:
+            return
+        metrics.LAG.labels(**self._labels).set(self.stats.lag)
+
+    async def process(self, msgs: Sequence[Msg]) -> None:
+        good: list[Delivery] = []
+        for msg in msgs:
+            delivery = await self._decode(msg)
+            if delivery is not None:
+                good.append(delivery)
+        if not good:
+            return
+        started = time.perf_counter()
+        try:
+            await self.spec.handler(good)
+        except Exception as exc:
+            if len(good) == 1:
+                await self._retry_single(good[0], exc)
+            else:
+                log.info("consumer.batch_failed_isolating", consumer=self.spec.name, error=repr(exc))
+                for delivery in good:
+                    if self.stop.is_set():
+                        return  # unacked: redelivered, in order, after restart
+                    await self._retry_single(delivery, None)
+            return
+        metrics.LATENCY.labels(**self._labels).observe(time.perf_counter() - started)
+        for delivery in good:
+            await delivery.msg.ack()
+        self._processed(len(good))
+
+    async def _decode(self, msg: Msg) -> Delivery | None:
+        meta = msg.metadata
+        deliveries = int(meta.num_delivered)
+        if deliveries > self.spec.max_deliver:
+            await self.dead_letter(msg, "exhausted", f"delivered {deliveries} times without being acked")
+            return None
+        try:
+            event = self.spec.decode(msg.subject, msg.data)
+        except (ValidationError, ValueError, UnicodeDecodeError) as exc:
+            await self.dead_letter(msg, "permanent", f"cannot decode: {_short(exc)}")
+            return None
+        return Delivery(event, msg.subject, int(meta.sequence.stream), deliveries, msg)
+
+    async def _retry_single(self, delivery: Delivery, first_error: Exception | None) -> None:
+        attempt = delivery.deliveries
+        error = first_error
+        while True:
+            if error is None:
+                started = time.perf_counter()
+                try:
+                    await self.spec.handler([delivery])
+                except Exception as exc:
+                    error = exc
+                else:
+                    metrics.LATENCY.labels(**self._labels).observe(time.perf_counter() - started)
+                    await delivery.msg.ack()
+                    self._processed(1)
+                    return
+            self.stats.failed += 1
+            metrics.FAILED.labels(**self._labels).inc()
+            if isinstance(error, PermanentError):
+                await self.dead_letter(delivery.msg, "permanent", _short(error))
+                return
+            log.warning(
+                "consumer.handler_failed", consumer=self.spec.name, attempt=attempt, error=repr(error)
+            )
+            if attempt >= self.spec.max_deliver:
+                await self.dead_letter(delivery.msg, "exhausted", f"{attempt} attempts: {_short(error)}")
+                return
+            if self.stop.is_set():
+                return
+            await delivery.msg.in_progress()
+            await asyncio.sleep(self.spec.backoff[min(attempt - 1, len(self.spec.backoff) - 1)])
+            attempt += 1
+            error = None
+
+    def _processed(self, n: int) -> None:
+        self.stats.processed += n
+        metrics.PROCESSED.labels(**self._labels).inc(n)
+
+    async def dead_letter(self, msg: Msg, kind: str, reason: str) -> None:
+        """Copy ``msg`` to ``dlq.v1.<service>`` with ``reason``, then terminate it."""
+        meta = msg.metadata
+        payload = msg.data or b""
+        letter = DeadLetter.build(
+            producer=self.bus.service,
+            key=f"{self.spec.name}|{meta.stream}|{meta.sequence.stream}",
+            occurred_at=datetime.now(UTC),
+            service=self.bus.service,
+            consumer=self.spec.name,
+            subject=msg.subject[:512],
+            stream_sequence=int(meta.sequence.stream),
+            deliveries=int(meta.num_delivered),
+            kind=kind,
+            reason=reason[:2000],
+            payload_b64=base64.b64encode(payload[:MAX_DLQ_PAYLOAD]).decode(),
+            payload_truncated=len(payload) > MAX_DLQ_PAYLOAD,
+        )
+        await self.bus.publish(letter, dlq_subject(self.bus.service))
+        await msg.term()
+        self.stats.dead_lettered += 1
+        metrics.DEAD_LETTERED.labels(**self._labels).inc()
+        log.warning("consumer.dead_lettered", consumer=self.spec.name, kind=kind, reason=reason[:300])
+
+
+async def run_consumer(bus: Bus, spec: ConsumerSpec, stop: asyncio.Event) -> ConsumerStats:
+    loop = ConsumerLoop(bus, spec, stop)
+    await loop.run()
+    return loop.stats
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).replace("\n", " ")
+    return f"{type(exc).__name__}: {text}"[:1000]

@@ -1,0 +1,115 @@
+"""Runs a service: connect, create streams and KV, start consumers and tasks, heartbeat, drain on signal.
+
+A service's ``__main__`` builds a ``ServiceRunner`` with a ``setup`` coroutine that receives the
+connected ``Bus`` and returns the service's ``ServiceParts`` (its consumers and background tasks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+
+from shared.contracts import Heartbeat
+from shared.runtime.bus import Bus
+from shared.runtime.consumer import ConsumerLoop, ConsumerSpec
+from shared.runtime.logging import configure_logging
+from shared.runtime.metrics import serve_metrics
+from shared.runtime.settings import RuntimeSettings
+
+Task = Callable[[asyncio.Event], Awaitable[None]]
+
+
+@dataclass
+class ServiceParts:
+    consumers: Sequence[ConsumerSpec] = ()
+    tasks: Sequence[Task] = ()
+    on_stop: Callable[[], Awaitable[None]] | None = None
+    detail: Callable[[], dict[str, str]] | None = None
+
+
+@dataclass
+class ServiceRunner:
+    settings: RuntimeSettings
+    setup: Callable[[Bus], Awaitable[ServiceParts]]
+    streams: Sequence[str] = ()
+    heartbeat_key: str | None = None
+    heartbeat_interval: float = 2.0
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def main(self) -> int:
+        """Entry point for ``python -m services.<svc>``; returns the process exit code."""
+        try:
+            return asyncio.run(self.run())
+        except KeyboardInterrupt:
+            return 130
+
+    async def run(self) -> int:
+        log = configure_logging(self.settings.service, self.settings.log_level)
+        serve_metrics(self.settings.metrics_port)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop.set)
+        bus = await Bus.connect(self.settings)
+        started_at = datetime.now(UTC)
+        await bus.ensure_streams(self.streams)
+        await bus.snapshots()
+        parts = await self.setup(bus)
+        loops = [ConsumerLoop(bus, spec, self.stop) for spec in parts.consumers]
+        running = [asyncio.create_task(c.run(), name=c.spec.name) for c in loops]
+        running += [asyncio.create_task(task(self.stop)) for task in parts.tasks]
+        beat = asyncio.create_task(self._heartbeat(bus, loops, parts, started_at))
+        log.info("service.started", instance=self.settings.instance, consumers=len(loops))
+        stopper = asyncio.create_task(self.stop.wait())
+        done, _ = await asyncio.wait([stopper, *running], return_when=asyncio.FIRST_COMPLETED)
+        code = 0
+        for task in done:
+            if task is not stopper and task.exception() is not None:
+                log.error("service.task_failed", task=task.get_name(), error=repr(task.exception()))
+                code = 1
+        self.stop.set()
+        await asyncio.gather(*running, return_exceptions=True)
+        beat.cancel()
+        await self._beat(bus, loops, parts, started_at, "stopping")
+        if parts.on_stop is not None:
+            await parts.on_stop()
+        await bus.close()
+        log.info("service.stopped", code=code)
+        return code
+
+    async def _heartbeat(
+        self, bus: Bus, loops: list[ConsumerLoop], parts: ServiceParts, started_at: datetime
+    ) -> None:
+        while not self.stop.is_set():
+            try:
+                await self._beat(bus, loops, parts, started_at, "ok")
+            except Exception as exc:  # NATS down: keep running, beat again later
+                structlog.get_logger().warning("heartbeat.failed", error=repr(exc))
+            try:
+                await asyncio.wait_for(self.stop.wait(), timeout=self.heartbeat_interval)
+            except TimeoutError:
+                pass
+
+    async def _beat(
+        self, bus: Bus, loops: list[ConsumerLoop], parts: ServiceParts, started_at: datetime, status: str
+    ) -> None:
+        now = datetime.now(UTC)
+        beat = Heartbeat.build(
+            producer=self.settings.service,
+            key=f"{self.settings.instance}|{now.isoformat()}",
+            occurred_at=now,
+            service=self.settings.service,
+            instance=self.settings.instance,
+            status=status,
+            started_at=started_at,
+            processed=sum(c.stats.processed for c in loops),
+            failed=sum(c.stats.failed for c in loops),
+            dead_lettered=sum(c.stats.dead_lettered for c in loops),
+            lag=sum(c.stats.lag for c in loops),
+            detail=parts.detail() if parts.detail else {},
+        )
+        await bus.put_snapshot(self.heartbeat_key or f"health.{self.settings.service}", beat)

@@ -1,0 +1,61 @@
+"""Runtime settings read from the environment (the same variables in `bastion up` and docker compose).
+
+| variable | meaning | default |
+|---|---|---|
+| BASTION_NATS_URL | NATS server URL(s), comma-separated | nats://127.0.0.1:4222 |
+| BASTION_NATS_USER | this service's NATS user | none (anonymous) |
+| BASTION_NATS_PASSWORD | its password | none |
+| BASTION_NATS_PASSWORD_FILE | file holding the password (docker secrets) | none |
+| BASTION_DATA_DIR | folder of the service's DuckDB file | .bastion/data |
+| BASTION_METRICS_PORT | Prometheus metrics port; 0 disables | 0 |
+| BASTION_INSTANCE | instance name (heartbeat key suffix for scaled workers) | hostname-pid |
+| BASTION_LOG_LEVEL | debug, info, warning, error | info |
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    service: str
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_user: str | None = None
+    nats_password: str | None = field(default=None, repr=False)
+    data_dir: Path = Path(".bastion/data")
+    metrics_port: int = 0
+    instance: str = ""
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, service: str) -> RuntimeSettings:
+        password = _env("BASTION_NATS_PASSWORD") or None
+        password_file = _env("BASTION_NATS_PASSWORD_FILE")
+        if password_file:
+            password = Path(password_file).read_text().strip()
+        port = _env("BASTION_METRICS_PORT", "0")
+        if not port.isdigit():
+            raise ValueError(f"BASTION_METRICS_PORT must be a port number, not {port!r}")
+        return cls(
+            service=service,
+            nats_url=_env("BASTION_NATS_URL", "nats://127.0.0.1:4222"),
+            nats_user=_env("BASTION_NATS_USER") or None,
+            nats_password=password,
+            data_dir=Path(_env("BASTION_DATA_DIR", ".bastion/data")),
+            metrics_port=int(port),
+            instance=_env("BASTION_INSTANCE") or f"{socket.gethostname()}-{os.getpid()}",
+            log_level=_env("BASTION_LOG_LEVEL", "info").lower(),
+        )
+
+    def db_path(self, name: str | None = None) -> Path:
+        """Path of this service's DuckDB file (``<data_dir>/<name or service>.duckdb``)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir / f"{name or self.service}.duckdb"

@@ -1,0 +1,175 @@
+"""The shared runtime against a real nats-server: dedupe, DLQ, in-place retry, redelivery, KV."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.contracts import DeadLetter, OHLCVBar
+from shared.runtime.bus import Bus
+from shared.runtime.consumer import ConsumerLoop, ConsumerSpec, Delivery, PermanentError, decoder_for
+from shared.runtime.settings import RuntimeSettings
+from tests.support.wait import eventually
+
+T0 = datetime(2024, 1, 1, 9, 15, tzinfo=UTC)
+
+
+def bar(i: int, symbol: str = "INFY") -> OHLCVBar:
+    ts = T0 + timedelta(minutes=i)
+    return OHLCVBar.build(
+        producer="marketdata",
+        key=OHLCVBar.key_for(symbol, "1m", ts.isoformat()),
+        occurred_at=ts,
+        symbol=symbol,
+        interval="1m",
+        timestamp=ts,
+        open=100 + i,
+        high=101 + i,
+        low=99 + i,
+        close=100.5 + i,
+        volume=1000,
+        source="synthetic",
+    )
+
+
+@pytest.fixture
+async def bus(nats_url: str):
+    b = await Bus.connect(RuntimeSettings(service="testsvc", nats_url=nats_url))
+    await b.ensure_streams(["MARKETDATA", "DLQ"])
+    yield b
+    await b.close()
+
+
+async def stream_count(bus: Bus, stream: str) -> int:
+    return int((await bus.js.stream_info(stream)).state.messages)
+
+
+async def test_republishing_an_event_id_is_dropped_by_jetstream_dedupe(bus: Bus) -> None:
+    events = [(bar(i).subject(), bar(i)) for i in range(50)]
+    assert await bus.publish_many(events) == 50
+    assert await bus.publish_many(events) == 0
+    ack = await bus.publish(bar(3))
+    assert ack.duplicate
+    assert await stream_count(bus, "MARKETDATA") == 50
+
+
+async def test_poison_message_goes_to_dlq_and_the_loop_keeps_processing(bus: Bus) -> None:
+    seen: list[int] = []
+
+    async def handler(batch: Sequence[Delivery]) -> None:
+        seen.extend(int(d.event.open) for d in batch)
+
+    stop = asyncio.Event()
+    spec = ConsumerSpec("t-poison", "MARKETDATA", ["md.v1.bar.>"], decoder_for(OHLCVBar), handler, batch=10)
+    loop = ConsumerLoop(bus, spec, stop)
+    task = asyncio.create_task(loop.run())
+    await bus.publish(bar(0))
+    await bus.publish_raw("md.v1.bar.INFY", b"{not json")
+    await bus.publish_raw("md.v1.bar.INFY", b'{"schema": "bastion.md.bar", "version": "9.0"}')
+    await bus.publish(bar(1))
+    await eventually(lambda: len(seen) == 2 and loop.stats.dead_lettered == 2, what="2 processed, 2 dlq")
+    assert seen == [100, 101]
+    sub = await bus.js.pull_subscribe("dlq.v1.testsvc", durable="dlq-reader", stream="DLQ")
+    letters = [DeadLetter.from_json(m.data) for m in await sub.fetch(2, timeout=5)]
+    assert [letter.kind for letter in letters] == ["permanent", "permanent"]
+    assert "cannot decode" in letters[0].reason
+    assert "not compatible" in letters[1].reason
+    stop.set()
+    await task
+
+
+async def test_transient_failure_is_retried_in_place_keeping_order_then_dead_lettered(bus: Bus) -> None:
+    seen: list[int] = []
+    failures = {101: 2, 103: 99}  # 101 fails twice then works; 103 never works
+
+    async def handler(batch: Sequence[Delivery]) -> None:
+        for d in batch:
+            price = int(d.event.open)
+            if failures.get(price, 0) > 0:
+                failures[price] -= 1
+                raise RuntimeError(f"DuckDB busy for {price}")
+        seen.extend(int(d.event.open) for d in batch)
+
+    stop = asyncio.Event()
+    spec = ConsumerSpec(
+        "t-retry",
+        "MARKETDATA",
+        ["md.v1.bar.>"],
+        decoder_for(OHLCVBar),
+        handler,
+        batch=10,
+        max_deliver=3,
+        backoff=(0.01,),
+    )
+    loop = ConsumerLoop(bus, spec, stop)
+    await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(6)])
+    task = asyncio.create_task(loop.run())
+    await eventually(lambda: len(seen) == 5, what="5 processed")
+    assert seen == [100, 101, 102, 104, 105]
+    assert loop.stats.dead_lettered == 1
+    stop.set()
+    await task
+
+
+async def test_handler_crash_before_ack_redelivers_everything_in_order(bus: Bus) -> None:
+    await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(20)])
+    crashed = asyncio.Event()
+
+    async def crashing(batch: Sequence[Delivery]) -> None:
+        crashed.set()
+        raise asyncio.CancelledError  # like a process dying mid-handler: nothing acked
+
+    spec = ConsumerSpec(
+        "t-crash", "MARKETDATA", ["md.v1.bar.>"], decoder_for(OHLCVBar), crashing, batch=5, ack_wait=1.0
+    )
+    first = asyncio.create_task(ConsumerLoop(bus, spec, asyncio.Event()).run())
+    await crashed.wait()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+
+    seen: list[int] = []
+
+    async def handler(batch: Sequence[Delivery]) -> None:
+        seen.extend(int(d.event.open) for d in batch)
+
+    stop = asyncio.Event()
+    spec2 = ConsumerSpec(
+        "t-crash", "MARKETDATA", ["md.v1.bar.>"], decoder_for(OHLCVBar), handler, batch=5, ack_wait=1.0
+    )
+    task = asyncio.create_task(ConsumerLoop(bus, spec2, stop).run())
+    await eventually(lambda: len(seen) >= 20, timeout=15, what="all 20 redelivered")
+    assert seen == [100 + i for i in range(20)]
+    stop.set()
+    await task
+
+
+async def test_permanent_error_from_handler_dead_letters_only_that_message(bus: Bus) -> None:
+    seen: list[int] = []
+
+    async def handler(batch: Sequence[Delivery]) -> None:
+        if any(int(d.event.open) == 102 for d in batch):
+            raise PermanentError("violates invariant")
+        seen.extend(int(d.event.open) for d in batch)
+
+    stop = asyncio.Event()
+    spec = ConsumerSpec("t-perm", "MARKETDATA", ["md.v1.bar.>"], decoder_for(OHLCVBar), handler, batch=10)
+    loop = ConsumerLoop(bus, spec, stop)
+    await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(5)])
+    task = asyncio.create_task(loop.run())
+    await eventually(lambda: len(seen) == 4, what="4 processed")
+    assert seen == [100, 101, 103, 104]
+    assert loop.stats.dead_lettered == 1
+    stop.set()
+    await task
+
+
+async def test_snapshots_bucket_holds_the_latest_value(bus: Bus) -> None:
+    await bus.put_snapshot("analytics.INFY", {"n": 1})
+    await bus.put_snapshot("analytics.INFY", {"n": 2})
+    entry = await (await bus.snapshots()).get("analytics.INFY")
+    assert entry.value == b'{"n":2}'
+    with pytest.raises(ValueError, match="over"):
+        await bus.put_snapshot("big", b"x" * (2 * 1024 * 1024))
