@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
@@ -21,7 +22,7 @@ from shared.runtime.logging import configure_logging
 from shared.runtime.metrics import serve_metrics
 from shared.runtime.settings import RuntimeSettings
 
-Task = Callable[[asyncio.Event], Awaitable[None]]
+Task = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
 @dataclass
