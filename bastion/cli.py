@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bastion import contracts_tool
+from bastion import contracts_tool, up
 
 app = typer.Typer(
     name="bastion",
@@ -14,6 +14,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(contracts_tool.app, name="contracts")
+app.command(name="up")(up.up)
 
 # Sub-apps: (name, module with a Typer `app`). One line per service keeps merges trivial.
 SUBCOMMANDS: list[tuple[str, str]] = []

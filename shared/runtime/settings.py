@@ -10,6 +10,11 @@
 | BASTION_METRICS_PORT | Prometheus metrics port; 0 disables | 0 |
 | BASTION_INSTANCE | instance name (heartbeat key suffix for scaled workers) | hostname-pid |
 | BASTION_LOG_LEVEL | debug, info, warning, error | info |
+| BASTION_HOME | local state folder of `bastion up` | .bastion |
+
+When a variable is unset, the files `bastion up` writes are used: ``$BASTION_HOME/nats-url`` for the URL and
+``$BASTION_HOME/secrets/<service>.password`` (user ``<service>``) for credentials, so `bastion` CLI commands
+run beside a running `bastion up` find the broker without any set-up.
 """
 
 from __future__ import annotations
@@ -36,20 +41,30 @@ class RuntimeSettings:
     log_level: str = "info"
 
     @classmethod
-    def from_env(cls, service: str) -> RuntimeSettings:
+    def from_env(cls, service: str, user: str | None = None) -> RuntimeSettings:
+        """Settings of ``service`` from the environment; ``user`` picks the NATS user of the local
+        fallback (defaults to the service's own)."""
+        home = Path(_env("BASTION_HOME", ".bastion"))
+        nats_user = _env("BASTION_NATS_USER") or None
         password = _env("BASTION_NATS_PASSWORD") or None
         password_file = _env("BASTION_NATS_PASSWORD_FILE")
+        local_secret = home / "secrets" / f"{user or service}.password"
+        if not nats_user and not password_file and local_secret.exists():
+            nats_user, password_file = user or service, str(local_secret)
         if password_file:
             password = Path(password_file).read_text().strip()
+        url = _env("BASTION_NATS_URL")
+        if not url and (home / "nats-url").exists():
+            url = (home / "nats-url").read_text().strip()
         port = _env("BASTION_METRICS_PORT", "0")
         if not port.isdigit():
             raise ValueError(f"BASTION_METRICS_PORT must be a port number, not {port!r}")
         return cls(
             service=service,
-            nats_url=_env("BASTION_NATS_URL", "nats://127.0.0.1:4222"),
-            nats_user=_env("BASTION_NATS_USER") or None,
+            nats_url=url or "nats://127.0.0.1:4222",
+            nats_user=nats_user,
             nats_password=password,
-            data_dir=Path(_env("BASTION_DATA_DIR", ".bastion/data")),
+            data_dir=Path(_env("BASTION_DATA_DIR") or str(home / "data")),
             metrics_port=int(port),
             instance=_env("BASTION_INSTANCE") or f"{socket.gethostname()}-{os.getpid()}",
             log_level=_env("BASTION_LOG_LEVEL", "info").lower(),

@@ -1,0 +1,303 @@
+"""`bastion up`: the whole platform on one machine.
+
+1. creates ``.bastion/`` (state), per-service NATS passwords in ``.bastion/secrets/`` (mode 0600, first run);
+2. starts ``nats-server`` with JetStream and ``deploy/nats/nats.conf`` (store in ``.bastion/jetstream``);
+3. on first start loads a synthetic sample (INFY, TCS, RELIANCE) so data flows;
+4. starts every service that exists as a child process (``python -m services.<name>``), logs in
+   ``.bastion/logs/``, waits for each heartbeat, prints what runs where;
+5. Ctrl-C or SIGTERM stops the services, then NATS, and leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import nats
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bastion.natsd import NatsServer, NatsServerError, free_port, port_in_use
+
+console = Console(stderr=True)
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NATS_CONFIG = REPO_ROOT / "deploy" / "nats" / "nats.conf"
+NATS_USERS = ("operator", "marketdata", "analytics", "strategy", "execution", "auth", "dashboard")
+SAMPLE_SYMBOLS = "INFY,TCS,RELIANCE"
+
+
+@dataclass(frozen=True)
+class ServiceDef:
+    name: str
+    module: str
+    instances: int = 1
+
+    def exists(self) -> bool:
+        return importlib.util.find_spec(f"{self.module}.__main__") is not None
+
+
+#: Start order follows the data flow, so consumers exist before producers publish.
+SERVICES: tuple[ServiceDef, ...] = (
+    ServiceDef("auth", "services.auth"),
+    ServiceDef("execution", "services.execution"),
+    ServiceDef("strategy", "services.strategy"),
+    ServiceDef("analytics", "services.analytics"),
+    ServiceDef("marketdata", "services.marketdata"),
+    ServiceDef("dashboard", "services.dashboard"),
+)
+
+
+def ensure_secrets(home: Path) -> dict[str, Path]:
+    """One random password per NATS user, written once to ``home/secrets/<user>.password`` (0600)."""
+    folder = home / "secrets"
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    paths: dict[str, Path] = {}
+    for user in NATS_USERS:
+        path = folder / f"{user}.password"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(24))
+        paths[user] = path
+    return paths
+
+
+def nats_env(passwords: dict[str, Path]) -> dict[str, str]:
+    env = dict(os.environ)
+    for user, path in passwords.items():
+        env[f"BASTION_{user.upper()}_PASSWORD"] = path.read_text().strip()
+    return env
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@dataclass
+class Platform:
+    home: Path
+    nats_port: int
+    dashboard_port: int
+    strategy_workers: int
+    sample_bars: int
+    children: list[Child] = field(default_factory=list)
+    nats: NatsServer | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    def service_env(self, user: str, instance: str, metrics_port: int) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
+        env.update(
+            BASTION_HOME=str(self.home),
+            BASTION_NATS_URL=self.nats.url if self.nats else "",
+            BASTION_NATS_USER=user,
+            BASTION_NATS_PASSWORD_FILE=str(self.home / "secrets" / f"{user}.password"),
+            BASTION_DATA_DIR=str(self.data_dir),
+            BASTION_INSTANCE=instance,
+            BASTION_METRICS_PORT=str(metrics_port),
+            BASTION_DASHBOARD_PORT=str(self.dashboard_port),
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def start_nats(self) -> None:
+        passwords = ensure_secrets(self.home)
+        port = self.nats_port
+        if port_in_use(port):
+            port = free_port()
+            console.print(f"[yellow]port {self.nats_port} is taken; NATS listens on {port} instead[/]")
+        self.nats = NatsServer(
+            store_dir=self.home / "jetstream",
+            port=port,
+            config=NATS_CONFIG,
+            extra_args=["-sd", str(self.home / "jetstream")],
+            log_file=self.home / "logs" / "nats.log",
+        )
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        old = os.environ.copy()
+        os.environ.update(nats_env(passwords))
+        try:
+            self.nats.start()
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+        (self.home / "nats-url").write_text(self.nats.url)
+
+    def spawn(self, name: str, args: list[str], user: str, instance: str, metrics_port: int) -> Child:
+        log = self.home / "logs" / f"{instance}.log"
+        out = open(log, "ab")  # noqa: SIM115 - the child owns it
+        proc = subprocess.Popen(
+            args,
+            env=self.service_env(user, instance, metrics_port),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+            start_new_session=True,
+        )
+        child = Child(instance, proc, log)
+        self.children.append(child)
+        return child
+
+    def load_sample_if_new(self) -> None:
+        marker = self.home / "sample-loaded"
+        if marker.exists() or self.sample_bars <= 0:
+            return
+        console.print(f"loading a synthetic sample: {SAMPLE_SYMBOLS}, {self.sample_bars} bars each ...")
+        args = [sys.executable, "-m", "bastion", "feed", "simulate", "--symbols", SAMPLE_SYMBOLS]
+        args += ["--bars", str(self.sample_bars), "--seed", "7", "--interval", "1m"]
+        child = self.spawn("sample", args, "marketdata", "sample", 0)
+        code = child.process.wait(timeout=600)
+        self.children.remove(child)
+        if code != 0:
+            raise RuntimeError(f"sample load failed (exit {code}); see {child.log}")
+        marker.write_text("1")
+
+    def start_services(self) -> list[tuple[str, str]]:
+        started: list[tuple[str, str]] = []
+        metrics_port = 9101
+        for svc in SERVICES:
+            if not svc.exists():
+                continue
+            count = self.strategy_workers if svc.name == "strategy" else svc.instances
+            for i in range(count):
+                instance = svc.name if count == 1 else f"{svc.name}-{i + 1}"
+                self.spawn(svc.name, [sys.executable, "-m", svc.module], svc.name, instance, metrics_port)
+                where = f"metrics :{metrics_port}"
+                if svc.name == "dashboard":
+                    where = f"http://127.0.0.1:{self.dashboard_port}"
+                started.append((instance, where))
+                metrics_port += 1
+        return started
+
+    async def wait_healthy(self, names: list[str], timeout: float = 45.0) -> None:
+        url = self.nats.url if self.nats else ""
+        password = (self.home / "secrets" / "operator.password").read_text().strip()
+        nc = await nats.connect(url, user="operator", password=password)
+        try:
+            js = nc.jetstream()
+            deadline = time.monotonic() + timeout
+            waiting = set(names)
+            while waiting and time.monotonic() < deadline:
+                self.check_children()
+                try:
+                    kv = await js.key_value("SNAPSHOTS")
+                    for name in list(waiting):
+                        with contextlib.suppress(Exception):  # no heartbeat yet
+                            entry = await kv.get(f"health.{name}")
+                            if entry.value and json.loads(entry.value).get("status") == "ok":
+                                waiting.discard(name)
+                except Exception as exc:  # the bucket appears with the first service
+                    console.log(f"waiting for the SNAPSHOTS bucket: {exc}")
+                await asyncio.sleep(0.2)
+            if waiting:
+                raise RuntimeError(f"no heartbeat within {timeout:.0f}s from: {', '.join(sorted(waiting))}")
+        finally:
+            await nc.close()
+
+    def check_children(self) -> None:
+        for child in self.children:
+            code = child.process.poll()
+            if code is not None:
+                tail = child.log.read_text(errors="replace").splitlines()[-15:]
+                raise RuntimeError(f"{child.name} exited with code {code}:\n" + "\n".join(tail))
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in self.children:
+            remaining = max(0.1, deadline - time.monotonic())
+            try:
+                child.process.wait(remaining)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.process.pid, signal.SIGKILL)
+                child.process.wait(5)
+        self.children.clear()
+        if self.nats is not None:
+            self.nats.stop()
+        (self.home / "up.json").unlink(missing_ok=True)
+
+    def write_state(self) -> None:
+        state = {
+            "pid": os.getpid(),
+            "nats_url": self.nats.url if self.nats else None,
+            "nats_pid": self.nats.process.pid if self.nats and self.nats.process else None,
+            "children": {c.name: c.process.pid for c in self.children},
+        }
+        (self.home / "up.json").write_text(json.dumps(state, indent=2))
+
+
+def up(
+    home: Path = typer.Option(
+        Path(".bastion"), "--home", help="State folder: data, logs, secrets, JetStream"
+    ),
+    nats_port: int = typer.Option(4222, help="NATS port; the next free one is used if taken"),
+    dashboard_port: int = typer.Option(8000, help="Dashboard HTTP port"),
+    strategy_workers: int = typer.Option(1, min=1, max=32, help="Strategy worker processes"),
+    sample_bars: int = typer.Option(500, min=0, help="Synthetic bars per symbol loaded on first start"),
+) -> None:
+    """Start NATS and every service; Ctrl-C stops everything."""
+    home = home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    if dashboard_port and port_in_use(dashboard_port):
+        taken = dashboard_port
+        dashboard_port = free_port()
+        console.print(f"[yellow]port {taken} is taken; the dashboard uses {dashboard_port} instead[/]")
+    platform = Platform(home, nats_port, dashboard_port, strategy_workers, sample_bars)
+    stopping = False
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    code = 0
+    try:
+        platform.start_nats()
+        platform.load_sample_if_new()
+        started = platform.start_services()
+        platform.write_state()
+        services = {name.split("-")[0] for name, _ in started}
+        asyncio.run(platform.wait_healthy(sorted(services)))
+        table = Table(title="Bastion is up")
+        table.add_column("component")
+        table.add_column("where")
+        table.add_row("nats (JetStream)", platform.nats.url if platform.nats else "")
+        for name, where in started:
+            table.add_row(name, where)
+        table.add_row("state", str(home))
+        console.print(table)
+        console.print("[bold green]ready[/] - press Ctrl-C to stop")
+        while True:
+            platform.check_children()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        console.print("stopping ...")
+    except (NatsServerError, RuntimeError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        code = 1
+    finally:
+        platform.stop()
+        console.print("stopped")
+    if code:
+        raise typer.Exit(code)
