@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Annotated
 
 import nats
 import typer
@@ -246,14 +247,15 @@ class Platform:
         (self.home / "up.json").write_text(json.dumps(state, indent=2))
 
 
+DEFAULT_HOME = Path(".bastion")
+
+
 def up(
-    home: Path = typer.Option(
-        Path(".bastion"), "--home", help="State folder: data, logs, secrets, JetStream"
-    ),
-    nats_port: int = typer.Option(4222, help="NATS port; the next free one is used if taken"),
-    dashboard_port: int = typer.Option(8000, help="Dashboard HTTP port"),
-    strategy_workers: int = typer.Option(1, min=1, max=32, help="Strategy worker processes"),
-    sample_bars: int = typer.Option(500, min=0, help="Synthetic bars per symbol loaded on first start"),
+    home: Annotated[Path, typer.Option(help="State folder: data, logs, secrets, JetStream")] = DEFAULT_HOME,
+    nats_port: Annotated[int, typer.Option(help="NATS port; the next free one is used if taken")] = 4222,
+    dashboard_port: Annotated[int, typer.Option(help="Dashboard HTTP port")] = 8000,
+    strategy_workers: Annotated[int, typer.Option(min=1, max=32, help="Strategy worker processes")] = 1,
+    sample_bars: Annotated[int, typer.Option(min=0, help="Synthetic bars per symbol on first start")] = 500,
 ) -> None:
     """Start NATS and every service; Ctrl-C stops everything."""
     home = home.resolve()
