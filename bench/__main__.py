@@ -37,16 +37,18 @@ def main() -> int:
         for line in result.stdout.splitlines():
             if line.startswith("RESULT "):
                 rows.append(json.loads(line.removeprefix("RESULT ")))
-    table = Table(title=f"Bastion benchmarks, {datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, "
-                  f"{platform.python_implementation()} {platform.python_version()}")
+    table = Table(
+        title=f"Bastion benchmarks, {datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, "
+        f"{platform.python_implementation()} {platform.python_version()}"
+    )
     for col in ("benchmark", "value", "reference", "ratio", "goal"):
         table.add_column(col)
     for row in rows:
         unit = str(row.get("unit", ""))
-        ratio = row.get("ratio")
+        ratio, value = row.get("ratio"), row.get("value")
         table.add_row(
             str(row["name"]),
-            f"{row['value']:,.1f} {unit}" if isinstance(row.get("value"), int | float) else str(row.get("value")),
+            f"{value:,.1f} {unit}" if isinstance(value, int | float) else str(value),
             str(row.get("reference", "")),
             f"{ratio:.2f}" if isinstance(ratio, int | float) else "",
             str(row.get("goal", "")),
