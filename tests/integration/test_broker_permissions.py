@@ -1,0 +1,111 @@
+"""The real deploy/nats/nats.conf: each service user may publish only its own subjects."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+
+from bastion.natsd import NatsServer
+from bastion.up import NATS_CONFIG, NATS_USERS
+from tests.support.wait import eventually
+
+PASSWORDS = {user: f"{user}-secret-password" for user in NATS_USERS}
+
+
+@pytest.fixture
+def secured_server(tmp_path: Path) -> Iterator[NatsServer]:
+    saved = dict(os.environ)
+    os.environ.update({f"BASTION_{u.upper()}_PASSWORD": p for u, p in PASSWORDS.items()})
+    try:
+        server = NatsServer(
+            store_dir=tmp_path / "js", config=NATS_CONFIG, extra_args=["-sd", str(tmp_path / "js")]
+        ).start()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    yield server
+    server.stop()
+
+
+async def connect_as(server: NatsServer, user: str, errors: list[str]) -> NATS:
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    return await nats.connect(
+        server.url, user=user, password=PASSWORDS[user], error_cb=on_error, allow_reconnect=False
+    )
+
+
+async def denied(server: NatsServer, user: str, subject: str) -> bool:
+    errors: list[str] = []
+    nc = await connect_as(server, user, errors)
+    try:
+        await nc.publish(subject, b"{}")
+        await nc.flush()
+        await eventually(lambda: errors, timeout=3, what=f"a permissions error for {user} on {subject}")
+        return any("permissions violation" in e.lower() for e in errors)
+    finally:
+        await nc.close()
+
+
+@pytest.mark.parametrize("subject", ["exec.v1.order.INFY", "exec.v1.trade.INFY", "md.v1.bar.INFY"])
+async def test_strategy_worker_cannot_publish_orders_trades_or_bars(
+    secured_server: NatsServer, subject: str
+) -> None:
+    assert await denied(secured_server, "strategy", subject)
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "md.v1.bar.INFY",
+        "analytics.v1.insight.INFY",
+        "strategy.v1.signal.INFY",
+        "exec.v1.order.INFY",
+        "risk.v1.command",
+        "audit.v1.auth",
+        "$KV.SNAPSHOTS.risk",
+    ],
+)
+async def test_dashboard_cannot_publish_any_event_subject(secured_server: NatsServer, subject: str) -> None:
+    assert await denied(secured_server, "dashboard", subject)
+
+
+async def test_only_execution_publishes_orders(secured_server: NatsServer) -> None:
+    for user in ("marketdata", "analytics", "strategy", "auth", "dashboard"):
+        assert await denied(secured_server, user, "exec.v1.order.INFY"), user
+    errors: list[str] = []
+    nc = await connect_as(secured_server, "execution", errors)
+    await nc.publish("exec.v1.order.INFY", b"{}")
+    await nc.flush()
+    await nc.close()
+    assert errors == []
+
+
+async def test_strategy_can_publish_its_signals_to_jetstream(secured_server: NatsServer) -> None:
+    errors: list[str] = []
+    nc = await connect_as(secured_server, "strategy", errors)
+    js = nc.jetstream()
+    await js.add_stream(name="SIGNALS", subjects=["strategy.>"])
+    ack = await js.publish("strategy.v1.signal.INFY", b"{}")
+    assert ack.seq == 1
+    await nc.close()
+
+
+async def test_anonymous_and_wrong_password_connections_are_refused(secured_server: NatsServer) -> None:
+    for options in ({}, {"user": "execution", "password": "wrong"}):
+        errors: list[str] = []
+
+        async def on_error(exc: Exception, errors: list[str] = errors) -> None:
+            errors.append(str(exc))
+
+        with pytest.raises(Exception):
+            await nats.connect(
+                secured_server.url, allow_reconnect=False, connect_timeout=2, error_cb=on_error, **options
+            )
+        assert any("authorization" in e.lower() for e in errors), errors
