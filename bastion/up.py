@@ -88,6 +88,10 @@ class Child:
     name: str
     process: subprocess.Popen[bytes]
     log: Path
+    args: list[str]
+    user: str
+    metrics_port: int
+    restarts: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -144,18 +148,37 @@ class Platform:
 
     def spawn(self, name: str, args: list[str], user: str, instance: str, metrics_port: int) -> Child:
         log = self.home / "logs" / f"{instance}.log"
-        out = open(log, "ab")  # noqa: SIM115 - the child owns it
-        proc = subprocess.Popen(
-            args,
-            env=self.service_env(user, instance, metrics_port),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=REPO_ROOT,
-            start_new_session=True,
-        )
-        child = Child(instance, proc, log)
+        with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
+            proc = subprocess.Popen(
+                args,
+                env=self.service_env(user, instance, metrics_port),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO_ROOT,
+                start_new_session=True,
+            )
+        child = Child(instance, proc, log, args, user, metrics_port)
         self.children.append(child)
         return child
+
+    def supervise(self, max_restarts: int = 5, window: float = 60.0) -> None:
+        """Restart a service that died (a crash must not stop trading for good); give up when one keeps
+        dying (``max_restarts`` within ``window`` seconds)."""
+        for index, child in enumerate(list(self.children)):
+            code = child.process.poll()
+            if code is None:
+                continue
+            now = time.monotonic()
+            recent = [t for t in child.restarts if now - t < window]
+            if len(recent) >= max_restarts:
+                raise RuntimeError(f"{child.name} keeps exiting (code {code}); see {child.log}")
+            console.print(f"[yellow]{child.name} exited with code {code}; restarting (log: {child.log})[/]")
+            self.children.remove(child)
+            fresh = self.spawn(child.name, child.args, child.user, child.name, child.metrics_port)
+            fresh.restarts = [*recent, now]
+            self.children.remove(fresh)
+            self.children.insert(index, fresh)
+            self.write_state()
 
     def load_sample_if_new(self) -> None:
         marker = self.home / "sample-loaded"
@@ -291,7 +314,7 @@ def up(
         console.print(table)
         console.print("[bold green]ready[/] - press Ctrl-C to stop")
         while True:
-            platform.check_children()
+            platform.supervise()
             time.sleep(0.5)
     except KeyboardInterrupt:
         console.print("stopping ...")
