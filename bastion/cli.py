@@ -17,7 +17,10 @@ app.add_typer(contracts_tool.app, name="contracts")
 app.command(name="up")(up.up)
 
 # Sub-apps: (name, module with a Typer `app`). One line per service keeps merges trivial.
-SUBCOMMANDS: list[tuple[str, str]] = []
+SUBCOMMANDS: list[tuple[str, str]] = [
+    ("users", "services.auth.cli"),
+    ("strategies", "services.strategy.cli"),
+]
 
 
 def _register() -> None:

@@ -77,11 +77,19 @@ class NatsServer:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise NatsServerError(f"nats-server exited with code {self.process.returncode}")
+                raise NatsServerError(
+                    f"nats-server exited with code {self.process.returncode}{self._log_tail()}"
+                )
             if port_in_use(self.port, self.host):
                 return
             time.sleep(0.02)
         raise NatsServerError(f"nats-server did not listen on {self.url} within {timeout}s")
+
+    def _log_tail(self, lines: int = 8) -> str:
+        if not self.log_file or not self.log_file.exists():
+            return ""
+        tail = self.log_file.read_text(errors="replace").splitlines()[-lines:]
+        return f" ({self.log_file}):\n" + "\n".join(tail)
 
     def stop(self, timeout: float = 10.0) -> None:
         proc = self.process

@@ -26,6 +26,7 @@ from types import FrameType
 from typing import Annotated
 
 import nats
+import nats.js.errors
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -81,6 +82,13 @@ def nats_env(passwords: dict[str, Path]) -> dict[str, str]:
     for user, path in passwords.items():
         env[f"BASTION_{user.upper()}_PASSWORD"] = path.read_text().strip()
     return env
+
+
+@dataclass(frozen=True)
+class Started:
+    instance: str
+    where: str
+    health_key: str
 
 
 @dataclass
@@ -148,10 +156,13 @@ class Platform:
 
     def spawn(self, name: str, args: list[str], user: str, instance: str, metrics_port: int) -> Child:
         log = self.home / "logs" / f"{instance}.log"
+        env = self.service_env(user, instance, metrics_port)
+        if user == "strategy":  # a stable worker name: its DuckDB file and durable consumers
+            env["BASTION_STRATEGY_WORKER"] = instance.removeprefix("strategy").lstrip("-") or "1"
         with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
             proc = subprocess.Popen(
                 args,
-                env=self.service_env(user, instance, metrics_port),
+                env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=REPO_ROOT,
@@ -194,8 +205,26 @@ class Platform:
             raise RuntimeError(f"sample load failed (exit {code}); see {child.log}")
         marker.write_text("1")
 
-    def start_services(self) -> list[tuple[str, str]]:
-        started: list[tuple[str, str]] = []
+    def ensure_admin(self) -> None:
+        """First start: create user ``admin`` with a random password, print it once, keep it in
+        ``admin-password`` (0600) so the operator can copy it later."""
+        if not SERVICES[0].exists():
+            return
+        from services.auth.cli import ensure_admin
+
+        password = ensure_admin(self.data_dir)
+        if password is None:
+            return
+        path = self.home / "admin-password"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(password + "\n")
+        console.print(
+            f"[bold]created user admin[/] with password [bold]{password}[/] (also in {path}, mode 0600)"
+        )
+
+    def start_services(self) -> list[Started]:
+        started: list[Started] = []
         metrics_port = 9101
         for svc in SERVICES:
             if not svc.exists():
@@ -204,32 +233,35 @@ class Platform:
             for i in range(count):
                 instance = svc.name if count == 1 else f"{svc.name}-{i + 1}"
                 self.spawn(svc.name, [sys.executable, "-m", svc.module], svc.name, instance, metrics_port)
+                health = f"health.{svc.name}"
+                if svc.name == "strategy":
+                    health = f"health.strategy.{i + 1}"
                 where = f"metrics :{metrics_port}"
                 if svc.name == "dashboard":
                     where = f"http://127.0.0.1:{self.dashboard_port}"
-                started.append((instance, where))
+                started.append(Started(instance, where, health))
                 metrics_port += 1
         return started
 
-    async def wait_healthy(self, names: list[str], timeout: float = 45.0) -> None:
+    async def wait_healthy(self, keys: list[str], timeout: float = 45.0) -> None:
         url = self.nats.url if self.nats else ""
         password = (self.home / "secrets" / "operator.password").read_text().strip()
         nc = await nats.connect(url, user="operator", password=password)
         try:
             js = nc.jetstream()
             deadline = time.monotonic() + timeout
-            waiting = set(names)
+            waiting = set(keys)
             while waiting and time.monotonic() < deadline:
                 self.check_children()
                 try:
                     kv = await js.key_value("SNAPSHOTS")
-                    for name in list(waiting):
+                    for key in list(waiting):
                         with contextlib.suppress(Exception):  # no heartbeat yet
-                            entry = await kv.get(f"health.{name}")
+                            entry = await kv.get(key)
                             if entry.value and json.loads(entry.value).get("status") == "ok":
-                                waiting.discard(name)
-                except Exception as exc:  # the bucket appears with the first service
-                    console.log(f"waiting for the SNAPSHOTS bucket: {exc}")
+                                waiting.discard(key)
+                except nats.js.errors.BucketNotFoundError:
+                    pass  # the bucket appears with the first service
                 await asyncio.sleep(0.2)
             if waiting:
                 raise RuntimeError(f"no heartbeat within {timeout:.0f}s from: {', '.join(sorted(waiting))}")
@@ -300,16 +332,16 @@ def up(
     try:
         platform.start_nats()
         platform.load_sample_if_new()
+        platform.ensure_admin()
         started = platform.start_services()
         platform.write_state()
-        services = {name.split("-")[0] for name, _ in started}
-        asyncio.run(platform.wait_healthy(sorted(services)))
+        asyncio.run(platform.wait_healthy(sorted({s.health_key for s in started})))
         table = Table(title="Bastion is up")
         table.add_column("component")
         table.add_column("where")
         table.add_row("nats (JetStream)", platform.nats.url if platform.nats else "")
-        for name, where in started:
-            table.add_row(name, where)
+        for item in started:
+            table.add_row(item.instance, item.where)
         table.add_row("state", str(home))
         console.print(table)
         console.print("[bold green]ready[/] - press Ctrl-C to stop")

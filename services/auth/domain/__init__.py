@@ -1,0 +1,1 @@
+"""Pure auth rules: usernames, passwords, hashing, sessions and lockout."""

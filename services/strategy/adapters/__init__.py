@@ -1,0 +1,1 @@
+"""Adapters of the strategy service: the DuckDB store."""
