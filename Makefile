@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help up test test-slow lint fmt bench schemas clean
+VENDOR := services/dashboard/static/vendor/.stamp
+.PHONY: help up test test-slow lint fmt bench schemas clean chromium
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -18,13 +19,20 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-up: $(STAMP) ## run the whole platform: embedded NATS, every service, sample data, dashboard
+$(VENDOR): services/dashboard/web/package.json services/dashboard/web/package-lock.json services/dashboard/web/build.sh
+	services/dashboard/web/build.sh
+	@touch $@
+
+chromium: ## install the system Chromium (Debian package) for the browser tests, if missing
+	scripts/install-chromium.sh
+
+up: $(STAMP) $(VENDOR) ## run the whole platform: embedded NATS, every service, sample data, dashboard
 	$(BIN)/bastion up
 
-test: $(STAMP) ## run the test suite (unit, contracts, integration, e2e)
+test: $(STAMP) $(VENDOR) chromium ## run the test suite (unit, contracts, integration, e2e)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-slow: $(STAMP) ## run only the long fault and cluster tests
+test-slow: $(STAMP) $(VENDOR) chromium ## run only the long fault and cluster tests
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff, formatting check, mypy, import-linter, contract schemas up to date
@@ -46,4 +54,4 @@ bench: $(STAMP) ## run every benchmark under bench/ and print one table
 	$(BIN)/python -m bench
 
 clean: ## remove the virtualenv and local state
-	rm -rf $(VENV) .bastion .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .bastion .pytest_cache .mypy_cache .ruff_cache services/dashboard/static/vendor services/dashboard/web/node_modules

@@ -18,6 +18,7 @@ app.command(name="up")(up.up)
 
 # Sub-apps: (name, module with a Typer `app`). One line per service keeps merges trivial.
 SUBCOMMANDS: list[tuple[str, str]] = [
+    ("feed", "services.marketdata.cli"),
     ("users", "services.auth.cli"),
     ("strategies", "services.strategy.cli"),
 ]

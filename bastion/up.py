@@ -308,7 +308,7 @@ DEFAULT_HOME = Path(".bastion")
 def up(
     home: Annotated[Path, typer.Option(help="State folder: data, logs, secrets, JetStream")] = DEFAULT_HOME,
     nats_port: Annotated[int, typer.Option(help="NATS port; the next free one is used if taken")] = 4222,
-    dashboard_port: Annotated[int, typer.Option(help="Dashboard HTTP port")] = 8000,
+    dashboard_port: Annotated[int, typer.Option(help="Dashboard HTTP port")] = 8080,
     strategy_workers: Annotated[int, typer.Option(min=1, max=32, help="Strategy worker processes")] = 1,
     sample_bars: Annotated[int, typer.Option(min=0, help="Synthetic bars per symbol on first start")] = 500,
 ) -> None:

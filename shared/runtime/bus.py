@@ -149,9 +149,7 @@ class Bus:
         pending: list[asyncio.Future[PubAck]] = []
         new = 0
         for target, event in events:
-            fut = await self.js.publish_async(
-                target, event.to_json(), headers={MSG_ID: str(event.event_id)}, wait_stall=30
-            )
+            fut = await self.js.publish_async(target, event.to_json(), headers={MSG_ID: str(event.event_id)})
             pending.append(fut)
             if len(pending) >= window:
                 new += _count_new(await asyncio.gather(*pending))

@@ -6,13 +6,13 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T] | T],
+    probe: Callable[[], Awaitable[T]] | Callable[[], T],
     *,
     timeout: float = 10.0,
     interval: float = 0.02,
@@ -26,7 +26,7 @@ async def eventually(
         if inspect.isawaitable(last):
             last = await last
         if last:
-            return last  # type: ignore[no-any-return]
+            return cast(T, last)
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
         await asyncio.sleep(interval)

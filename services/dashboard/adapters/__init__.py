@@ -1,0 +1,1 @@
+"""NATS side of the dashboard: the SNAPSHOTS watch and the auth client."""

@@ -1,0 +1,194 @@
+"""``bastion feed ...``: replay bar files and simulate synthetic bars into ``marketdata.duckdb`` and the
+``MARKETDATA`` stream (``md.v1.bar.<SYM>``). Connects as NATS user ``marketdata``."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import nats
+import typer
+from nats.errors import Error as NatsError
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from services.marketdata.adapters.store import BarStore, StoreBusyError
+from services.marketdata.domain.bars import SYNTHETIC, file_source, to_bars
+from services.marketdata.domain.files import BarFileError, load_bar_file
+from services.marketdata.domain.intervals import BadIntervalError, interval_seconds
+from services.marketdata.domain.synthetic import DEFAULT_START, generate
+from services.marketdata.handlers import IngestReport, ingest
+from shared.contracts.market_data import OHLCVBar
+from shared.contracts.subjects import InvalidSymbolError, normalize_symbol
+from shared.runtime.bus import Bus
+from shared.runtime.settings import RuntimeSettings
+
+app = typer.Typer(help="Market data: replay bar files, simulate synthetic bars.", no_args_is_help=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+#: Runs longer than this show a progress bar.
+PROGRESS_FROM = 10_000
+CONNECT_TIMEOUT = 10.0
+
+
+class FeedError(RuntimeError):
+    """The broker or the database could not be used."""
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[red]error:[/red] {escape(message)}")
+    raise typer.Exit(code)
+
+
+def _symbol(text: str) -> str:
+    try:
+        return normalize_symbol(text)
+    except InvalidSymbolError as exc:
+        _fail(str(exc))
+
+
+def _interval(text: str) -> str:
+    try:
+        interval_seconds(text)
+    except BadIntervalError as exc:
+        _fail(str(exc))
+    return text.strip()
+
+
+def parse_speed(text: str) -> float | None:
+    """``max`` (as fast as possible) or ``<n>x`` (n times real time), e.g. ``1x``, ``60x``."""
+    value = text.strip().lower()
+    if value == "max":
+        return None
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)x", value)
+    if match is None or float(match.group(1)) <= 0:
+        _fail(f"invalid speed {text!r}: use max, 1x, 60x or any <n>x")
+    return float(match.group(1))
+
+
+def _start(text: str | None) -> datetime:
+    if text is None:
+        return DEFAULT_START
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        _fail(f"invalid --start {text!r}: use ISO-8601, e.g. 2026-01-05T03:45:00Z")
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+async def _connect(settings: RuntimeSettings) -> Bus:
+    """Connect as this service's user, giving up after a few attempts (a CLI must not hang)."""
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc) or type(exc).__name__)
+
+    servers = [s.strip() for s in settings.nats_url.split(",") if s.strip()]
+    auth = (
+        {"user": settings.nats_user, "password": settings.nats_password or ""} if settings.nats_user else {}
+    )
+    try:
+        nc = await asyncio.wait_for(
+            nats.connect(
+                servers,
+                name=f"marketdata-cli:{settings.instance}",
+                connect_timeout=2,
+                max_reconnect_attempts=2,
+                reconnect_time_wait=0.2,
+                error_cb=on_error,
+                **auth,
+            ),
+            timeout=CONNECT_TIMEOUT,
+        )
+    except Exception as exc:
+        reason = errors[-1] if errors else (str(exc) or type(exc).__name__)
+        raise FeedError(
+            f"cannot connect to NATS at {settings.nats_url} as {settings.nats_user or 'anonymous'}: {reason} "
+            "(is `bastion up` running? see BASTION_NATS_URL)"
+        ) from None
+    return Bus(nc, settings.service)
+
+
+async def _ingest_over_nats(bars: Sequence[OHLCVBar], speed: float | None) -> IngestReport:
+    settings = RuntimeSettings.from_env("marketdata")
+    store = BarStore(settings.db_path("marketdata"))
+    bus = await _connect(settings)
+    try:
+        await bus.ensure_stream("MARKETDATA")
+
+        async def publish(chunk: Sequence[OHLCVBar]) -> int:
+            return await bus.publish_many([(b.subject(), b) for b in chunk])
+
+        show = len(bars) >= PROGRESS_FROM or speed is not None
+        columns = (TextColumn("bars"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err, disable=not show) as progress:
+            task = progress.add_task("bars", total=len(bars))
+            try:
+                return await ingest(
+                    bars, store, publish, speed=speed, progress=lambda n: progress.advance(task, n)
+                )
+            except (NatsError, TimeoutError) as exc:
+                raise FeedError(
+                    f"publishing to NATS failed: {exc or type(exc).__name__}; the bars are stored and the "
+                    "next replay of the same input publishes the rest"
+                ) from None
+    finally:
+        await bus.close()
+
+
+def _run(bars: Sequence[OHLCVBar], speed: float | None, verb: str) -> None:
+    try:
+        report = asyncio.run(_ingest_over_nats(bars, speed))
+    except (FeedError, StoreBusyError) as exc:
+        _fail(str(exc), code=1)
+    out.print(f"[green]{verb}[/green] {escape(report.summary())}")
+
+
+@app.command()
+def replay(
+    input: Annotated[Path, typer.Option("--input", "-i", help="CSV or Parquet bar file")],
+    symbol: Annotated[str, typer.Option(help="Symbol the bars belong to, e.g. INFY")],
+    interval: Annotated[str, typer.Option(help="Bar interval: 1m, 5m, 1h, 1d ...")] = "1d",
+    speed: Annotated[str, typer.Option(help="max, or a multiple of real time such as 1x or 60x")] = "max",
+) -> None:
+    """Validate a whole bar file, then store and publish its bars (each bar once, however often replayed)."""
+    sym, ivl, pace = _symbol(symbol), _interval(interval), parse_speed(speed)
+    if not input.is_file():
+        _fail(f"{input}: no such file")
+    try:
+        frame = load_bar_file(input)
+    except BarFileError as exc:
+        _fail(str(exc))
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"{input}: cannot read: {exc}")
+    _run(to_bars(frame, sym, ivl, file_source(input.name)), pace, "replayed")
+
+
+@app.command()
+def simulate(
+    symbols: Annotated[str, typer.Option(help="Comma-separated symbols")] = "INFY,TCS,RELIANCE",
+    bars: Annotated[int, typer.Option(min=1, max=5_000_000, help="Bars per symbol")] = 500,
+    seed: Annotated[int, typer.Option(help="Same seed, same bars")] = 7,
+    interval: Annotated[str, typer.Option(help="Bar interval: 1m, 5m, 1h, 1d ...")] = "1m",
+    start: Annotated[
+        str | None, typer.Option(help="First bar time, ISO-8601 (default 2026-01-05T03:45Z)")
+    ] = None,
+) -> None:
+    """Deterministic synthetic bars (trend, range and volatile regimes), labelled source=synthetic."""
+    names = list(dict.fromkeys(_symbol(s) for s in symbols.split(",") if s.strip()))
+    if not names:
+        _fail("--symbols is empty")
+    ivl, first = _interval(interval), _start(start)
+    seconds = interval_seconds(ivl)
+    made: list[OHLCVBar] = []
+    for name in names:
+        frame = generate(name, bars, seed, interval_seconds=seconds, start=first)
+        made.extend(to_bars(frame, name, ivl, SYNTHETIC))
+    made.sort(key=lambda b: b.timestamp)  # stable: symbols interleave in time, each keeps its order
+    _run(made, None, "simulated")

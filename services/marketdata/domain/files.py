@@ -1,0 +1,200 @@
+"""Bar files (CSV and Parquet): read, then validate the WHOLE file before anything is used.
+
+Accepted headers, case-insensitive, in any column order, extra columns (such as ``Adj Close``) ignored:
+``timestamp,open,high,low,close,volume`` or the Yahoo / broker export ``Date,Open,High,Low,Close,Volume``
+(``datetime`` is accepted for the time column too). Timestamps are ISO-8601; without an offset they are UTC.
+
+A row is valid when every value parses, prices are > 0, ``high >= max(open, close)``,
+``low <= min(open, close)``, ``volume >= 0`` and its timestamp is after the previous row's. The first bad
+row is reported as ``BarFileError`` with the file, the line (CSV; the header is line 1) or row (Parquet,
+1-based) and the column, plus how many other rows are bad.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
+PRICES = ("open", "high", "low", "close")
+_TIME_ALIASES = ("timestamp", "date", "datetime")
+SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_HEADER_HINT = "expected header timestamp,open,high,low,close,volume or Date,Open,High,Low,Close,Volume"
+
+
+@dataclass(frozen=True)
+class BarFileError(ValueError):
+    """A bar file that cannot be used, with where the (first) problem is."""
+
+    path: str
+    line: int
+    column: str
+    problem: str
+    unit: str = "line"
+    more: int = 0
+
+    def __str__(self) -> str:
+        where = f"{self.path}: {self.unit} {self.line}, column {self.column!r}: {self.problem}"
+        return where + (f" (and {self.more} more bad row(s))" if self.more else "")
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """Columns as read, with the header name of each canonical column and each row's line number."""
+
+    path: str
+    columns: dict[str, pd.Series]
+    names: dict[str, str]
+    lines: np.ndarray
+    unit: str
+
+
+def load_bar_file(path: Path) -> pd.DataFrame:
+    """Read and validate ``path``; returns columns ``timestamp`` (UTC), open, high, low, close, volume."""
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise BarFileError(str(path), 0, "-", "unknown file type: use .csv, .parquet or .pq", unit="file")
+    raw = _read_csv(path) if kind == "csv" else _read_parquet(path)
+    return validate(raw)
+
+
+# -- reading --------------------------------------------------------------------------------------------
+def _canonical(header: list[str], path: str, header_line: int, unit: str) -> dict[str, int]:
+    lowered = [h.strip().lower() for h in header]
+    found: dict[str, int] = {}
+    for name in COLUMNS:
+        aliases = _TIME_ALIASES if name == "timestamp" else (name,)
+        index = next((i for i, h in enumerate(lowered) if h in aliases), None)
+        if index is None:
+            raise BarFileError(path, header_line, name, f"missing column; {_HEADER_HINT}", unit=unit)
+        found[name] = index
+    return found
+
+
+def _read_csv(path: Path) -> _Raw:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header: list[str] = []
+        header_line = 1
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            if not header:
+                header, header_line = row, reader.line_num
+                continue
+            if len(row) != len(header):
+                _bad_width(str(path), reader.line_num, header, row)
+            rows.append(row)
+            lines.append(reader.line_num)
+    if not header:
+        raise BarFileError(str(path), 1, "-", f"empty file; {_HEADER_HINT}")
+    index = _canonical(header, str(path), header_line, "line")
+    if not rows:
+        raise BarFileError(str(path), header_line + 1, "-", "no data rows")
+    columns = {name: pd.Series([r[i] for r in rows], dtype=object) for name, i in index.items()}
+    names = {name: header[i].strip() for name, i in index.items()}
+    return _Raw(str(path), columns, names, np.asarray(lines), "line")
+
+
+def _bad_width(path: str, line: int, header: list[str], row: list[str]) -> None:
+    if len(row) < len(header):
+        column = header[len(row)].strip()
+        problem = f"missing value: expected {len(header)} fields, found {len(row)}"
+    else:
+        column = f"#{len(header) + 1} (no header)"
+        problem = f"too many values: expected {len(header)} fields, found {len(row)}"
+    raise BarFileError(path, line, column, problem)
+
+
+def _read_parquet(path: Path) -> _Raw:
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise BarFileError(str(path), 0, "-", f"not a readable Parquet file: {exc}", unit="file") from None
+    if frame.index.name is not None and str(frame.index.name).strip().lower() in _TIME_ALIASES:
+        frame = frame.reset_index()
+    header = [str(c) for c in frame.columns]
+    index = _canonical(header, str(path), 0, "row")
+    if frame.empty:
+        raise BarFileError(str(path), 1, "-", "no data rows", unit="row")
+    columns = {name: frame.iloc[:, i].reset_index(drop=True) for name, i in index.items()}
+    names = {name: header[i] for name, i in index.items()}
+    return _Raw(str(path), columns, names, np.arange(1, len(frame) + 1), "row")
+
+
+# -- validating -----------------------------------------------------------------------------------------
+def _parse_numbers(series: pd.Series) -> pd.Series:
+    if series.dtype == object or pd.api.types.is_string_dtype(series):
+        series = series.astype(str).str.strip()
+    return pd.to_numeric(series, errors="coerce").astype("float64")
+
+
+def _parse_times(series: pd.Series) -> pd.Series:
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return series.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_dtype(series):
+        return series.dt.tz_localize("UTC")
+    text = series.astype(str).str.strip()
+    return pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+
+
+Check = tuple[str, np.ndarray, Callable[[int], str]]
+
+
+def _checks(raw: _Raw, ts: pd.Series, num: dict[str, pd.Series]) -> list[Check]:
+    def shown(name: str) -> Callable[[int], str]:
+        what = "timestamp" if name == "timestamp" else "number"
+        return lambda i: f"not a {what}: {raw.columns[name].iloc[i]!r}"
+
+    def price_problem(values: np.ndarray) -> Callable[[int], str]:
+        return lambda i: f"price must be > 0, got {values[i]:g}"
+
+    def order_problem(i: int) -> str:
+        return f"timestamp {ts.iloc[i].isoformat()} is not after {prev.iloc[i].isoformat()}"
+
+    checks: list[Check] = [("timestamp", ts.isna().to_numpy(), shown("timestamp"))]
+    for name in (*PRICES, "volume"):
+        values = num[name].to_numpy()
+        checks.append((name, ~np.isfinite(values), shown(name)))
+    for name in PRICES:
+        values = num[name].to_numpy()
+        checks.append((name, values <= 0, price_problem(values)))
+    vol = num["volume"].to_numpy()
+    checks.append(("volume", vol < 0, lambda i: f"volume must be >= 0, got {vol[i]:g}"))
+    o, h, lo, c = (num[n].to_numpy() for n in PRICES)
+    top, bottom = np.maximum(o, c), np.minimum(o, c)
+    checks.append(("high", h < top, lambda i: f"high {h[i]:g} is below max(open, close) {top[i]:g}"))
+    checks.append(("low", lo > bottom, lambda i: f"low {lo[i]:g} is above min(open, close) {bottom[i]:g}"))
+    prev = ts.shift(1)
+    order = (ts <= prev).fillna(False).to_numpy(dtype=bool)
+    checks.append(("timestamp", order, order_problem))
+    return checks
+
+
+def validate(raw: _Raw) -> pd.DataFrame:
+    ts = _parse_times(raw.columns["timestamp"])
+    num = {name: _parse_numbers(raw.columns[name]) for name in (*PRICES, "volume")}
+    with np.errstate(invalid="ignore"):
+        checks = _checks(raw, ts, num)
+    bad = np.zeros(len(ts), dtype=bool)
+    first: tuple[int, str, str] | None = None
+    for column, mask, message in checks:
+        mask = np.asarray(mask, dtype=bool)
+        bad |= mask
+        hits = np.flatnonzero(mask)
+        if hits.size and (first is None or hits[0] < first[0]):
+            first = (int(hits[0]), column, message(int(hits[0])))
+    if first is not None:
+        row, column, problem = first
+        more = int(bad.sum()) - 1
+        line = int(raw.lines[row])
+        raise BarFileError(raw.path, line, raw.names[column], problem, unit=raw.unit, more=more)
+    frame = pd.DataFrame({"timestamp": ts, **num})
+    return frame.reset_index(drop=True)

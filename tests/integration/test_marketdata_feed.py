@@ -1,0 +1,250 @@
+"""`bastion feed replay|simulate` against a real nats-server and a real marketdata.duckdb."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import duckdb
+import nats
+import pandas as pd
+import pytest
+from nats.js.errors import NotFoundError
+from typer.testing import CliRunner, Result
+
+from services.marketdata.adapters.store import BarStore
+from services.marketdata.cli import app
+from services.marketdata.domain.bars import file_source, to_bars
+from services.marketdata.domain.files import load_bar_file
+
+HEADER = "timestamp,open,high,low,close,volume\n"
+
+
+def bars_csv(path: Path, rows: int = 30, header: str = HEADER) -> Path:
+    lines = []
+    for i in range(rows):
+        ts = pd.Timestamp("2024-01-01", tz="UTC") + pd.Timedelta(days=i)
+        o = 100 + i
+        lines.append(f"{ts.isoformat()},{o},{o + 2},{o - 1},{o + 1},{1000 + i}")
+    path.write_text(header + "\n".join(lines) + "\n")
+    return path
+
+
+def feed(args: list[str], nats_url: str, data: Path) -> Result:
+    env = {
+        "BASTION_NATS_URL": nats_url,
+        "BASTION_DATA_DIR": str(data),
+        "BASTION_HOME": str(data / "home"),
+        "BASTION_NATS_USER": None,
+        "BASTION_NATS_PASSWORD": None,
+        "BASTION_NATS_PASSWORD_FILE": None,
+    }
+    return CliRunner().invoke(app, args, env=env)
+
+
+def stream_messages(nats_url: str, subject: str = "md.>") -> int:
+    async def count() -> int:
+        nc = await nats.connect(nats_url)
+        try:
+            js = nc.jetstream()
+            info = await js.stream_info("MARKETDATA", subjects_filter=subject)
+            return sum((info.state.subjects or {}).values())
+        except NotFoundError:
+            return 0
+        finally:
+            await nc.close()
+
+    return asyncio.run(count())
+
+
+def ensure_stream(nats_url: str) -> None:
+    async def create() -> None:
+        nc = await nats.connect(nats_url)
+        await nc.jetstream().add_stream(name="MARKETDATA", subjects=["md.>"])
+        await nc.close()
+
+    asyncio.run(create())
+
+
+def stored(data: Path) -> list[tuple[str, str, int, bool]]:
+    path = data / "marketdata.duckdb"
+    if not path.exists():
+        return []
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(
+            "SELECT symbol, interval, count(*)::INT, bool_and(published) FROM bars GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def parquet_of(csv: Path) -> Path:
+    path = csv.with_suffix(".parquet")
+    pd.read_csv(csv, parse_dates=["timestamp"]).to_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: bars_csv(p / "generic.csv"),
+        lambda p: bars_csv(p / "yahoo.csv", header="Date,Open,High,Low,Close,Volume\n"),
+        lambda p: bars_csv(p / "lower.csv", header="DATE,open,HIGH,low,Close,volume\n"),
+        lambda p: parquet_of(bars_csv(p / "typed.csv")),
+    ],
+    ids=["csv", "yahoo-header", "mixed-case", "parquet"],
+)
+def test_replay_stores_and_publishes_every_bar_of_a_file(nats_url: str, tmp_path: Path, make: object) -> None:
+    path = make(tmp_path)  # type: ignore[operator]
+    result = feed(
+        ["replay", "--input", str(path), "--symbol", "infy", "--interval", "1d"], nats_url, tmp_path
+    )
+    assert result.exit_code == 0, result.output
+    assert "30 bars (30 new, 30 published)" in result.output
+    assert "2024-01-01T00:00:00+00:00 .. 2024-01-30T00:00:00+00:00" in result.output
+    assert "bars/s" in result.output
+    assert stored(tmp_path) == [("INFY", "1d", 30, True)]
+    assert stream_messages(nats_url, "md.v1.bar.INFY") == 30
+
+
+def test_published_bars_are_the_contract_with_file_source(nats_url: str, tmp_path: Path) -> None:
+    path = bars_csv(tmp_path / "b.csv", rows=2)
+    assert feed(["replay", "--input", str(path), "--symbol", "TCS"], nats_url, tmp_path).exit_code == 0
+
+    async def first() -> dict[str, object]:
+        nc = await nats.connect(nats_url)
+        msg = await nc.jetstream().get_msg("MARKETDATA", 1)
+        await nc.close()
+        assert msg.headers is not None
+        assert msg.data is not None
+        body: dict[str, object] = json.loads(msg.data)
+        assert msg.headers["Nats-Msg-Id"] == body["event_id"]
+        return body
+
+    body = asyncio.run(first())
+    assert (body["symbol"], body["source"], body["interval"]) == ("TCS", "file:b.csv", "1d")
+    assert body["timestamp"] == body["occurred_at"] == "2024-01-01T00:00:00Z"
+
+
+def test_malformed_csv_is_rejected_with_line_and_column_and_nothing_is_published(
+    nats_url: str, tmp_path: Path
+) -> None:
+    ensure_stream(nats_url)
+    path = bars_csv(tmp_path / "bad.csv", rows=10)
+    lines = path.read_text().splitlines()
+    lines[7] = lines[7].replace(",1006", ",lots")  # line 8 of the file, volume column
+    path.write_text("\n".join(lines) + "\n")
+    result = feed(["replay", "--input", str(path), "--symbol", "INFY"], nats_url, tmp_path)
+    assert result.exit_code == 2
+    assert f"{path}: line 8, column 'volume': not a number: 'lots'" in result.output
+    assert "Traceback" not in result.output
+    assert stream_messages(nats_url) == 0
+    assert stored(tmp_path) == []
+
+
+def test_replaying_the_same_file_twice_stores_and_publishes_each_bar_once(
+    nats_url: str, tmp_path: Path
+) -> None:
+    path = bars_csv(tmp_path / "twice.csv", rows=25)
+    args = ["replay", "--input", str(path), "--symbol", "RELIANCE"]
+    assert feed(args, nats_url, tmp_path).exit_code == 0
+    again = feed(args, nats_url, tmp_path)
+    assert again.exit_code == 0, again.output
+    assert "25 bars (0 new, 0 published)" in again.output
+    assert stored(tmp_path) == [("RELIANCE", "1d", 25, True)]
+    assert stream_messages(nats_url) == 25
+
+
+def test_bars_stored_but_not_published_before_a_crash_are_published_by_the_next_replay(
+    nats_url: str, tmp_path: Path
+) -> None:
+    path = bars_csv(tmp_path / "crash.csv", rows=12)
+    bars = to_bars(load_bar_file(path), "INFY", "1d", file_source(path.name))
+    BarStore(tmp_path / "marketdata.duckdb").save(bars[:5])  # stored, then the process died
+    result = feed(["replay", "--input", str(path), "--symbol", "INFY"], nats_url, tmp_path)
+    assert "12 bars (7 new, 12 published)" in result.output, result.output
+    assert stream_messages(nats_url) == 12
+
+
+def test_simulate_loads_the_bastion_up_sample(nats_url: str, tmp_path: Path) -> None:
+    args = ["simulate", "--symbols", "INFY,TCS,RELIANCE", "--bars", "40", "--seed", "7", "--interval", "1m"]
+    result = feed(args, nats_url, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "120 bars (120 new, 120 published) for 3 symbol(s) INFY,RELIANCE,TCS" in result.output
+    assert stored(tmp_path) == [
+        ("INFY", "1m", 40, True),
+        ("RELIANCE", "1m", 40, True),
+        ("TCS", "1m", 40, True),
+    ]
+    assert stream_messages(nats_url, "md.v1.bar.TCS") == 40
+    con = duckdb.connect(str(tmp_path / "marketdata.duckdb"), read_only=True)
+    assert con.execute("SELECT DISTINCT source FROM bars").fetchall() == [("synthetic",)]
+    con.close()
+    assert feed(args, nats_url, tmp_path).exit_code == 0
+    assert stream_messages(nats_url) == 120
+
+
+def test_simulate_with_the_same_seed_stores_the_same_bars(nats_url: str, tmp_path: Path) -> None:
+    args = ["simulate", "--symbols", "TCS", "--bars", "30", "--seed", "3", "--start", "2026-02-02T04:00:00Z"]
+    assert feed(args, nats_url, tmp_path / "a").exit_code == 0
+    assert feed(args, nats_url, tmp_path / "b").exit_code == 0
+    assert feed([*args[:-3], "4", *args[-2:]], nats_url, tmp_path / "c").exit_code == 0
+
+    def closes(folder: Path) -> list[tuple[object, ...]]:
+        con = duckdb.connect(str(folder / "marketdata.duckdb"), read_only=True)
+        rows = con.execute(
+            'SELECT "timestamp", open, high, low, close, volume FROM bars ORDER BY 1'
+        ).fetchall()
+        con.close()
+        return rows
+
+    assert closes(tmp_path / "a") == closes(tmp_path / "b")
+    assert closes(tmp_path / "a") != closes(tmp_path / "c")
+    assert str(closes(tmp_path / "a")[0][0]).startswith("2026-02-02 04:00:00")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["replay", "--input", "nope.csv", "--symbol", "INFY"], "nope.csv: no such file"),
+        (["replay", "--input", "{csv}", "--symbol", "RELIANCE.NS"], "drop exchange suffixes"),
+        (["replay", "--input", "{csv}", "--symbol", "INFY", "--speed", "fast"], "invalid speed 'fast'"),
+        (
+            ["replay", "--input", "{csv}", "--symbol", "INFY", "--interval", "daily"],
+            "invalid interval 'daily'",
+        ),
+        (["simulate", "--symbols", "IN FY", "--bars", "3"], "invalid symbol 'IN FY'"),
+        (["simulate", "--symbols", "INFY", "--start", "monday"], "invalid --start 'monday'"),
+    ],
+)
+def test_bad_input_gives_a_clear_error_and_exit_code_2(tmp_path: Path, args: list[str], needle: str) -> None:
+    csv = bars_csv(tmp_path / "ok.csv", rows=2)
+    args = [a.replace("{csv}", str(csv)) for a in args]
+    result = feed(args, "nats://127.0.0.1:1", tmp_path)
+    assert result.exit_code == 2
+    assert needle in result.output
+    assert "Traceback" not in result.output
+    assert stored(tmp_path) == []
+
+
+def test_an_unreachable_broker_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
+    path = bars_csv(tmp_path / "b.csv", rows=3)
+    result = feed(["replay", "--input", str(path), "--symbol", "INFY"], "nats://127.0.0.1:1", tmp_path)
+    assert result.exit_code == 1
+    assert "cannot connect to NATS at nats://127.0.0.1:1" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_paced_replay_publishes_in_bar_time_divided_by_speed(nats_url: str, tmp_path: Path) -> None:
+    path = bars_csv(tmp_path / "paced.csv", rows=4)  # daily bars: 3 gaps of 86,400 s
+    args = ["replay", "--input", str(path), "--symbol", "INFY", "--speed", "1728000x"]  # 0.05 s per gap
+    started = time.monotonic()
+    result = feed(args, nats_url, tmp_path)
+    assert time.monotonic() - started >= 0.15
+    assert result.exit_code == 0, result.output
+    assert "4 bars (4 new, 4 published)" in result.output
+    assert stored(tmp_path) == [("INFY", "1d", 4, True)]
+    assert stream_messages(nats_url) == 4

@@ -1,0 +1,247 @@
+"""The web app with a fake auth service: sessions, CSRF, headers, escaping, read-only routes, the JSON API."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from services.dashboard import api, pages
+from services.dashboard.adapters.auth_client import AuthUnavailableError
+from services.dashboard.app import create_app
+from services.dashboard.security import SESSION_COOKIE
+from services.dashboard.settings import DashboardSettings
+from tests.unit.dashboard.fakes import FakeAuth, filled_store
+from tests.unit.dashboard.sample_snapshots import HOSTILE, risk, snapshots
+
+PASSWORD = "correct horse battery"
+
+
+def make_app(auth: FakeAuth, values: dict[str, object] | None = None, **settings: object):  # type: ignore[no-untyped-def]
+    store = filled_store(values if values is not None else snapshots())
+    return create_app(store, auth, DashboardSettings(**settings))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def auth() -> FakeAuth:
+    return FakeAuth()
+
+
+@pytest.fixture
+async def client(auth: FakeAuth) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=make_app(auth))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, html
+    return match.group(1)
+
+
+async def log_in(client: httpx.AsyncClient) -> httpx.Response:
+    page = await client.get("/login")
+    form = {"username": "alice", "password": PASSWORD, "csrf_token": csrf_of(page.text)}
+    return await client.post("/login", data=form)
+
+
+async def test_unauthenticated_pages_redirect_to_login_and_api_gets_401(client: httpx.AsyncClient) -> None:
+    for path in ("/", "/symbols", "/symbols/INFY", "/activity"):
+        response = await client.get(path)
+        assert (response.status_code, response.headers["location"]) == (303, "/login")
+    for path in (
+        "/api/overview",
+        "/api/symbols",
+        "/api/symbols/INFY",
+        "/api/activity",
+        "/api/stream",
+        "/api/me",
+        "/api/openapi.json",
+    ):
+        assert (await client.get(path)).status_code == 401, path
+
+
+async def test_a_forged_session_cookie_is_not_accepted(client: httpx.AsyncClient) -> None:
+    client.cookies.set(SESSION_COOKIE, "made-up")
+    assert (await client.get("/api/overview")).status_code == 401
+
+
+async def test_login_without_or_with_a_wrong_csrf_token_is_refused(
+    client: httpx.AsyncClient, auth: FakeAuth
+) -> None:
+    await client.get("/login")
+    missing = await client.post("/login", data={"username": "alice", "password": PASSWORD})
+    forged = await client.post(
+        "/login", data={"username": "alice", "password": PASSWORD, "csrf_token": "0" * 64}
+    )
+    assert (missing.status_code, forged.status_code) == (403, 403)
+    assert "login" not in auth.calls
+
+
+async def test_a_csrf_token_from_another_browser_is_refused(auth: FakeAuth) -> None:
+    app = make_app(auth)
+    async with (
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as victim,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as attacker,
+    ):
+        token = csrf_of((await attacker.get("/login")).text)
+        await victim.get("/login")
+        response = await victim.post(
+            "/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token}
+        )
+        assert response.status_code == 403
+
+
+async def test_login_sets_a_strict_httponly_session_cookie(client: httpx.AsyncClient) -> None:
+    response = await log_in(client)
+    assert (response.status_code, response.headers["location"]) == (303, "/")
+    cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE))
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie
+    assert "Secure" not in cookie
+    assert (await client.get("/api/me")).json() == {"username": "alice", "role": "trader"}
+
+
+async def test_cookies_are_secure_over_https(auth: FakeAuth) -> None:
+    transport = httpx.ASGITransport(app=make_app(auth))
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
+        response = await log_in(c)
+    cookie = next(h for h in response.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE))
+    assert "Secure" in cookie
+
+
+async def test_wrong_password_shows_an_error_on_the_login_page(client: httpx.AsyncClient) -> None:
+    page = await client.get("/login")
+    response = await client.post(
+        "/login", data={"username": HOSTILE, "password": "nope", "csrf_token": csrf_of(page.text)}
+    )
+    assert response.status_code == 401
+    assert "invalid username or password" in response.text
+    assert "<script>alert" not in response.text
+    assert "&lt;script&gt;" in response.text
+
+
+async def test_logout_needs_csrf_then_ends_the_session(client: httpx.AsyncClient, auth: FakeAuth) -> None:
+    await log_in(client)
+    assert (await client.post("/logout", data={})).status_code == 403
+    page = await client.get("/")
+    response = await client.post("/logout", data={"csrf_token": csrf_of(page.text)})
+    assert (response.status_code, response.headers["location"]) == (303, "/login")
+    assert "logout" in auth.calls
+    assert not auth.sessions
+    assert (await client.get("/api/overview")).status_code == 401
+
+
+async def test_every_response_carries_the_security_headers(client: httpx.AsyncClient) -> None:
+    await log_in(client)
+    for path in ("/login", "/", "/api/overview", "/api/nothing", "/static/app.css"):
+        headers = (await client.get(path)).headers
+        csp = headers["content-security-policy"]
+        assert "script-src 'self'" in csp
+        assert "unsafe-inline" not in csp
+        assert "frame-ancestors 'none'" in csp
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+
+
+async def test_pages_have_no_inline_script(client: httpx.AsyncClient) -> None:
+    await log_in(client)
+    for path in ("/login", "/", "/symbols", "/symbols/INFY", "/activity"):
+        html = (await client.get(path)).text
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), path
+        assert not re.search(r"\son[a-z]+=", html), path
+
+
+async def test_symbol_and_reason_text_with_html_is_shown_escaped(auth: FakeAuth) -> None:
+    values = snapshots()
+    values["execution.risk"] = risk(reason=HOSTILE)
+    values["execution.positions"]["positions"][0]["symbol"] = HOSTILE  # type: ignore[index]
+    values["execution.orders.recent"]["orders"][0]["reason"] = HOSTILE  # type: ignore[index]
+    transport = httpx.ASGITransport(app=make_app(auth, values))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        await log_in(c)
+        for path in ("/", "/activity", "/symbols/%3Cscript%3E"):
+            html = (await c.get(path)).text
+            assert "<script>alert" not in html, path
+            assert "<img src=x" not in html, path
+        assert "&lt;script&gt;alert" in (await c.get("/")).text
+
+
+async def test_unknown_or_invalid_symbol_is_404(client: httpx.AsyncClient) -> None:
+    await log_in(client)
+    assert (await client.get("/symbols/NOPE")).status_code == 404
+    assert (await client.get("/api/symbols/a.b")).status_code == 404
+
+
+def test_no_route_changes_state_except_login_and_logout(auth: FakeAuth) -> None:
+    app = make_app(auth)
+    every = [*app.routes, *pages.router.routes, *api.router.routes]
+    routes = [r for r in every if getattr(r, "methods", None)]
+    assert len(routes) > 10
+    writers = {r.path for r in routes if set(r.methods) - {"GET", "HEAD"}}  # type: ignore[attr-defined]
+    assert writers == {"/login", "/logout"}
+
+
+async def test_writes_to_read_routes_are_refused(client: httpx.AsyncClient) -> None:
+    await log_in(client)
+    for path in ("/", "/api/overview", "/api/symbols/INFY", "/api/activity"):
+        for method in ("POST", "PUT", "DELETE", "PATCH"):
+            assert (await client.request(method, path)).status_code == 405, (method, path)
+
+
+async def test_api_mirrors_the_pages(client: httpx.AsyncClient) -> None:
+    await log_in(client)
+    overview = (await client.get("/api/overview")).json()
+    assert overview["risk"]["state"] == "HALTED"
+    detail = (await client.get("/api/symbols/infy")).json()
+    assert detail["symbol"] == "INFY"
+    assert len(detail["candles"]) == 300
+    assert {r["symbol"] for r in (await client.get("/api/symbols")).json()["symbols"]} == {"INFY", "TCS"}
+    assert (await client.get("/api/activity")).json()["audit"]["ok"] is True
+
+
+async def test_openapi_documents_the_api_behind_the_login(client: httpx.AsyncClient) -> None:
+    await log_in(client)
+    paths = (await client.get("/api/openapi.json")).json()["paths"]
+    assert {"/api/overview", "/api/symbols", "/api/symbols/{symbol}", "/api/activity", "/api/stream"} <= set(
+        paths
+    )
+    assert "/login" not in paths
+
+
+async def test_partial_refresh_returns_only_the_content_block(client: httpx.AsyncClient) -> None:
+    await log_in(client)
+    html = (await client.get("/?partial=1")).text
+    assert 'id="kill-switch"' in html
+    assert "<html" not in html
+
+
+async def test_pages_render_with_an_empty_bucket(auth: FakeAuth) -> None:
+    transport = httpx.ASGITransport(app=make_app(auth, {}))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        await log_in(c)
+        for path in ("/", "/symbols", "/activity"):
+            response = await c.get(path)
+            assert response.status_code == 200, path
+        assert "no data yet" in (await c.get("/")).text
+
+
+async def test_pages_stay_usable_for_a_recent_session_while_auth_is_down(
+    client: httpx.AsyncClient, auth: FakeAuth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await log_in(client)
+    assert (await client.get("/api/overview")).status_code == 200
+
+    async def down(token: str) -> object:
+        raise AuthUnavailableError("down")
+
+    monkeypatch.setattr(auth, "verify", down)
+    assert (await client.get("/")).status_code == 200
+    client.cookies.set(SESSION_COOKIE, "never-verified")
+    response = await client.get("/api/overview")
+    assert response.status_code == 503
+    assert "auth service" in response.json()["detail"]

@@ -1,0 +1,143 @@
+"""Bar files: both headers, CSV and Parquet, and every validation rule naming line and column."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from services.marketdata.domain.files import BarFileError, load_bar_file
+
+GENERIC = "timestamp,open,high,low,close,volume\n"
+ROWS = [
+    "2024-01-02T09:15:00Z,100,105,99,104,1000",
+    "2024-01-02T09:16:00Z,104,106,103,105,1200",
+    "2024-01-02T09:17:00Z,105,107,101,102,900",
+]
+
+
+def write(tmp_path: Path, text: str, name: str = "bars.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def rejected(path: Path) -> BarFileError:
+    with pytest.raises(BarFileError) as info:
+        load_bar_file(path)
+    return info.value
+
+
+def test_generic_header_gives_utc_timestamps_and_floats(tmp_path: Path) -> None:
+    frame = load_bar_file(write(tmp_path, GENERIC + "\n".join(ROWS) + "\n"))
+    assert list(frame.columns) == ["timestamp", "open", "high", "low", "close", "volume"]
+    assert len(frame) == 3
+    assert str(frame["timestamp"].dt.tz) == "UTC"
+    assert frame["close"].tolist() == [104.0, 105.0, 102.0]
+
+
+def test_yahoo_header_is_case_insensitive_and_extra_columns_are_ignored(tmp_path: Path) -> None:
+    text = "Date,Open,High,Low,Close,Adj Close,Volume\n2024-01-02,100,105,99,104,103.5,1000\n"
+    text += "2024-01-03,104,106,103,105,104.4,1200\n"
+    frame = load_bar_file(write(tmp_path, text))
+    assert frame["timestamp"].iloc[1] == pd.Timestamp("2024-01-03", tz="UTC")
+    assert frame["volume"].tolist() == [1000.0, 1200.0]
+
+
+def test_offsets_are_converted_to_utc(tmp_path: Path) -> None:
+    frame = load_bar_file(write(tmp_path, GENERIC + "2024-01-02T09:15:00+05:30,100,105,99,104,1000\n"))
+    assert frame["timestamp"].iloc[0] == pd.Timestamp("2024-01-02T03:45:00", tz="UTC")
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "column", "needle"),
+    [
+        ("2024-01-02T09:16:00Z,104,106,103,abc,1200", "close", "not a number: 'abc'"),
+        ("yesterday,104,106,103,105,1200", "timestamp", "not a timestamp"),
+        ("2024-01-02T09:16:00Z,104,104.5,103,105,1200", "high", "below max(open, close)"),
+        ("2024-01-02T09:16:00Z,104,106,104.5,105,1200", "low", "above min(open, close)"),
+        ("2024-01-02T09:16:00Z,104,106,103,105,-1", "volume", "volume must be >= 0"),
+        ("2024-01-02T09:15:00Z,104,106,103,105,1200", "timestamp", "is not after"),
+        ("2024-01-02T09:16:00Z,0,106,0,105,1200", "open", "price must be > 0"),
+        ("2024-01-02T09:16:00Z,104,106,103,nan,1200", "close", "not a number"),
+        ("2024-01-02T09:16:00Z,104,106,103,105", "volume", "missing value"),
+    ],
+)
+def test_a_bad_row_is_reported_with_file_line_and_column(
+    tmp_path: Path, bad_row: str, column: str, needle: str
+) -> None:
+    path = write(tmp_path, GENERIC + ROWS[0] + "\n" + bad_row + "\n" + ROWS[2] + "\n")
+    error = rejected(path)
+    assert (error.path, error.line, error.column) == (str(path), 3, column)
+    assert needle in error.problem
+    assert f"{path}: line 3, column '{column}'" in str(error)
+
+
+def test_line_numbers_count_blank_lines_and_the_header(tmp_path: Path) -> None:
+    text = GENERIC + ROWS[0] + "\n\n" + ROWS[1] + "\n" + ROWS[2].replace(",101,", ",x,") + "\n"
+    error = rejected(write(tmp_path, text))
+    assert (error.line, error.column) == (5, "low")
+
+
+def test_the_first_bad_row_is_named_and_the_others_counted(tmp_path: Path) -> None:
+    rows = [ROWS[0], ROWS[1].replace("106", "1"), ROWS[2].replace("900", "-5")]
+    error = rejected(write(tmp_path, GENERIC + "\n".join(rows) + "\n"))
+    assert (error.line, error.column, error.more) == (3, "high", 1)
+
+
+def test_the_yahoo_column_name_is_reported_as_written(tmp_path: Path) -> None:
+    text = "Date,Open,High,Low,Close,Volume\n2024-01-02,100,105,99,104,1000\n2024-01-03,104,106,103,??,1\n"
+    error = rejected(write(tmp_path, text))
+    assert (error.line, error.column) == (3, "Close")
+
+
+def test_a_missing_column_names_the_header_line(tmp_path: Path) -> None:
+    error = rejected(write(tmp_path, "timestamp,open,high,low,close\n2024-01-02,1,1,1,1\n"))
+    assert (error.line, error.column) == (1, "volume")
+    assert "expected header" in error.problem
+
+
+def test_a_file_without_rows_is_rejected(tmp_path: Path) -> None:
+    assert "no data rows" in rejected(write(tmp_path, GENERIC)).problem
+
+
+def test_unknown_suffix_is_rejected(tmp_path: Path) -> None:
+    assert "unknown file type" in rejected(write(tmp_path, GENERIC, "bars.txt")).problem
+
+
+def test_parquet_with_date_index_and_typed_columns(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "Open": [100.0, 104.0],
+            "High": [105.0, 106.0],
+            "Low": [99.0, 103.0],
+            "Close": [104.0, 105.0],
+            "Volume": [1000, 1200],
+        },
+        index=pd.DatetimeIndex(["2024-01-02", "2024-01-03"], name="Date"),
+    )
+    path = tmp_path / "bars.parquet"
+    frame.to_parquet(path)
+    loaded = load_bar_file(path)
+    assert loaded["timestamp"].tolist() == [
+        pd.Timestamp("2024-01-02", tz="UTC"),
+        pd.Timestamp("2024-01-03", tz="UTC"),
+    ]
+
+
+def test_parquet_bad_row_is_named_by_row_number(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-04"], utc=True),
+            "open": [100.0, 104.0, 1.0],
+            "high": [105.0, 106.0, 2.0],
+            "low": [99.0, 103.0, 1.5],
+            "close": [104.0, 105.0, 1.8],
+            "volume": [1.0, 2.0, 3.0],
+        }
+    )
+    path = tmp_path / "bars.parquet"
+    frame.to_parquet(path)
+    error = rejected(path)
+    assert (error.unit, error.line, error.column) == ("row", 3, "low")
