@@ -19,6 +19,7 @@ app.command(name="up")(up.up)
 # Sub-apps: (name, module with a Typer `app`). One line per service keeps merges trivial.
 SUBCOMMANDS: list[tuple[str, str]] = [
     ("feed", "services.marketdata.cli"),
+    ("analytics", "services.analytics.cli"),
     ("users", "services.auth.cli"),
     ("strategies", "services.strategy.cli"),
 ]

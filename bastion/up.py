@@ -61,6 +61,16 @@ SERVICES: tuple[ServiceDef, ...] = (
 )
 
 
+def new_password() -> str:
+    """192 random bits as hex behind a letter: nats-server parses the value of an expanded ``$VAR``, so a
+    value that starts with a sign (``-...``) or looks like a number would not be read as a string."""
+    return "p" + secrets.token_hex(24)
+
+
+def _usable_password(value: str) -> bool:
+    return len(value) >= 16 and value[0].isalpha() and value.isalnum()
+
+
 def ensure_secrets(home: Path) -> dict[str, Path]:
     """One random password per NATS user, written once to ``home/secrets/<user>.password`` (0600)."""
     folder = home / "secrets"
@@ -69,10 +79,10 @@ def ensure_secrets(home: Path) -> dict[str, Path]:
     paths: dict[str, Path] = {}
     for user in NATS_USERS:
         path = folder / f"{user}.password"
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        if not path.exists() or not _usable_password(path.read_text().strip()):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_urlsafe(24))
+                fh.write(new_password())
         paths[user] = path
     return paths
 

@@ -76,3 +76,27 @@ def test_nats_config_is_accepted_by_nats_server() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "valid" in result.stdout + result.stderr
+
+
+def test_generated_passwords_are_read_as_strings_by_nats_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bastion.natsd import NatsServer, NatsServerError
+    from bastion.up import new_password
+
+    def start(password: str) -> None:
+        for user in NATS_USERS:
+            monkeypatch.setenv(f"BASTION_{user.upper()}_PASSWORD", password)
+        server = NatsServer(
+            store_dir=tmp_path / password[:3],
+            config=ROOT / "deploy" / "nats" / "nats.conf",
+            log_file=tmp_path / "nats.log",
+        )
+        server.start()
+        server.stop()
+
+    # nats-server parses an expanded $VAR: a value starting with "-" is read as a (broken) number.
+    with pytest.raises(NatsServerError, match="could not be parsed"):
+        start("-" + new_password())
+    assert all(new_password()[0].isalpha() and new_password().isalnum() for _ in range(200))
+    start(new_password())

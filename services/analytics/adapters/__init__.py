@@ -1,0 +1,1 @@
+"""Analytics adapters: the DuckDB store and the offline bar-file reader."""

@@ -1,0 +1,185 @@
+"""``bastion analytics ...``: recompute stored insights (``update``), indicators offline (``indicators``).
+
+Exit codes: 0 done, 1 failed (database in use, broker unreachable), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import duckdb
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from services.analytics.adapters.bars_file import BarFileError, read_bars
+from services.analytics.adapters.store import AnalyticsStore
+from services.analytics.config import AnalyticsConfigError, load_config
+from services.analytics.domain.confluence import ConfluenceConfig, evaluate
+from services.analytics.domain.indicators import compute_all, rows_of
+from services.analytics.domain.insight import BarRow, build_insight, stable
+from shared.contracts.analytics import InsightEvent
+from shared.contracts.subjects import InvalidSymbolError, normalize_symbol
+from shared.runtime.bus import Bus
+from shared.runtime.settings import RuntimeSettings
+
+app = typer.Typer(help="Analytics: indicators and insights.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+CSV_INDICATORS = (
+    "sma_20",
+    "ema_20",
+    "rsi_14",
+    "macd",
+    "macd_signal",
+    "macd_hist",
+    "atr_14",
+    "bb_upper",
+    "bb_middle",
+    "bb_lower",
+    "adx_14",
+)
+SymbolOpt = Annotated[str | None, typer.Option("--symbol", help="Only this symbol")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Confluence rules YAML")]
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    err.print(f"[red]{message}[/red]", soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _config(path: Path | None) -> ConfluenceConfig:
+    try:
+        return load_config(path)
+    except AnalyticsConfigError as exc:
+        raise _fail(str(exc), 2) from None
+
+
+def _symbol(value: str) -> str:
+    try:
+        return normalize_symbol(value)
+    except InvalidSymbolError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--symbol") from None
+
+
+def _interval(value: str) -> str:
+    if not re.fullmatch(r"[1-9][0-9]{0,3}[smhdw]", value):
+        raise typer.BadParameter(
+            f"{value!r} is not an interval such as 1m, 5m, 1h, 1d", param_hint="--interval"
+        )
+    return value
+
+
+def recompute(
+    bars: Sequence[BarRow], config: ConfluenceConfig
+) -> tuple[list[dict[str, float | None]], list[InsightEvent]]:
+    """Batch indicators and insights of one symbol's bars (the same payloads the live service publishes)."""
+    values = rows_of(compute_all([b.high for b in bars], [b.low for b in bars], [b.close for b in bars]))
+    return values, [build_insight(b, v, config) for b, v in zip(bars, values, strict=True)]
+
+
+@app.command("update")
+def update(
+    symbol: SymbolOpt = None,
+    publish: Annotated[bool, typer.Option(help="Republish the insights (dedupe makes it safe)")] = True,
+    config: ConfigOpt = None,
+) -> None:
+    """Recompute indicators and insights of all (or one) symbols from the bars in analytics.duckdb."""
+    cfg = _config(config)
+    settings = RuntimeSettings.from_env("analytics")
+    path = settings.data_dir / "analytics.duckdb"
+    if not path.exists():
+        raise _fail(f"no analytics database at {path}: start the analytics service first", 2)
+    try:
+        store = AnalyticsStore.open(path)
+    except duckdb.IOException as exc:
+        raise _fail(
+            f"{path} is in use (stop the analytics service, DuckDB has one writer): {exc}", 1
+        ) from None
+    try:
+        symbols = store.symbols()
+        if symbol is not None:
+            wanted = _symbol(symbol)
+            if wanted not in symbols:
+                raise _fail(f"no stored bars for {wanted}; known: {', '.join(symbols) or 'none'}", 2)
+            symbols = [wanted]
+        insights = _update_store(store, symbols, cfg)
+    finally:
+        store.close()
+    if publish and insights:
+        try:
+            new = asyncio.run(_publish(settings, insights))
+        except Exception as exc:  # broker unreachable or refused: cron sees exit 1
+            raise _fail(f"publishing failed: {exc}", 1) from None
+        out.print(f"published {len(insights)} insight(s), {new} new (the rest were duplicates)")
+    out.print(f"[green]updated {len(symbols)} symbol(s), {len(insights)} insight(s)[/green]")
+
+
+def _update_store(store: AnalyticsStore, symbols: Sequence[str], cfg: ConfluenceConfig) -> list[InsightEvent]:
+    done: list[InsightEvent] = []
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("recomputing", total=len(symbols))
+        for sym in symbols:
+            bars = store.bars(sym)
+            values, insights = recompute(bars, cfg)
+            store.upsert_derived(bars, values, insights)
+            done.extend(insights)
+            progress.advance(task)
+    return done
+
+
+async def _publish(settings: RuntimeSettings, insights: Sequence[InsightEvent]) -> int:
+    bus = await asyncio.wait_for(Bus.connect(settings), timeout=10)
+    try:
+        await bus.ensure_stream("ANALYTICS")
+        return await bus.publish_many([(i.subject(), i) for i in insights])
+    finally:
+        await bus.close()
+
+
+@app.command("indicators")
+def indicators(
+    input_file: Annotated[Path, typer.Option("--input", help="CSV or Parquet file of bars")],
+    symbol: Annotated[str, typer.Option("--symbol", help="Symbol of the bars")],
+    output: Annotated[Path, typer.Option("--output", help="CSV file to write")],
+    interval: Annotated[str, typer.Option(help="Bar interval, e.g. 1m, 1d")] = "1d",
+    config: ConfigOpt = None,
+) -> None:
+    """Offline: indicators and the insight's bias, confidence and regime for every bar of a file."""
+    sym, cfg, interval = _symbol(symbol), _config(config), _interval(interval)
+    try:
+        frame = read_bars(input_file, sym)
+    except BarFileError as exc:
+        raise _fail(str(exc), 2) from None
+    values = rows_of(compute_all(frame.high, frame.low, frame.close))
+    try:
+        with output.open("w", newline="") as fh:
+            _write_rows(csv.writer(fh), frame.timestamps, frame.close.tolist(), values, sym, interval, cfg)
+    except OSError as exc:
+        raise _fail(f"cannot write {output}: {exc}", 2) from None
+    note = f", {frame.dropped_duplicates} repeated time(s) dropped" if frame.dropped_duplicates else ""
+    out.print(f"[green]wrote {len(values)} row(s) to {output}{note}[/green]")
+
+
+def _write_rows(
+    writer: Any,
+    timestamps: pd.DatetimeIndex,
+    closes: Sequence[float],
+    values: Sequence[dict[str, float | None]],
+    sym: str,
+    interval: str,
+    cfg: ConfluenceConfig,
+) -> None:
+    writer.writerow(["timestamp", *CSV_INDICATORS, "bias", "confidence", "regime"])
+    for t, close, row in zip(timestamps, closes, values, strict=True):
+        clean = {k: stable(v) for k, v in row.items()}
+        ins = evaluate(sym, interval, t.to_pydatetime(), close, clean, cfg)
+        cells = ["" if clean[n] is None else repr(clean[n]) for n in CSV_INDICATORS]
+        writer.writerow([t.isoformat(), *cells, ins.bias, ins.confidence, ins.regime])

@@ -1,0 +1,1 @@
+"""Pure analytics: indicators (batch and streaming) and the confluence engine. No I/O."""

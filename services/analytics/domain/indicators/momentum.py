@@ -1,0 +1,138 @@
+"""RSI (Wilder) and MACD (12/26/9), TA-Lib conventions.
+
+RSI(n): d_t = c_t - c_{t-1}; gain = max(d, 0), loss = max(-d, 0). Seed at index n: the simple averages of
+the first n gains and losses; then Wilder's smoothing avg_t = (avg_{t-1} * (n - 1) + g_t) / n.
+RSI = 100 * avg_gain / (avg_gain + avg_loss). Warm-up: n bars (first value at index n). When both
+averages are 0 (a flat run) RSI is 50 (TA-Lib prints 0 there; 50 reads as "no momentum", not "oversold").
+
+MACD(fast, slow, signal): line = EMA(fast) - EMA(slow); signal = EMA(signal) of the line; hist = line -
+signal. As in TA-Lib both EMAs start at index slow - 1: the fast EMA is seeded with the SMA of the ``fast``
+closes ending there (not the first ``fast`` closes), and the signal EMA is seeded with the SMA of the first
+``signal`` line values. All three are NaN until index slow + signal - 2 (33 for 12/26/9).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from services.analytics.domain.indicators.core import Ema, as_list, check_period, ema_tail, place
+
+
+def _rsi(avg_gain: float, avg_loss: float) -> float:
+    total = avg_gain + avg_loss
+    return 50.0 if total == 0.0 else 100.0 * (avg_gain / total)
+
+
+class Rsi:
+    """Streaming Wilder RSI(n); see the module docstring."""
+
+    __slots__ = ("avg_gain", "avg_loss", "gains", "losses", "n", "prev")
+
+    def __init__(self, n: int = 14) -> None:
+        self.n = check_period(n, 2)
+        self.prev: float | None = None
+        self.gains: list[float] = []
+        self.losses: list[float] = []
+        self.avg_gain: float | None = None
+        self.avg_loss = 0.0
+
+    def update(self, close: float) -> float | None:
+        if self.prev is None:
+            self.prev = close
+            return None
+        d = close - self.prev
+        self.prev = close
+        gain = d if d > 0 else 0.0
+        loss = -d if d < 0 else 0.0
+        n = self.n
+        if self.avg_gain is None:
+            self.gains.append(gain)
+            self.losses.append(loss)
+            if len(self.gains) < n:
+                return None
+            self.avg_gain = math.fsum(self.gains) / n
+            self.avg_loss = math.fsum(self.losses) / n
+            self.gains, self.losses = [], []
+        else:
+            self.avg_gain = (self.avg_gain * (n - 1) + gain) / n
+            self.avg_loss = (self.avg_loss * (n - 1) + loss) / n
+        return _rsi(self.avg_gain, self.avg_loss)
+
+
+def _wilder(xs: list[float], n: int) -> list[float]:
+    """Wilder's average of ``xs`` from index n - 1: seed = mean of the first n, then (a * (n-1) + x) / n."""
+    avg = math.fsum(xs[:n]) / n
+    out = [avg]
+    push = out.append
+    m = n - 1
+    for x in xs[n:]:
+        avg = (avg * m + x) / n
+        push(avg)
+    return out
+
+
+def rsi(close: np.ndarray | Sequence[float], n: int = 14) -> np.ndarray:
+    """Batch Wilder RSI(n); see the module docstring. Only the two averages are a loop; the same
+    elementwise IEEE operations as ``Rsi`` run vectorised around it."""
+    check_period(n, 2)
+    xs = np.asarray(close, dtype=np.float64)
+    if len(xs) <= n:
+        return place(len(xs), n, [])
+    d = np.diff(xs)
+    gains, losses = np.where(d > 0, d, 0.0), np.where(d < 0, -d, 0.0)
+    a_gain = np.array(_wilder(gains.tolist(), n))
+    a_loss = np.array(_wilder(losses.tolist(), n))
+    total = a_gain + a_loss
+    safe = np.where(total == 0.0, 1.0, total)
+    return place(len(xs), n, np.where(total == 0.0, 50.0, 100.0 * (a_gain / safe)))
+
+
+def _check_macd(fast: int, slow: int, signal: int) -> None:
+    check_period(fast, 2)
+    check_period(signal)
+    if slow <= fast:
+        raise ValueError(f"MACD slow period ({slow}) must exceed the fast one ({fast})")
+
+
+class Macd:
+    """Streaming MACD; ``update`` returns (line, signal, hist) once warm, else None."""
+
+    __slots__ = ("count", "fast", "offset", "signal", "slow")
+
+    def __init__(self, fast: int = 12, slow: int = 26, signal: int = 9) -> None:
+        _check_macd(fast, slow, signal)
+        self.fast, self.slow, self.signal = Ema(fast), Ema(slow), Ema(signal)
+        self.offset = slow - fast
+        self.count = 0
+
+    def update(self, close: float) -> tuple[float, float, float] | None:
+        self.count += 1
+        slow = self.slow.update(close)
+        fast = self.fast.update(close) if self.count > self.offset else None
+        if slow is None or fast is None:
+            return None
+        line = fast - slow
+        sig = self.signal.update(line)
+        if sig is None:
+            return None
+        return line, sig, line - sig
+
+
+def macd(
+    close: np.ndarray | Sequence[float], fast: int = 12, slow: int = 26, signal: int = 9
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Batch MACD: (line, signal, hist) arrays; see the module docstring."""
+    _check_macd(fast, slow, signal)
+    xs = as_list(close)
+    slow_tail = ema_tail(xs, slow)
+    fast_tail = ema_tail(xs[slow - fast :], fast)
+    line = np.subtract(fast_tail, slow_tail) if slow_tail else np.empty(0)
+    sig = np.array(ema_tail(line.tolist(), signal))
+    first = slow + signal - 2
+    line = line[signal - 1 :]
+    hist = line - sig if len(sig) else np.empty(0)
+    length = len(xs)
+    return place(length, first, line), place(length, first, sig), place(length, first, hist)
