@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from bastion import contracts_tool, up
+from bastion.backtest import cli as backtest_cli
 
 app = typer.Typer(
     name="bastion",
@@ -15,21 +16,25 @@ app = typer.Typer(
 )
 app.add_typer(contracts_tool.app, name="contracts")
 app.command(name="up")(up.up)
+app.command(name="backtest")(backtest_cli.backtest)
 
-# Sub-apps: (name, module with a Typer `app`). One line per service keeps merges trivial.
+# Sub-apps: (name, "module" with a Typer `app`, or "module:attribute"). One line per service.
 SUBCOMMANDS: list[tuple[str, str]] = [
     ("feed", "services.marketdata.cli"),
     ("analytics", "services.analytics.cli"),
     ("users", "services.auth.cli"),
     ("strategies", "services.strategy.cli"),
+    ("risk", "services.execution.cli:risk_app"),
+    ("audit", "services.execution.cli:audit_app"),
 ]
 
 
 def _register() -> None:
     import importlib
 
-    for name, module in SUBCOMMANDS:
-        app.add_typer(importlib.import_module(module).app, name=name)
+    for name, target in SUBCOMMANDS:
+        module, _, attr = target.partition(":")
+        app.add_typer(getattr(importlib.import_module(module), attr or "app"), name=name)
 
 
 _register()

@@ -1,152 +1,194 @@
-"""Bars and insights in, signals out: the join, the per-symbol run of every instance, the outbox.
+"""Bars and insights in, signals out, one symbol at a time.
 
-Join rule (deterministic whatever the arrival order of the two streams): bars of a symbol are processed in
-bar-time order. For each (instance, symbol) a cursor remembers the last bar done. A strategy that needs
-insights stops at the first bar whose insight (``insight.bar_event_id == bar.event_id``) has not arrived,
-so later bars wait too; price-only strategies never see insights and never wait. A bar or insight at or
-before every cursor of its symbol is a redelivery: skipped.
+HANDLERS: ``OHLCVBar -> on_bars``, ``InsightEvent -> on_insights`` (both per symbol).
 
-The working set (waiting bars, their insights, cursors) lives in memory and every handler call writes its
-changes to DuckDB in one transaction before the signals are published and the input acked; a failed write
-reloads the working set from DuckDB, so memory never runs ahead of the file.
-
-HANDLERS: ``OHLCVBar -> on_bars``, ``InsightEvent -> on_insights``.
+For every batch of one symbol: the symbol's ``SymbolBook`` (the join, see ``domain.book``) takes the new
+inputs; the new book is written to the state store with the revision it was read at (compare-and-set:
+a worker that lost the symbol cannot overwrite its new owner's progress); the new signals are published
+with their deterministic ids (JetStream drops a repeat); then the caller acks the input. The book keeps
+the last change's signals as its outbox: a worker that takes a symbol over (``claim``: its id written into
+the book by compare-and-set, refused while the recorded owner's live lease still holds the symbol)
+republishes the part of the outbox that is not in the SIGNALS stream yet, so a crash between the state
+write and the publish loses nothing and repeats nothing. A worker that finds another owner's claim when it
+reloads a book stops the symbol (``on_lost``) and raises ``NotOwner``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from services.strategy.adapters.store import Batch, Cursor, StrategyStore
 from services.strategy.config import Instance, instances_for
-from services.strategy.domain import StrategyContext
-from services.strategy.domain.signals import build_signal
+from services.strategy.domain.base import BaseStrategy
+from services.strategy.domain.book import SymbolBook
 from shared.contracts.analytics import InsightEvent
 from shared.contracts.market_data import OHLCVBar
 from shared.contracts.signals import SignalEvent
 
 Publish = Callable[[Sequence[SignalEvent]], Awaitable[None]]
-NEW = Cursor("flat", {}, None)
+Record = Callable[[Sequence[SignalEvent]], None]
+LastPublished = Callable[[str], Awaitable[str | None]]
+
+
+class StateConflict(Exception):
+    """The symbol's state changed since it was read: another worker wrote it."""
+
+
+class NotOwner(Exception):
+    """Another worker has claimed the symbol: this one must stop running it."""
+
+
+#: Whether the worker ``owner`` (``name/token``) holds ``symbol`` right now (its live lease lists it).
+HeldBy = Callable[[str, str], Awaitable[bool]]
+
+
+class StateStore(Protocol):
+    """Per-symbol state with optimistic concurrency."""
+
+    async def load(self, symbol: str) -> tuple[bytes | None, int]:
+        """The stored value (None if none) and its revision (0 if none)."""
+
+    async def save(self, symbol: str, value: bytes, revision: int) -> int:
+        """Write ``value`` if the stored revision is still ``revision``; the new revision, else
+        ``StateConflict``."""
+
+
+@dataclass
+class _Held:
+    book: SymbolBook
+    revision: int
+    unpublished: bool = False
 
 
 class StrategyEngine:
-    def __init__(self, store: StrategyStore, instances: Sequence[Instance], publish: Publish) -> None:
-        self.store = store
+    def __init__(
+        self,
+        instances: Sequence[Instance],
+        states: StateStore,
+        publish: Publish,
+        *,
+        record: Record | None = None,
+        last_published: LastPublished | None = None,
+        owner: str | None = None,
+        on_lost: Callable[[str], None] | None = None,
+    ) -> None:
         self.instances = list(instances)
+        self.states = states
         self.publish = publish
-        self._lock = asyncio.Lock()
-        self._load()
+        self.record = record or (lambda _signals: None)
+        self.last_published = last_published
+        self.owner = owner  # None: a single engine, no claims (tests, benchmarks)
+        self.on_lost = on_lost or (lambda _symbol: None)
+        self._held: dict[str, _Held] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
-    def _load(self) -> None:
-        self.cursors = self.store.cursors()
-        self.bars: dict[str, list[OHLCVBar]] = {}
-        for bar in self.store.pending_bars():
-            self.bars.setdefault(bar.symbol, []).append(bar)
-        self._pending_ids = {b.event_id for bars in self.bars.values() for b in bars}
-        self.insights: dict[uuid.UUID, InsightEvent] = {i.bar_event_id: i for i in self.store.insights()}
-        self._outbox = self.store.unpublished()
+    def strategies(self, symbol: str) -> list[BaseStrategy[Any]]:
+        return [i.strategy for i in instances_for(self.instances, symbol)]
 
-    async def on_bars(self, bars: Sequence[OHLCVBar]) -> None:
-        async with self._lock:
-            batch = Batch()
-            for bar in bars:
-                if self._wanted(bar.symbol, bar.timestamp) and self._add_bar(bar):
-                    batch.bars.append(bar)
-            await self._finish(batch, {b.symbol for b in batch.bars})
+    def needs_insights(self, symbol: str) -> bool:
+        return any(s.requires_insights for s in self.strategies(symbol))
 
-    async def on_insights(self, insights: Sequence[InsightEvent]) -> None:
-        async with self._lock:
-            batch = Batch()
-            for ins in insights:
-                if (
-                    self._wanted(ins.insight.symbol, ins.insight.as_of)
-                    and ins.bar_event_id not in self.insights
-                ):
-                    self.insights[ins.bar_event_id] = ins
-                    batch.insights.append(ins)
-            await self._finish(batch, {i.insight.symbol for i in batch.insights})
+    def lock(self, symbol: str) -> asyncio.Lock:
+        return self._locks.setdefault(symbol, asyncio.Lock())
 
-    async def flush(self) -> None:
-        """Publish the signals not yet acked by JetStream, in order, then mark them published."""
-        if self._outbox:
-            await self.publish(self._outbox)
-            self.store.mark_published([s.event_id for s in self._outbox])
-            self._outbox = []
+    async def acquire(self, symbol: str) -> None:
+        """Load ``symbol``'s state and republish what its last owner may not have published."""
+        async with self.lock(symbol):
+            await self._get(symbol)
 
-    async def _finish(self, batch: Batch, symbols: set[str]) -> None:
-        for symbol in sorted(symbols):
-            self._drain(symbol, batch)
-        try:
-            self.store.commit(batch)
-        except Exception:
-            self._load()  # memory must not run ahead of the file
-            raise
-        self._outbox.extend(batch.signals)
-        await self.flush()
+    async def claim(self, symbol: str, held_by: HeldBy) -> bool:
+        """Make this worker the symbol's owner in the state (compare-and-set); False when another worker
+        holds it or claimed it first. Republishes what the last owner may not have published."""
+        async with self.lock(symbol):
+            self._held.pop(symbol, None)
+            value, revision = await self.states.load(symbol)
+            book = SymbolBook.from_json(value) if value is not None else SymbolBook(symbol)
+            if book.owner not in (None, self.owner) and await held_by(book.owner or "", symbol):
+                return False
+            await self.publish_tail(symbol, book.outbox)
+            book.owner = self.owner
+            try:
+                revision = await self.states.save(symbol, book.to_json(), revision)
+            except StateConflict:
+                return False
+            self._held[symbol] = _Held(book, revision)
+            return True
 
-    def _on(self, symbol: str) -> list[Instance]:
-        return instances_for(self.instances, symbol)
+    def release(self, symbol: str) -> None:
+        """Forget ``symbol`` (its state stays in the store for the next owner)."""
+        self._held.pop(symbol, None)
 
-    def _cursor(self, instance: Instance, symbol: str) -> Cursor:
-        return self.cursors.get((instance.strategy.instance_id, symbol), NEW)
+    async def on_bars(self, symbol: str, bars: Sequence[OHLCVBar]) -> None:
+        await self._apply(symbol, bars, ())
 
-    def _floor(self, symbol: str) -> datetime | None:
-        """The bar time every instance on ``symbol`` has passed (None: some instance has not started)."""
-        stamps = [self._cursor(i, symbol).last_bar_ts for i in self._on(symbol)]
-        if not stamps or any(s is None for s in stamps):
-            return None
-        return min(s for s in stamps if s is not None)
+    async def on_insights(self, symbol: str, insights: Sequence[InsightEvent]) -> None:
+        await self._apply(symbol, (), insights)
 
-    def _wanted(self, symbol: str, ts: datetime) -> bool:
-        if not self._on(symbol):
-            return False  # no instance runs on this symbol
-        floor = self._floor(symbol)
-        return floor is None or ts > floor  # else every instance is past it: a redelivery
+    async def _apply(self, symbol: str, bars: Sequence[OHLCVBar], insights: Sequence[InsightEvent]) -> None:
+        async with self.lock(symbol):
+            held = await self._get(symbol)
+            if held.unpublished:  # an earlier publish failed after its state was written
+                await self._publish(held, held.book.outbox)
+            signals = held.book.apply(self.strategies(symbol), bars, insights)
+            if signals is None:
+                return  # only redeliveries
+            held.book.outbox = signals
+            try:
+                held.revision = await self.states.save(symbol, held.book.to_json(), held.revision)
+            except BaseException:
+                self._held.pop(symbol, None)  # memory must not run ahead of the store: reload next time
+                raise
+            held.unpublished = bool(signals)
+            await self._publish(held, signals)
 
-    def _add_bar(self, bar: OHLCVBar) -> bool:
-        pending = self.bars.setdefault(bar.symbol, [])
-        if bar.event_id in self._pending_ids:
-            return False
-        self._pending_ids.add(bar.event_id)
-        bisect.insort(pending, bar, key=lambda b: b.timestamp)
-        return True
+    async def _get(self, symbol: str) -> _Held:
+        held = self._held.get(symbol)
+        if held is None:
+            value, revision = await self.states.load(symbol)
+            book = SymbolBook.from_json(value) if value is not None else SymbolBook(symbol)
+            if self.owner is not None and book.owner != self.owner:
+                self.on_lost(symbol)
+                raise NotOwner(f"{symbol} is now run by {book.owner}")
+            held = _Held(book, revision)
+            await self.publish_tail(symbol, book.outbox)
+            self._held[symbol] = held
+        return held
 
-    def _drain(self, symbol: str, batch: Batch) -> None:
-        for instance in self._on(symbol):
-            self._run(instance, symbol, batch)
-        floor = self._floor(symbol)
-        if floor is not None:
-            done = [b for b in self.bars.get(symbol, []) if b.timestamp <= floor]
-            if done:
-                self.bars[symbol] = self.bars[symbol][len(done) :]
-                for b in done:
-                    self.insights.pop(b.event_id, None)
-                    self._pending_ids.discard(b.event_id)
-                    batch.forget.append(b.event_id)
+    async def publish_tail(self, symbol: str, outbox: list[SignalEvent]) -> None:
+        tail = await self._unpublished_tail(symbol, outbox)
+        if tail:
+            await self.publish(tail)
+            self.record(tail)
 
-    def _run(self, instance: Instance, symbol: str, batch: Batch) -> None:
-        strategy = instance.strategy
-        key = (strategy.instance_id, symbol)
-        cursor = self._cursor(instance, symbol)
-        last = cursor.last_bar_ts
-        for bar in self.bars.get(symbol, []):
-            if last is not None and bar.timestamp <= last:
-                continue
-            insight = None
-            if strategy.requires_insights:
-                insight = self.insights.get(bar.event_id)
-                if insight is None:
-                    break  # wait for it: order per symbol is kept
-            ctx = StrategyContext(symbol, strategy.instance_id, cursor.target, cursor.state)
-            decision, state = strategy.on_bar(bar, insight, ctx)
-            target = cursor.target
-            if decision is not None:
-                batch.signals.append(build_signal(strategy, bar, insight, decision))
-                target = decision.target
-            cursor = Cursor(target, state, bar.timestamp)
-        if cursor.last_bar_ts != last:
-            self.cursors[key] = batch.cursors[key] = cursor
+    async def _unpublished_tail(self, symbol: str, outbox: list[SignalEvent]) -> list[SignalEvent]:
+        """The outbox signals after the last one found in the SIGNALS stream (all of them if unknown)."""
+        if not outbox or self.last_published is None:
+            return outbox
+        last = await self.last_published(symbol)
+        ids = [str(s.event_id) for s in outbox]
+        return outbox[ids.index(last) + 1 :] if last in ids else outbox
+
+    async def _publish(self, held: _Held, signals: Sequence[SignalEvent]) -> None:
+        if signals:
+            await self.publish(signals)
+            self.record(signals)
+        held.unpublished = False
+
+
+class MemoryStates:
+    """A ``StateStore`` in a dict (tests, benchmarks)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, tuple[bytes, int]] = {}
+
+    async def load(self, symbol: str) -> tuple[bytes | None, int]:
+        value, revision = self.values.get(symbol, (None, 0))
+        return value, revision
+
+    async def save(self, symbol: str, value: bytes, revision: int) -> int:
+        if self.values.get(symbol, (b"", 0))[1] != revision:
+            raise StateConflict(symbol)
+        self.values[symbol] = (value, revision + 1)
+        return revision + 1

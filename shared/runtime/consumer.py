@@ -139,7 +139,7 @@ class ConsumerLoop:
             while not self.stop.is_set():
                 try:
                     msgs = await sub.fetch(self.spec.batch, timeout=self.spec.fetch_timeout)
-                except nats.errors.TimeoutError:
+                except (nats.errors.TimeoutError, TimeoutError):  # nats-py raises either under load
                     continue
                 except (nats.errors.ConnectionClosedError, nats.errors.NoServersError):
                     if self.bus.nc.is_closed:

@@ -1,4 +1,4 @@
-"""The worker's join and outbox against a real DuckDB file, with a fake publisher instead of NATS."""
+"""The worker's per-symbol join, state store and outbox, with in-memory fakes of the state bucket and NATS."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.strategy.adapters.store import StrategyStore
 from services.strategy.config import parse_config
-from services.strategy.handlers import StrategyEngine
+from services.strategy.domain.book import SymbolBook
+from services.strategy.handlers import MemoryStates, NotOwner, StateConflict, StrategyEngine
 from shared.contracts.analytics import InsightEvent
 from shared.contracts.market_data import OHLCVBar
 from shared.contracts.signals import SignalEvent
@@ -41,16 +41,18 @@ class Outbox:
         self.sent.extend(signals)
 
 
+STORES: dict[Path, MemoryStates] = {}
+
+
 async def replay(path: Path, events: Sequence[OHLCVBar | InsightEvent]) -> list[bytes]:
-    store = StrategyStore.open(path)
+    """Feed ``events`` to a fresh engine over the state store named ``path`` (kept between calls)."""
     out = Outbox()
-    engine = StrategyEngine(store, parse_config(CONFIG), out)
+    engine = StrategyEngine(parse_config(CONFIG), STORES.setdefault(path, MemoryStates()), out)
     for e in events:
         if isinstance(e, OHLCVBar):
-            await engine.on_bars([e])
+            await engine.on_bars(e.symbol, [e])
         else:
-            await engine.on_insights([e])
-    store.close()
+            await engine.on_insights(e.insight.symbol, [e])
     return sorted(s.to_json() for s in out.sent)
 
 
@@ -99,3 +101,66 @@ async def test_bars_wait_for_their_insight_and_are_kept_across_a_reopen(tmp_path
     rest = await replay(tmp_path / "s.duckdb", insights)  # reopened: the buffered bars meet their insights
     assert {SignalEvent.from_json(s).strategy_id for s in rest} == {"cc"}
     assert sorted(first + rest) == await replay(tmp_path / "ref.duckdb", EVENTS)
+
+
+async def test_a_worker_that_lost_the_symbol_cannot_overwrite_the_new_owners_state() -> None:
+    states = MemoryStates()
+    bars_ = [e for e in EVENTS if isinstance(e, OHLCVBar)]
+    old = StrategyEngine(parse_config(CONFIG), states, Outbox())
+    new = StrategyEngine(parse_config(CONFIG), states, Outbox())
+    await old.on_bars("INFY", bars_[:3])
+    await new.on_bars("INFY", bars_[3:6])  # the new owner loaded the old one's state and moved on
+    before = states.values["INFY"]
+    with pytest.raises(StateConflict):
+        await old.on_bars("INFY", bars_[6:8])  # stale revision: refused
+    assert states.values["INFY"] == before
+
+
+async def test_the_next_owner_republishes_only_the_outbox_tail_missing_from_the_stream() -> None:
+    states = MemoryStates()
+    reached: list[SignalEvent] = []
+
+    async def dies_mid_publish(signals: Sequence[SignalEvent]) -> None:
+        reached.extend(signals[:1])  # the first signal reached the stream, then the worker died
+        raise ConnectionError("killed")
+
+    dead = StrategyEngine(parse_config(CONFIG), states, dies_mid_publish)
+    with pytest.raises(ConnectionError):
+        await dead.on_bars("INFY", [e for e in EVENTS if isinstance(e, OHLCVBar)])
+    outbox = SymbolBook.from_json(states.values["INFY"][0]).outbox
+    assert len(outbox) >= 2  # state written with several signals...
+    assert reached == outbox[:1]  # ...and the publish cut short
+
+    async def last(_symbol: str) -> str | None:
+        return str(reached[-1].event_id)
+
+    heir_out = Outbox()
+    heir = StrategyEngine(parse_config(CONFIG), states, heir_out, last_published=last)
+    await heir.acquire("INFY")
+    assert heir_out.sent == outbox[1:]
+
+
+async def test_a_symbol_is_claimed_by_one_worker_and_the_old_owner_stops_when_it_is_taken_over() -> None:
+    states = MemoryStates()
+    bars_ = [e for e in EVENTS if isinstance(e, OHLCVBar)]
+    lost: list[str] = []
+    old = StrategyEngine(parse_config(CONFIG), states, Outbox(), owner="w1/a", on_lost=lost.append)
+    new = StrategyEngine(parse_config(CONFIG), states, Outbox(), owner="w2/b")
+
+    async def held(_owner: str, _symbol: str) -> bool:
+        return True
+
+    async def free(_owner: str, _symbol: str) -> bool:
+        return False
+
+    assert await old.claim("INFY", held)  # nobody owned it
+    await old.on_bars("INFY", bars_[:4])
+    assert not await new.claim("INFY", held)  # w1's live lease holds it
+    assert await new.claim("INFY", free)  # w1 released it (or died)
+    await new.on_bars("INFY", bars_[4:8])
+    with pytest.raises(StateConflict):
+        await old.on_bars("INFY", bars_[4:8])  # its cached revision is stale: fenced
+    with pytest.raises(NotOwner):
+        await old.on_bars("INFY", bars_[4:8])  # reloaded: someone else's claim
+    assert lost == ["INFY"]
+    assert SymbolBook.from_json(states.values["INFY"][0]).owner == "w2/b"

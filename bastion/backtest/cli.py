@@ -1,0 +1,215 @@
+"""``bastion backtest``: a strategy over bar files with the services' own code; stats, JSON, HTML report."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from bastion.backtest import report, stats
+from bastion.backtest.engine import (
+    Backtest,
+    BacktestError,
+    BacktestResult,
+    execution_config,
+    load_bars,
+    parse_sizing,
+)
+from bastion.backtest.trips import round_trips
+from services.execution.domain.config import ExecutionConfig
+from services.marketdata.domain.files import BarFileError
+from services.strategy.domain.registry import StrategyConfigError, strategy_class
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/] {message}")
+    return typer.Exit(2)
+
+
+def _param(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise _fail(f"--set {text!r}: expected key=value")
+    return key.strip(), yaml.safe_load(value)
+
+
+def _date(text: str | None, flag: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"{flag} {text!r}: expected a date such as 2024-01-31") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _decimal(text: str, flag: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise _fail(f"{flag} {text!r}: expected a number") from None
+    if value < 0:
+        raise _fail(f"{flag} must be >= 0")
+    return value
+
+
+def _base_config(path: Path | None) -> ExecutionConfig | None:
+    if path is None:
+        return None
+    try:
+        return ExecutionConfig.model_validate(yaml.safe_load(path.read_text()) or {})
+    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        raise _fail(f"--execution-config {path}: {exc}") from None
+
+
+def result_json(result: BacktestResult, figures: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    trips = round_trips(result.fills)
+    return {
+        "settings": settings,
+        "stats": figures,
+        "trades": [
+            {
+                "symbol": t.symbol,
+                "direction": t.direction,
+                "quantity": str(t.quantity),
+                "entry_time": t.entry_time.isoformat(),
+                "entry_price": str(t.entry_price),
+                "exit_time": t.exit_time.isoformat() if t.exit_time else None,
+                "exit_price": None if t.exit_price is None else str(t.exit_price),
+                "commission": str(t.commission),
+                "pnl": None if t.pnl is None else str(t.pnl),
+            }
+            for t in trips
+        ],
+        "fills": [f.model_dump(mode="json") for f in result.fills],
+        "orders": [o.model_dump(mode="json") for o in result.orders],
+        "open_positions": {s: str(q) for s, q in result.final_positions.items()},
+        "equity_curve": [
+            {"t": t.isoformat(), "equity": round(v, 6)}
+            for t, v in zip(result.equity.index, result.equity, strict=True)
+        ],
+    }
+
+
+def _summary(figures: dict[str, Any], result: BacktestResult) -> None:
+    table = Table(title=f"backtest {result.strategy_id}", show_header=False)
+    for key, value in figures.items():
+        table.add_row(
+            key, "-" if value is None else (f"{value:,.4g}" if isinstance(value, float) else str(value))
+        )
+    if result.final_positions:
+        table.add_row("open positions", ", ".join(f"{s} {q}" for s, q in result.final_positions.items()))
+    out.print(table)
+
+
+def backtest(
+    strategy: Annotated[str, typer.Option(help="Strategy name (see `bastion strategies list`)")],
+    inputs: Annotated[
+        list[Path], typer.Option("--input", help="CSV or Parquet bar file; repeat for a portfolio")
+    ],
+    settings_: Annotated[
+        list[str] | None, typer.Option("--set", help="Strategy param key=value; repeatable")
+    ] = None,
+    symbol: Annotated[
+        list[str] | None, typer.Option(help="Symbol of each --input (default: file name)")
+    ] = None,
+    interval: Annotated[str, typer.Option(help="Bar interval of the files")] = "1d",
+    cash: Annotated[str, typer.Option(help="Starting cash")] = "100000",
+    commission: Annotated[str, typer.Option(help="Commission as a fraction of each fill's notional")] = "0.0",
+    slippage_bps: Annotated[str, typer.Option(help="Slippage against the taker, in basis points")] = "0",
+    sizing: Annotated[str, typer.Option(help="all | qty:N | notional:X | percent:P")] = "all",
+    start: Annotated[str | None, typer.Option("--from", help="First bar date (inclusive)")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last bar date (inclusive)")] = None,
+    close_at_end: Annotated[bool, typer.Option(help="Close open positions at the last close")] = False,
+    instance_id: Annotated[
+        str | None, typer.Option("--id", help="Strategy instance id (default: name)")
+    ] = None,
+    execution_config_file: Annotated[
+        Path | None, typer.Option("--execution-config", help="Risk limits from an execution config file")
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write stats, trades, equity as JSON")
+    ] = None,
+    report_out: Annotated[
+        Path | None, typer.Option("--report", help="Write a self-contained HTML report")
+    ] = None,
+) -> None:
+    """Backtest a strategy with the live code: signals on a bar's close, market orders at the next open."""
+    params = dict(_param(p) for p in settings_ or [])
+    try:
+        cls = strategy_class(strategy)
+    except StrategyConfigError as exc:
+        raise _fail(str(exc)) from None
+    allow_short = bool(params.get("allow_short", False))
+    try:
+        sizing_cfg = parse_sizing(sizing, allow_short)
+        config = execution_config(
+            _decimal(cash, "--cash"),
+            _decimal(commission, "--commission"),
+            _decimal(slippage_bps, "--slippage-bps"),
+            sizing_cfg,
+            _base_config(execution_config_file),
+        )
+        engine = Backtest.create(cls.name, instance_id or cls.name, params, config)
+        bars = load_bars(inputs, symbol, interval, _date(start, "--from"), _date(end, "--to"))
+    except (BacktestError, BarFileError, StrategyConfigError, ValidationError) as exc:
+        raise _fail(str(exc)) from None
+    except FileNotFoundError as exc:
+        raise _fail(f"no such file: {exc.filename}") from None
+    with Progress(
+        TextColumn("backtest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=len(bars) < 50_000,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("bars", total=len(bars))
+        result = engine.run(bars, close_at_end=close_at_end, progress=lambda n: progress.advance(task, n))
+    trips = round_trips(result.fills)
+    figures = stats.compute(result.equity, float(config.initial_cash), trips, result.exposed)
+    symbols = sorted({b.symbol for b in bars})
+    settings: dict[str, Any] = {
+        "strategy": cls.name,
+        "id": result.strategy_id,
+        "params": params,
+        "inputs": [str(p) for p in inputs],
+        "symbols": symbols,
+        "bars": len(bars),
+        "cash": str(config.initial_cash),
+        "commission": commission,
+        "slippage_bps": slippage_bps,
+        "sizing": sizing,
+        "close_at_end": close_at_end,
+    }
+    _summary(figures, result)
+    if json_out is not None:
+        json_out.write_text(json.dumps(result_json(result, figures, settings), indent=2) + "\n")
+        console.print(f"wrote {json_out}")
+    if report_out is not None:
+        frames = {
+            sym: pd.DataFrame(
+                [(b.timestamp, b.open, b.high, b.low, b.close) for b in bars if b.symbol == sym],
+                columns=["timestamp", "open", "high", "low", "close"],
+            )
+            for sym in symbols
+        }
+        html = report.render(
+            f"Backtest: {result.strategy_id}", figures, result.equity, trips, frames, result.fills, settings
+        )
+        report_out.write_text(html)
+        console.print(f"wrote {report_out}")

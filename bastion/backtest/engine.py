@@ -1,0 +1,249 @@
+"""The backtester: the services' own code in one process, without NATS.
+
+Each bar, in time order across symbols (ties by symbol), goes through exactly what the running platform does:
+
+1. ``ExecutionCore.on_bar`` (services.execution): pending market orders fill at this bar's open, positions are
+   marked to its close, breakers are checked;
+2. analytics (services.analytics): the streaming ``IndicatorSet`` and ``build_insight`` give the bar's
+   ``InsightEvent`` (only computed when the strategy asks for insights, as a worker would wait for it);
+3. the strategy (services.strategy): ``on_bar`` with the same context and state a worker keeps, and
+   ``build_signal`` for its decision;
+4. ``ExecutionCore.on_signal``: the pre-trade risk checks, sizing and the order, filled on the next bar.
+
+Bars come from ``services.marketdata`` (same file reader, same bar events and ids as ``bastion feed replay``),
+so the ids of insights, signals, orders and trades equal those of the services in paper mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from services.analytics.config import load_config as load_analytics_config
+from services.analytics.domain.indicators.bundle import IndicatorSet
+from services.analytics.domain.insight import BarRow, build_insight
+from services.execution.domain.config import CostModel, ExecutionConfig, RiskLimits, SizingConfig
+from services.execution.domain.engine import ExecutionCore
+from services.marketdata.domain.bars import file_source, to_bars
+from services.marketdata.domain.files import load_bar_file
+from services.strategy.domain import BaseStrategy, StrategyContext
+from services.strategy.domain.registry import create_strategy
+from services.strategy.domain.signals import build_signal
+from shared.contracts.analytics import InsightEvent
+from shared.contracts.envelope import Event
+from shared.contracts.market_data import OHLCVBar
+from shared.contracts.orders import OrderEvent, TradeEvent
+from shared.contracts.risk import RiskDecision
+from shared.contracts.signals import SignalEvent, Target
+
+NO_LIMITS = RiskLimits(
+    max_position_qty=None,
+    max_position_notional=None,
+    max_gross_exposure=None,
+    max_order_qty=None,
+    max_order_notional=None,
+    max_orders_per_second=None,
+    max_orders_per_minute=None,
+    price_band_pct=None,
+    max_signal_age_bars=None,
+    max_signal_age_seconds=None,
+    suppress_duplicates=False,
+    max_open_positions=None,
+    daily_loss_limit=None,
+    max_drawdown_pct=None,
+)
+
+
+class BacktestError(ValueError):
+    """Bad backtest input: a clear message for the user, never a traceback."""
+
+
+def parse_sizing(text: str, allow_short: bool) -> SizingConfig:
+    """``all`` | ``qty:N`` | ``notional:X`` | ``percent:P`` -> the execution service's sizing policy."""
+    kind, _, value = text.partition(":")
+    try:
+        if kind == "all" and not value:
+            return SizingConfig(policy="all_cash", allow_short=allow_short)
+        number = Decimal(value)
+        if kind == "qty":
+            return SizingConfig(policy="fixed_qty", quantity=number, allow_short=allow_short)
+        if kind == "notional":
+            return SizingConfig(policy="fixed_notional", notional=number, allow_short=allow_short)
+        if kind == "percent":
+            return SizingConfig(policy="percent_equity", percent=number, allow_short=allow_short)
+    except (ArithmeticError, ValueError) as exc:
+        raise BacktestError(f"--sizing {text}: {exc}") from None
+    raise BacktestError(f"--sizing {text}: expected all, qty:N, notional:X or percent:P")
+
+
+def execution_config(
+    cash: Decimal,
+    commission: Decimal,
+    slippage_bps: Decimal,
+    sizing: SizingConfig,
+    base: ExecutionConfig | None,
+) -> ExecutionConfig:
+    """The execution config of a backtest: ``base`` (a service config file) or no risk limits, with the
+    backtest's cash, sizing and costs (commission as a fraction of notional, no flat fee)."""
+    costs = CostModel(slippage_bps=slippage_bps, commission_pct=commission * 100, flat_fee=Decimal(0))
+    if base is None:
+        return ExecutionConfig(mode="paper", initial_cash=cash, limits=NO_LIMITS, sizing=sizing, costs=costs)
+    return base.model_copy(update={"mode": "paper", "initial_cash": cash, "sizing": sizing, "costs": costs})
+
+
+def load_bars(
+    inputs: Sequence[Path],
+    symbols: Sequence[str] | None,
+    interval: str,
+    start: datetime | None,
+    end: datetime | None,
+) -> list[OHLCVBar]:
+    """Bars of every input (one symbol per file: ``--symbol`` in order, else the file's stem upper-cased),
+    filtered to [start, end], merged in (timestamp, symbol) order."""
+    if symbols and len(symbols) != len(inputs):
+        raise BacktestError(
+            f"{len(inputs)} --input files but {len(symbols)} --symbol values; give one per file"
+        )
+    bars: list[OHLCVBar] = []
+    for index, path in enumerate(inputs):
+        symbol = symbols[index] if symbols else path.stem.upper()
+        frame = load_bar_file(path)
+        if start is not None:
+            frame = frame[frame["timestamp"] >= pd.Timestamp(start)]
+        if end is not None:
+            frame = frame[frame["timestamp"] <= pd.Timestamp(end)]
+        bars.extend(to_bars(frame, symbol, interval, file_source(path.name)))
+    if not bars:
+        raise BacktestError("no bars in the selected range")
+    bars.sort(key=lambda b: (b.timestamp, b.symbol))
+    return bars
+
+
+@dataclass
+class Cursor:
+    target: Target = "flat"
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BacktestResult:
+    config: ExecutionConfig
+    strategy_id: str
+    bars: list[OHLCVBar]
+    insights: list[InsightEvent]
+    signals: list[SignalEvent]
+    decisions: list[RiskDecision]
+    orders: list[OrderEvent]
+    fills: list[TradeEvent]
+    equity: pd.Series
+    exposed: list[bool]
+    final_positions: dict[str, Decimal]
+
+
+class Backtest:
+    def __init__(self, strategy: BaseStrategy[Any], config: ExecutionConfig) -> None:
+        self.strategy = strategy
+        self.core = ExecutionCore(config)
+        self.analytics = load_analytics_config()
+        self.indicators: dict[str, IndicatorSet] = {}
+        self.cursors: dict[str, Cursor] = {}
+        self.events: list[Event] = []
+        self.insights: list[InsightEvent] = []
+
+    @classmethod
+    def create(cls, name: str, instance_id: str, params: dict[str, Any], config: ExecutionConfig) -> Backtest:
+        return cls(create_strategy(name, instance_id, params), config)
+
+    def _insight(self, bar: OHLCVBar) -> InsightEvent:
+        values = self.indicators.setdefault(bar.symbol, IndicatorSet()).update(bar.high, bar.low, bar.close)
+        insight = build_insight(BarRow.of(bar), values, self.analytics)
+        self.insights.append(insight)
+        return insight
+
+    def step(self, bar: OHLCVBar) -> None:
+        self.events.extend(self.core.on_bar(bar))
+        insight = self._insight(bar) if self.strategy.requires_insights else None
+        cursor = self.cursors.setdefault(bar.symbol, Cursor())
+        ctx = StrategyContext(bar.symbol, self.strategy.instance_id, cursor.target, cursor.state)
+        decision, cursor.state = self.strategy.on_bar(bar, insight, ctx)
+        if decision is not None:
+            signal = build_signal(self.strategy, bar, insight, decision)
+            cursor.target = decision.target
+            self.events.append(signal)
+            self.events.extend(self.core.on_signal(signal))
+
+    def close_at_end(self, last: dict[str, OHLCVBar]) -> None:
+        """Close every open position at its symbol's last close (a flat signal filled at that close)."""
+        closing = self.core.config.model_copy(
+            update={"costs": self.core.costs.model_copy(update={"fill_at": "signal_close"})}
+        )
+        self.core.config, self.core.costs = closing, closing.costs
+        for symbol, bar in sorted(last.items()):
+            if self.core.state.portfolio.quantity(symbol) == 0:
+                continue
+            signal = SignalEvent.build(
+                producer="backtest",
+                key=f"{bar.event_id}|close-at-end",
+                occurred_at=bar.timestamp,
+                correlation_id=bar.correlation_id,
+                causation_id=bar.event_id,
+                symbol=symbol,
+                interval=bar.interval,
+                strategy=self.strategy.name,
+                strategy_id=self.strategy.instance_id,
+                target="flat",
+                strength=1.0,
+                reason="close at end of backtest",
+                bar_timestamp=bar.timestamp,
+                bar_event_id=bar.event_id,
+            )
+            self.events.append(signal)
+            self.events.extend(self.core.on_signal(signal))
+
+    def run(
+        self,
+        bars: Sequence[OHLCVBar],
+        close_at_end: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> BacktestResult:
+        stamps: list[datetime] = []
+        values: list[float] = []
+        exposed: list[bool] = []
+        last: dict[str, OHLCVBar] = {}
+        for index, bar in enumerate(bars):
+            self.step(bar)
+            last[bar.symbol] = bar
+            pf = self.core.state.portfolio
+            equity = float(pf.equity)
+            if stamps and stamps[-1] == bar.timestamp:
+                values[-1], exposed[-1] = equity, pf.open_positions > 0
+            else:
+                stamps.append(bar.timestamp)
+                values.append(equity)
+                exposed.append(pf.open_positions > 0)
+            if progress is not None and index % 10_000 == 9_999:
+                progress(10_000)
+        if close_at_end:
+            self.close_at_end(last)
+            values[-1] = float(self.core.state.portfolio.equity)
+            exposed[-1] = self.core.state.portfolio.open_positions > 0
+        pf = self.core.state.portfolio
+        return BacktestResult(
+            config=self.core.config,
+            strategy_id=self.strategy.instance_id,
+            bars=list(bars),
+            insights=self.insights,
+            signals=[e for e in self.events if isinstance(e, SignalEvent)],
+            decisions=[e for e in self.events if isinstance(e, RiskDecision)],
+            orders=[e for e in self.events if isinstance(e, OrderEvent)],
+            fills=[e for e in self.events if isinstance(e, TradeEvent)],
+            equity=pd.Series(values, index=pd.DatetimeIndex(stamps), dtype=float),
+            exposed=exposed,
+            final_positions={s: p.quantity for s, p in sorted(pf.positions.items()) if p.quantity != 0},
+        )

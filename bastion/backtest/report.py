@@ -1,0 +1,184 @@
+"""A self-contained HTML backtest report: stats, equity and drawdown charts, candlesticks with the fills
+marked, the trade list. Charts are inline SVG drawn here, so the file needs no script and no network.
+
+Long series are bucketed (several bars merged into one candle, the last equity point of each bucket) to keep
+the file small; fills are drawn at their bucket.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+from bastion.backtest.stats import RoundTrip
+from shared.contracts.orders import TradeEvent
+
+WIDTH, HEIGHT, PAD = 960, 260, 40
+MAX_POINTS = 600
+
+CSS = """
+body{font:14px system-ui,sans-serif;margin:24px;color:#1d2330;background:#fafbfc}
+h1{font-size:20px}h2{font-size:16px;margin-top:28px}
+table{border-collapse:collapse;margin:8px 0}
+td,th{padding:3px 10px;border-bottom:1px solid #e3e6ea;text-align:right}
+th{background:#eef1f4}td:first-child,th:first-child{text-align:left}
+svg{background:#fff;border:1px solid #e3e6ea}.neg{color:#b3261e}.pos{color:#146c2e}
+"""
+
+
+def _scale(values: Sequence[float], lo: float, hi: float, top: float, bottom: float) -> list[float]:
+    span = (hi - lo) or 1.0
+    return [bottom - (v - lo) / span * (bottom - top) for v in values]
+
+
+def _xs(n: int) -> list[float]:
+    step = (WIDTH - 2 * PAD) / max(n - 1, 1)
+    return [PAD + i * step for i in range(n)]
+
+
+def _axis_labels(lo: float, hi: float, fmt: str = "{:,.2f}") -> str:
+    return (
+        f'<text x="4" y="{PAD}" font-size="11">{fmt.format(hi)}</text>'
+        f'<text x="4" y="{HEIGHT - PAD}" font-size="11">{fmt.format(lo)}</text>'
+    )
+
+
+def line_chart(series: pd.Series, colour: str, title: str, fmt: str = "{:,.2f}", fill: bool = False) -> str:
+    if series.empty:
+        return "<p>no data</p>"
+    if len(series) > MAX_POINTS:
+        series = series.groupby(pd.RangeIndex(len(series)) * MAX_POINTS // len(series)).last()
+    values = [float(v) for v in series]
+    lo, hi = min(values), max(values)
+    ys = _scale(values, lo, hi, PAD, HEIGHT - PAD)
+    points = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(_xs(len(values)), ys, strict=True))
+    area = ""
+    if fill:
+        area = f'<polygon points="{PAD},{PAD} {points} {WIDTH - PAD},{PAD}" fill="{colour}" opacity="0.15"/>'
+    return (
+        f'<svg role="img" aria-label="{html.escape(title)}" width="{WIDTH}" height="{HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}">{area}'
+        f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5"/>'
+        f"{_axis_labels(lo, hi, fmt)}</svg>"
+    )
+
+
+def candle_chart(bars: pd.DataFrame, fills: Sequence[TradeEvent], symbol: str) -> str:
+    """``bars``: columns timestamp, open, high, low, close (one symbol, time-ordered)."""
+    if bars.empty:
+        return "<p>no bars</p>"
+    bucket = (pd.RangeIndex(len(bars)) * MAX_POINTS // len(bars)) if len(bars) > MAX_POINTS else None
+    if bucket is not None:
+        grouped = bars.groupby(bucket)
+        candles = pd.DataFrame(
+            {
+                "timestamp": grouped["timestamp"].first(),
+                "open": grouped["open"].first(),
+                "high": grouped["high"].max(),
+                "low": grouped["low"].min(),
+                "close": grouped["close"].last(),
+            }
+        ).reset_index(drop=True)
+    else:
+        candles = bars.reset_index(drop=True)
+    lo, hi = float(candles["low"].min()), float(candles["high"].max())
+    xs = _xs(len(candles))
+    width = max(1.0, (WIDTH - 2 * PAD) / max(len(candles), 1) * 0.6)
+    parts: list[str] = []
+    ohlc = candles[["open", "high", "low", "close"]].to_numpy(dtype=float).tolist()
+    for x, (o, h, low, c) in zip(xs, ohlc, strict=True):
+        y_o, y_h, y_l, y_c = _scale([o, h, low, c], lo, hi, PAD, HEIGHT - PAD)
+        colour = "#146c2e" if c >= o else "#b3261e"
+        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y_h:.1f}" y2="{y_l:.1f}" stroke="{colour}"/>')
+        top, bottom = min(y_o, y_c), max(y_o, y_c)
+        parts.append(
+            f'<rect x="{x - width / 2:.1f}" y="{top:.1f}" width="{width:.1f}" '
+            f'height="{max(bottom - top, 0.8):.1f}" fill="{colour}"/>'
+        )
+    times = candles["timestamp"].tolist()
+    for fill in fills:
+        index = max(
+            0, min(len(times) - 1, int(pd.Series(times).searchsorted(fill.filled_at, side="right")) - 1)
+        )
+        (y,) = _scale([float(fill.price)], lo, hi, PAD, HEIGHT - PAD)
+        x = xs[index]
+        if fill.side == "buy":
+            shape = f"{x:.1f},{y + 4:.1f} {x - 5:.1f},{y + 13:.1f} {x + 5:.1f},{y + 13:.1f}"
+            colour = "#1a56db"
+        else:
+            shape = f"{x:.1f},{y - 4:.1f} {x - 5:.1f},{y - 13:.1f} {x + 5:.1f},{y - 13:.1f}"
+            colour = "#c2410c"
+        tip = html.escape(f"{fill.side} {fill.quantity} @ {fill.price} on {fill.filled_at.isoformat()}")
+        parts.append(f'<polygon points="{shape}" fill="{colour}"><title>{tip}</title></polygon>')
+    return (
+        f'<svg role="img" aria-label="{html.escape(symbol)} candlesticks" width="{WIDTH}" height="{HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}">{"".join(parts)}{_axis_labels(lo, hi)}</svg>'
+    )
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "&ndash;"
+    if isinstance(value, float | Decimal):
+        text = f"{value:,.2f}"
+        cls = ' class="neg"' if value < 0 else ""
+        return f"<span{cls}>{text}</span>"
+    return html.escape(str(value))
+
+
+def render(
+    title: str,
+    stats: dict[str, Any],
+    equity: pd.Series,
+    trips: Sequence[RoundTrip],
+    bars: dict[str, pd.DataFrame],
+    fills: Sequence[TradeEvent],
+    settings: dict[str, Any],
+) -> str:
+    stat_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{_cell(v)}</td></tr>" for k, v in stats.items())
+    setting_rows = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in settings.items()
+    )
+    dd = (equity / equity.cummax() - 1.0) * 100
+    trade_rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{_cell(v)}</td>"
+            for v in (
+                t.symbol,
+                t.direction,
+                t.quantity,
+                t.entry_time.isoformat(),
+                t.entry_price,
+                t.exit_time.isoformat() if t.exit_time else "open",
+                t.exit_price,
+                t.commission,
+                t.pnl,
+            )
+        )
+        + "</tr>"
+        for t in trips
+    )
+    candles = "".join(
+        f"<h2>{html.escape(sym)}</h2>" + candle_chart(frame, [f for f in fills if f.symbol == sym], sym)
+        for sym, frame in sorted(bars.items())
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<style>{CSS}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<table><tbody>{setting_rows}</tbody></table>
+<h2>Statistics</h2><table><tbody>{stat_rows}</tbody></table>
+<h2>Equity</h2>{line_chart(equity, "#1a56db", "equity curve")}
+<h2>Drawdown %</h2>{line_chart(dd, "#b3261e", "drawdown", "{:,.2f}%", fill=True)}
+{candles}
+<h2>Trades</h2>
+<table><thead><tr><th>symbol</th><th>side</th><th>qty</th><th>entry time</th><th>entry</th><th>exit time</th>
+<th>exit</th><th>commission</th><th>P&amp;L</th></tr></thead><tbody>{trade_rows}</tbody></table>
+</body></html>
+"""

@@ -1,0 +1,149 @@
+"""``python -m services.execution``: risk manager, kill switch, paper broker, positions and the audit chain.
+
+Reads the runtime settings (BASTION_NATS_URL, ...; see shared/runtime/settings.py) and the execution config
+(BASTION_EXECUTION_CONFIG, default deploy/execution.yaml, else safe defaults). Exit code 2 on a bad config or
+a ``live`` mode that cannot start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import structlog
+
+from services.execution.adapters.auth_client import NatsVerifier
+from services.execution.adapters.config_file import ConfigError, check_startable, load_config
+from services.execution.adapters.store import ExecutionStore, OutboxRow
+from services.execution.domain.audit import verify_chain
+from services.execution.domain.config import ExecutionConfig
+from services.execution.handlers import ExecutionService, Publish
+from services.execution.snapshots import audit_snapshot, build_snapshots
+from shared.contracts import subjects
+from shared.contracts.market_data import OHLCVBar
+from shared.contracts.risk import RiskCommand
+from shared.contracts.signals import SignalEvent
+from shared.runtime.bus import MSG_ID, Bus
+from shared.runtime.consumer import ConsumerSpec, decoder_for
+from shared.runtime.service import ServiceParts, ServiceRunner, Task
+from shared.runtime.settings import RuntimeSettings
+
+STREAMS = ["EXECUTION", "AUDIT", "SIGNALS", "MARKETDATA"]
+SNAPSHOT_INTERVAL = 0.25
+#: Unacked messages of a crashed process are redelivered after this; batches take well under a second.
+ACK_WAIT = 5.0
+log = structlog.get_logger()
+
+
+def publisher(bus: Bus) -> Publish:
+    async def publish(rows: Sequence[OutboxRow]) -> None:
+        futures = [
+            await bus.js.publish_async(r.subject, r.payload, headers={MSG_ID: r.event_id}, wait_stall=30)
+            for r in rows
+        ]
+        await asyncio.gather(*futures)
+
+    return publish
+
+
+def consumers(svc: ExecutionService) -> list[ConsumerSpec]:
+    return [
+        ConsumerSpec(
+            name="execution-commands",
+            stream="EXECUTION",
+            subjects=[subjects.RISK_COMMAND],
+            decode=decoder_for(RiskCommand),  # type: ignore[arg-type]
+            handler=svc.on_commands,
+            batch=10,
+            ack_wait=ACK_WAIT,
+        ),
+        ConsumerSpec(
+            name="execution-bars",
+            stream="MARKETDATA",
+            subjects=[subjects.ALL_BARS],
+            decode=decoder_for(OHLCVBar),
+            handler=svc.on_bars,
+            ack_wait=ACK_WAIT,
+        ),
+        ConsumerSpec(
+            name="execution-signals",
+            stream="SIGNALS",
+            subjects=[subjects.ALL_SIGNALS],
+            decode=decoder_for(SignalEvent),
+            handler=svc.on_signals,
+            ack_wait=ACK_WAIT,
+        ),
+    ]
+
+
+def snapshot_task(bus: Bus, svc: ExecutionService) -> Task:
+    async def run(stop: asyncio.Event) -> None:
+        while True:
+            if svc.dirty:
+                svc.dirty = False
+                await _write_snapshots(bus, svc)
+            if stop.is_set():
+                return
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=SNAPSHOT_INTERVAL)
+            except TimeoutError:
+                pass
+
+    return run
+
+
+async def _write_snapshots(bus: Bus, svc: ExecutionService) -> None:
+    items = dict(build_snapshots(svc))
+    head = svc.head
+    items["execution.audit"] = audit_snapshot(
+        svc.audit_ok, head.seq if head else 0, head.hash if head else "", datetime.now(UTC)
+    )
+    for key, value in items.items():
+        try:
+            await bus.put_snapshot(key, value)
+        except Exception as exc:  # NATS down or a value too large: keep trading, retry next round
+            svc.dirty = True
+            log.warning("snapshot.failed", key=key, error=repr(exc))
+
+
+def make_runner(settings: RuntimeSettings, config: ExecutionConfig | None = None) -> ServiceRunner:
+    cfg = config or load_config()
+    check_startable(cfg, broker_adapter=None)
+
+    async def setup(bus: Bus) -> ServiceParts:
+        store = ExecutionStore.open(settings.db_path("execution"))
+        svc = ExecutionService(store, cfg, publisher(bus), NatsVerifier(bus.nc))
+        svc.audit_ok = verify_chain(store.audit_rows())
+        if not svc.audit_ok.ok:
+            log.error("audit.chain_broken", row=svc.audit_ok.bad_seq, problem=svc.audit_ok.problem)
+        await svc.flush()  # outputs committed before a crash but not yet published
+
+        async def on_stop() -> None:
+            await _write_snapshots(bus, svc)
+            store.close()
+
+        def detail() -> dict[str, str]:
+            return {"state": svc.core.state.risk.state, "mode": cfg.mode} | {
+                k: str(v) for k, v in svc.counts.items()
+            }
+
+        return ServiceParts(
+            consumers=consumers(svc), tasks=[snapshot_task(bus, svc)], on_stop=on_stop, detail=detail
+        )
+
+    return ServiceRunner(settings=settings, setup=setup, streams=STREAMS, heartbeat_key="health.execution")
+
+
+def main() -> int:
+    try:
+        runner = make_runner(RuntimeSettings.from_env("execution"))
+    except (ConfigError, ValueError) as exc:
+        print(f"execution: {exc}", file=sys.stderr)
+        return 2
+    return runner.main()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

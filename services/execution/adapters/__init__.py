@@ -1,0 +1,1 @@
+"""The execution service's adapters: DuckDB store, session verifiers, broker port."""

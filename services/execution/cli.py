@@ -1,0 +1,304 @@
+"""``bastion risk halt|resume|status`` (kill switch) and ``bastion audit verify|trace`` (the audit chain).
+
+Kill-switch commands need an admin session token, taken from ``--token-file``, else ``$BASTION_TOKEN``, else a
+login prompt (username and password sent to the auth service on ``auth.v1.login``). The command is
+published on ``risk.v1.command``; the execution service verifies the token with ``auth.v1.verify`` and the
+CLI waits until the ``execution.risk`` snapshot acknowledges it.
+
+``bastion audit`` reads ``execution.duckdb`` read-only: DuckDB lets one process write a file, so run it while
+the execution service is stopped, or on a copy (``--db copy.duckdb``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import duckdb
+import nats
+import nats.errors
+import typer
+from nats.aio.client import Client as NATS
+from nats.js.errors import NoStreamResponseError, NotFoundError
+from rich.console import Console
+
+from services.execution.adapters.store import open_read_only, trace_rows
+from services.execution.domain.audit import AuditRow, verify_chain
+from shared.contracts import subjects
+from shared.contracts.auth import LoginRequest, SessionReply
+from shared.contracts.risk import RiskCommand
+from shared.runtime.bus import MSG_ID
+from shared.runtime.settings import RuntimeSettings
+
+risk_app = typer.Typer(help="Kill switch: halt, resume and inspect trading.", no_args_is_help=True)
+audit_app = typer.Typer(help="The execution audit chain: verify it, trace an order.", no_args_is_help=True)
+app = risk_app  # the module's default Typer app
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+TokenFile = Annotated[
+    Path | None,
+    typer.Option("--token-file", help="File holding an admin session token (else $BASTION_TOKEN)"),
+]
+Timeout = Annotated[float, typer.Option("--timeout", help="Seconds to wait for the service to acknowledge")]
+DbPath = Annotated[
+    Path | None,
+    typer.Option("--db", help="execution.duckdb to read (default: $BASTION_DATA_DIR/execution.duckdb)"),
+]
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _fail(exc: CliError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(exc.code)
+
+
+def _settings() -> RuntimeSettings:
+    return RuntimeSettings.from_env("cli", user="operator")
+
+
+async def _connect(settings: RuntimeSettings) -> NATS:
+    options: dict[str, Any] = {"connect_timeout": 3, "max_reconnect_attempts": 1}
+    if settings.nats_user:
+        options |= {"user": settings.nats_user, "password": settings.nats_password or ""}
+    try:
+        return await nats.connect(settings.nats_url, **options)
+    except Exception as exc:
+        raise CliError(f"cannot reach NATS at {settings.nats_url}: {exc}") from None
+
+
+# -- token ----------------------------------------------------------------------------------------------
+def token_from(token_file: Path | None) -> str | None:
+    if token_file is not None:
+        try:
+            token = token_file.read_text().strip()
+        except OSError as exc:
+            raise CliError(f"cannot read token file {token_file}: {exc.strerror}") from None
+        if not token:
+            raise CliError(f"token file {token_file} is empty")
+        return token
+    return os.environ.get("BASTION_TOKEN", "").strip() or None
+
+
+async def login(nc: NATS, username: str, password: str) -> str:
+    request = LoginRequest.model_validate({"username": username, "password": password, "client_addr": "cli"})
+    try:
+        msg = await nc.request(subjects.AUTH_LOGIN, request.to_json(), timeout=10)
+    except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+        raise CliError("the auth service did not answer; is it running?") from None
+    reply = SessionReply.from_json(msg.data)
+    if not reply.ok or not reply.token:
+        raise CliError(f"login failed: {reply.error or 'unknown error'}", code=1)
+    if reply.role != "admin":
+        raise CliError(f"{reply.username} is {reply.role}; the kill switch needs an admin", code=1)
+    return reply.token
+
+
+# -- kill switch ----------------------------------------------------------------------------------------
+async def read_risk(nc: NATS) -> dict[str, Any] | None:
+    try:
+        kv = await nc.jetstream().key_value(subjects.SNAPSHOTS_BUCKET)
+        entry = await kv.get("execution.risk")
+    except (NotFoundError, nats.errors.TimeoutError):
+        return None
+    if entry.value is None:
+        return None
+    value: dict[str, Any] = json.loads(entry.value)
+    return value
+
+
+async def send_command(
+    nc: NATS, action: str, reason: str, token: str, timeout: float, cancel_orders: bool = True
+) -> dict[str, Any]:
+    """Publish a RiskCommand and wait for the service's acknowledgement in the ``execution.risk`` snapshot."""
+    command = RiskCommand.model_validate(
+        {
+            "command_id": uuid.uuid4(),
+            "action": action,
+            "reason": reason,
+            "session_token": token,
+            "issued_at": datetime.now(UTC),
+            "cancel_orders": cancel_orders,
+        }
+    )
+    try:
+        await nc.jetstream().publish(
+            subjects.RISK_COMMAND, command.to_json(), headers={MSG_ID: str(command.command_id)}, timeout=5
+        )
+    except (NoStreamResponseError, nats.errors.NoRespondersError, nats.errors.TimeoutError):
+        raise CliError("no EXECUTION stream answered; has the execution service ever run?") from None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        risk = await read_risk(nc)
+        last = (risk or {}).get("last_command") or {}
+        if last.get("command_id") == str(command.command_id):
+            return dict(last)
+        await asyncio.sleep(0.1)
+    raise CliError(f"the execution service did not acknowledge within {timeout:g}s (is it running?)", 1)
+
+
+async def _kill_switch(action: str, reason: str, token_file: Path | None, timeout: float) -> dict[str, Any]:
+    token = token_from(token_file)
+    credentials = None
+    if token is None:
+        username = typer.prompt("Admin username")
+        credentials = (username, typer.prompt("Password", hide_input=True))
+    nc = await _connect(_settings())
+    try:
+        if credentials is not None:
+            token = await login(nc, *credentials)
+        assert token is not None
+        return await send_command(nc, action, reason, token, timeout)
+    finally:
+        await nc.close()
+
+
+def _run_command(action: str, reason: str, token_file: Path | None, timeout: float) -> None:
+    try:
+        ack = asyncio.run(_kill_switch(action, reason, token_file, timeout))
+    except CliError as exc:
+        raise _fail(exc) from None
+    if ack.get("outcome") != "accepted":
+        err.print(f"[red]refused:[/red] {ack.get('outcome')} (trading state {ack.get('state')})")
+        raise typer.Exit(1)
+    out.print(f"{action} acknowledged by {ack.get('by')}: trading state is [bold]{ack.get('state')}[/bold]")
+
+
+@risk_app.command()
+def halt(
+    reason: Annotated[str, typer.Option("--reason", help="Why trading stops (audited)")],
+    token_file: TokenFile = None,
+    timeout: Timeout = 15.0,
+) -> None:
+    """Stop all trading now: no order leaves the execution service once this is acknowledged."""
+    if not reason.strip():
+        raise typer.BadParameter("give a reason", param_hint="--reason")
+    _run_command("halt", reason.strip(), token_file, timeout)
+
+
+@risk_app.command()
+def resume(
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why trading restarts (audited)")
+    ] = "resumed by admin",
+    token_file: TokenFile = None,
+    timeout: Timeout = 15.0,
+) -> None:
+    """Resume trading (ACTIVE); circuit breakers re-arm from the equity now."""
+    _run_command("resume", reason.strip() or "resumed by admin", token_file, timeout)
+
+
+@risk_app.command()
+def status() -> None:
+    """Trading state, mode, breakers and limit usage from the execution.risk snapshot."""
+
+    async def fetch() -> dict[str, Any] | None:
+        nc = await _connect(_settings())
+        try:
+            return await read_risk(nc)
+        finally:
+            await nc.close()
+
+    try:
+        risk = asyncio.run(fetch())
+    except CliError as exc:
+        raise _fail(exc) from None
+    if risk is None:
+        raise _fail(CliError("no execution.risk snapshot yet; is the execution service running?", 1))
+    out.print(f"state [bold]{risk['state']}[/bold] ({risk.get('reason')}, by {risk.get('changed_by')})")
+    out.print(f"mode {risk.get('mode')}, data time {risk.get('updated_at')}")
+    for name, b in (risk.get("breakers") or {}).items():
+        mark = "[red]TRIPPED[/red]" if b.get("tripped") else "ok"
+        out.print(f"breaker {name}: {b.get('used')} of {b.get('limit')} {mark}")
+    for name, u in (risk.get("usage") or {}).items():
+        out.print(f"usage {name}: {u.get('used')} of {u.get('limit')}")
+
+
+# -- audit ----------------------------------------------------------------------------------------------
+def _db_path(given: Path | None) -> Path:
+    if given is not None:
+        return given
+    home = Path(os.environ.get("BASTION_HOME") or ".bastion")
+    return Path(os.environ.get("BASTION_DATA_DIR") or home / "data") / "execution.duckdb"
+
+
+def _open(given: Path | None) -> duckdb.DuckDBPyConnection:
+    path = _db_path(given)
+    if not path.exists():
+        raise _fail(CliError(f"{path} does not exist"))
+    try:
+        return open_read_only(path)
+    except duckdb.Error as exc:
+        hint = "stop the execution service, or copy the file and pass --db COPY"
+        raise _fail(CliError(f"cannot open {path} read-only ({exc}); {hint}")) from None
+
+
+@audit_app.command()
+def verify(db: DbPath = None) -> None:
+    """Recompute the hash chain; exit 1 naming the first edited, deleted or reordered row."""
+    conn = _open(db)
+    try:
+        rows = conn.execute("SELECT seq, kind, ref_id, payload, prev_hash, hash FROM audit ORDER BY seq")
+        result = verify_chain(AuditRow(int(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows.fetchall())
+    finally:
+        conn.close()
+    if not result.ok:
+        err.print(f"[red]audit chain BROKEN at row {result.bad_seq}:[/red] {result.problem}")
+        raise typer.Exit(1)
+    out.print(f"audit chain ok: {result.rows} rows, head {result.head}")
+
+
+@audit_app.command()
+def trace(
+    order_id: Annotated[str, typer.Argument(help="The order id (a UUID)")],
+    db: DbPath = None,
+) -> None:
+    """Print bar -> insight -> signal -> decision -> order -> fill for one order, with ids and times."""
+    try:
+        oid = uuid.UUID(order_id)
+    except ValueError:
+        raise typer.BadParameter(f"{order_id!r} is not a UUID", param_hint="ORDER_ID") from None
+    conn = _open(db)
+    try:
+        found = trace_rows(conn, oid)
+    finally:
+        conn.close()
+    if not found:
+        raise _fail(CliError(f"no order {oid} in the audit store", 1))
+    for line in trace_lines(found):
+        typer.echo(line)
+
+
+def trace_lines(found: dict[str, Any]) -> list[str]:
+    lines = []
+    sig = found.get("signal")
+    if sig:
+        lines.append(f"bar       {sig['bar_event_id']}  {sig['bar_timestamp']}  {sig['symbol']}")
+        lines.append(f"insight   {sig['insight_event_id'] or '-'}")
+        lines.append(
+            f"signal    {sig['signal_id']}  {sig['occurred_at']}  {sig['strategy_id']} {sig['target']}"
+        )
+    if found.get("decision"):
+        d = json.loads(found["decision"])
+        verdict = "approved" if d["approved"] else "rejected"
+        lines.append(f"decision  {d['event_id']}  {d['occurred_at']}  {verdict} ({d['state']})")
+    for raw in found.get("order_events", []):
+        o = json.loads(raw)
+        lines.append(
+            f"order     {o['order_id']}  {o['occurred_at']}  {o['status']} {o['side']} {o['quantity']}"
+        )
+    for raw in found.get("trades", []):
+        t = json.loads(raw)
+        lines.append(f"fill      {t['trade_id']}  {t['filled_at']}  {t['quantity']} @ {t['price']}")
+    return lines

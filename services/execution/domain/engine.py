@@ -1,0 +1,354 @@
+"""The execution core: bars, signals and commands in; decisions, orders, fills and state changes out.
+
+Pure and deterministic: every id and payload is derived from the inputs, time is data time. The service
+persists ``ExecutionCore.state`` after each batch; a backtester can drive the same object directly::
+
+    core = ExecutionCore(config)
+    core.on_bar(bar); out = core.on_signal(signal)   # fills arrive with the next on_bar
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+from services.execution.domain import risk
+from services.execution.domain.broker import PRODUCER, PendingOrder, fill
+from services.execution.domain.config import ExecutionConfig
+from services.execution.domain.positions import Portfolio
+from services.execution.domain.risk import RiskState
+from services.execution.domain.sizing import target_quantity
+from shared.contracts.common import TradingState
+from shared.contracts.envelope import Event, derive_event_id
+from shared.contracts.market_data import OHLCVBar
+from shared.contracts.orders import OrderEvent, OrderStatus
+from shared.contracts.risk import PositionSnapshot, RiskCommand, RiskDecision, RiskStateChanged
+from shared.contracts.signals import SignalEvent
+
+BARS_KEPT = 64
+ACTION_STATE: dict[str, TradingState] = {"halt": "HALTED", "resume": "ACTIVE", "reduce": "REDUCING"}
+EQUITY_POINTS_KEPT = 500
+
+
+def order_id_for(signal_id: uuid.UUID) -> uuid.UUID:
+    """A signal yields at most one order, whose id is derived from the signal's id."""
+    return derive_event_id("bastion.exec.order.id", PRODUCER, str(signal_id))
+
+
+class BarRef(BaseModel):
+    timestamp: datetime
+    open: Decimal
+    close: Decimal
+    event_id: uuid.UUID
+
+
+class CoreState(BaseModel):
+    """Everything the core remembers; persisted as JSON after every batch."""
+
+    portfolio: Portfolio
+    risk: RiskState = RiskState()
+    bars: dict[str, list[BarRef]] = {}
+    pending: list[PendingOrder] = []
+    parked: list[SignalEvent] = []
+
+
+@dataclass
+class Outcome:
+    """What one input produced, in the order it happened."""
+
+    events: list[Event] = field(default_factory=list)
+
+    def extend(self, other: Outcome) -> None:
+        self.events.extend(other.events)
+
+    def of(self, kind: type[Event]) -> list[Event]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events)
+
+
+class ExecutionCore:
+    def __init__(self, config: ExecutionConfig, state: CoreState | None = None) -> None:
+        self.config = config
+        self.costs = config.effective_costs()
+        self.state = state or CoreState(portfolio=Portfolio.starting(config.initial_cash))
+
+    # -- inputs ---------------------------------------------------------------------------------------
+    def on_bar(self, bar: OHLCVBar) -> Outcome:
+        out = Outcome()
+        if not self._remember_bar(bar):
+            return out  # a bar seen before changes nothing
+        pf = self.state.portfolio
+        pf.roll_session(risk.session_day(bar.timestamp, self.config.limits))
+        for order in [o for o in self.state.pending if o.symbol == bar.symbol and o.after < bar.timestamp]:
+            out.extend(self._fill(order, Decimal(str(bar.open)), bar.timestamp, bar.event_id))
+        pf.mark(bar.symbol, Decimal(str(bar.close)))
+        pf.record_equity(bar.timestamp, EQUITY_POINTS_KEPT)
+        out.extend(self._breakers(bar.event_id, bar.timestamp))
+        ready = [s for s in self.state.parked if s.symbol == bar.symbol and s.bar_timestamp <= bar.timestamp]
+        for signal in sorted(ready, key=lambda s: (s.bar_timestamp, str(s.event_id))):
+            self.state.parked.remove(signal)
+            out.extend(self._decide(signal))
+        return out
+
+    def on_signal(self, signal: SignalEvent) -> Outcome:
+        """Decide now if the signal's bar is known, else park it until that bar arrives."""
+        bars = self.state.bars.get(signal.symbol, [])
+        if not bars or bars[-1].timestamp < signal.bar_timestamp:
+            self.state.parked.append(signal)
+            return Outcome()
+        return self._decide(signal)
+
+    def on_command(self, command: RiskCommand, username: str | None) -> Outcome:
+        """Apply an authenticated kill-switch command; ``username`` None means it was not authorised."""
+        if username is None:
+            return Outcome()
+        target = ACTION_STATE[command.action]
+        out = Outcome()
+        previous = risk.move(self.state.risk, target, command.reason, username)
+        if previous is not None:
+            out.events.append(
+                self._state_event(
+                    previous,
+                    str(command.command_id),
+                    command.issued_at,
+                    command.command_id,
+                    command.command_id,
+                )
+            )
+        if target == "ACTIVE" and previous is not None:
+            self._rearm_breakers()
+        if target == "HALTED" and command.cancel_orders:
+            out.extend(self._cancel_pending(f"halted: {command.reason}", command.issued_at))
+        return out
+
+    # -- decisions ------------------------------------------------------------------------------------
+    def _decide(self, signal: SignalEvent) -> Outcome:
+        cfg, pf = self.config, self.state.portfolio
+        view, ref = self._view(signal)
+        intent = None
+        if ref is not None:
+            current = self.working_quantity(signal.symbol)
+            wanted = target_quantity(signal.target, cfg.sizing, cfg.limits, ref.close, pf.equity, self.costs)
+            delta = wanted - current
+            if delta != 0:
+                side = "buy" if delta > 0 else "sell"
+                intent = risk.OrderIntent(signal.symbol, side, abs(delta), ref.close, current)
+        key = f"{signal.strategy_id}|{signal.symbol}|{signal.bar_timestamp.isoformat()}"
+        checks = risk.pre_trade_checks(cfg.limits, self.state.risk, pf, view, key, intent)
+        self.state.risk.remember_signal(key)
+        approved = all(c.passed for c in checks)
+        decision = RiskDecision.build(
+            producer=PRODUCER,
+            key=str(signal.event_id),
+            occurred_at=signal.occurred_at,
+            correlation_id=signal.correlation_id,
+            causation_id=signal.event_id,
+            signal_id=signal.event_id,
+            symbol=signal.symbol,
+            strategy_id=signal.strategy_id,
+            approved=approved,
+            state=self.state.risk.state,
+            checks=checks,
+            limits=cfg.limits.as_strings(),
+        )
+        out = Outcome([decision])
+        if approved and intent is not None and ref is not None:
+            out.extend(self._place(signal, decision, intent, ref))
+        return out
+
+    def working_quantity(self, symbol: str) -> Decimal:
+        """The position plus every working order of ``symbol``: what it will be once they fill."""
+        pending = sum(
+            (
+                o.quantity if o.side == "buy" else -o.quantity
+                for o in self.state.pending
+                if o.symbol == symbol
+            ),
+            Decimal(0),
+        )
+        return self.state.portfolio.quantity(symbol) + pending
+
+    def _view(self, signal: SignalEvent) -> tuple[risk.MarketView, BarRef | None]:
+        bars = self.state.bars.get(signal.symbol, [])
+        upto = [b for b in bars if b.timestamp <= signal.bar_timestamp]
+        ref = upto[-1] if upto else None
+        prev = upto[-2].close if len(upto) > 1 else None
+        later = sum(1 for b in bars if b.timestamp > signal.bar_timestamp)
+        age = (bars[-1].timestamp - signal.bar_timestamp).total_seconds() if bars else 0.0
+        view = risk.MarketView(
+            now=signal.occurred_at,
+            last_close=ref.close if ref else None,
+            prev_close=prev,
+            bars_since_signal=later,
+            age_seconds=max(age, 0.0),
+        )
+        return view, ref
+
+    def _place(
+        self, signal: SignalEvent, decision: RiskDecision, intent: risk.OrderIntent, ref: BarRef
+    ) -> Outcome:
+        self.state.risk.remember_order(signal.occurred_at)
+        order = PendingOrder(
+            order_id=order_id_for(signal.event_id),
+            signal_id=signal.event_id,
+            decision_id=decision.event_id,
+            correlation_id=signal.correlation_id,
+            symbol=signal.symbol,
+            side="buy" if intent.side == "buy" else "sell",
+            quantity=intent.quantity,
+            strategy_id=signal.strategy_id,
+            after=signal.bar_timestamp,
+        )
+        out = Outcome([self._order_event(order, "accepted", signal.occurred_at, signal.reason)])
+        if self.config.mode != "paper":
+            return out  # dry_run records only; live hands the order to the broker adapter
+        if self.costs.fill_at == "signal_close":
+            out.extend(self._fill(order, ref.close, signal.bar_timestamp, ref.event_id, pending=False))
+            return out
+        self.state.pending.append(order)
+        later = [b for b in self.state.bars.get(order.symbol, []) if b.timestamp > order.after]
+        if later:  # bars ran ahead of signals: fill at the bar that follows the signal's bar
+            out.extend(self._fill(order, later[0].open, later[0].timestamp, later[0].event_id))
+            out.extend(self._mark_to(later[-1], order.symbol))
+        return out
+
+    def _mark_to(self, bar: BarRef, symbol: str) -> Outcome:
+        """Mark a late fill to the newest bar already seen, so its P&L and the breakers see it at once."""
+        pf = self.state.portfolio
+        pf.mark(symbol, bar.close)
+        pf.record_equity(bar.timestamp, EQUITY_POINTS_KEPT)
+        return self._breakers(bar.event_id, bar.timestamp)
+
+    # -- fills, breakers, cancels ---------------------------------------------------------------------
+    def _fill(
+        self, order: PendingOrder, price: Decimal, at: datetime, bar_id: uuid.UUID, pending: bool = True
+    ) -> Outcome:
+        if pending:
+            self.state.pending.remove(order)
+        trade = fill(order, price, at, bar_id, self.costs, self.config.mode)
+        self.state.portfolio.apply_trade(trade)
+        self.state.portfolio.record_equity(at, EQUITY_POINTS_KEPT)
+        out = Outcome([trade, self._order_event(order, "filled", at, f"filled at {trade.price}")])
+        out.extend(self._breakers(trade.event_id, at))
+        return out
+
+    def _breakers(self, cause: uuid.UUID, at: datetime) -> Outcome:
+        fired = risk.tripped_breakers(self.config.limits, self.state.portfolio)
+        new = {k: v for k, v in fired.items() if k not in self.state.risk.tripped}
+        if not new or self.state.risk.state == "HALTED":
+            self.state.risk.tripped.update(new)
+            return Outcome()
+        self.state.risk.tripped.update(new)
+        name, reason = next(iter(new.items()))
+        previous = risk.move(self.state.risk, "HALTED", reason, f"breaker:{name}")
+        out = Outcome()
+        if previous is not None:
+            out.events.append(self._state_event(previous, f"breaker|{name}|{cause}", at, None, cause))
+            out.extend(self._cancel_pending(f"breaker {name}", at))
+        return out
+
+    def _rearm_breakers(self) -> None:
+        """On resume the day's loss and the drawdown are measured again from the equity now."""
+        pf = self.state.portfolio
+        pf.session_start_equity = pf.equity
+        pf.peak_equity = pf.equity
+
+    def _cancel_pending(self, reason: str, at: datetime) -> Outcome:
+        out = Outcome()
+        for order in list(self.state.pending):
+            self.state.pending.remove(order)
+            out.events.append(self._order_event(order, "cancelled", at, reason))
+        return out
+
+    # -- event builders -------------------------------------------------------------------------------
+    def _order_event(self, order: PendingOrder, status: OrderStatus, at: datetime, reason: str) -> OrderEvent:
+        return OrderEvent.build(
+            producer=PRODUCER,
+            key=f"{order.order_id}|{status}",
+            occurred_at=at,
+            correlation_id=order.correlation_id,
+            causation_id=order.decision_id,
+            order_id=order.order_id,
+            signal_id=order.signal_id,
+            decision_id=order.decision_id,
+            symbol=order.symbol,
+            side=order.side,
+            quantity=order.quantity,
+            status=status,
+            mode=self.config.mode,
+            strategy_id=order.strategy_id,
+            reason=reason[:500],
+        )
+
+    def _state_event(
+        self, previous: TradingState, key: str, at: datetime, command_id: uuid.UUID | None, cause: uuid.UUID
+    ) -> RiskStateChanged:
+        rs = self.state.risk
+        return RiskStateChanged.build(
+            producer=PRODUCER,
+            key=key,
+            occurred_at=at,
+            causation_id=cause,
+            state=rs.state,
+            previous=previous,
+            reason=rs.reason,
+            changed_by=rs.changed_by,
+            command_id=command_id,
+        )
+
+    def _remember_bar(self, bar: OHLCVBar) -> bool:
+        bars = self.state.bars.setdefault(bar.symbol, [])
+        if any(b.timestamp == bar.timestamp for b in bars):
+            return False
+        ref = BarRef(
+            timestamp=bar.timestamp,
+            open=Decimal(str(bar.open)),
+            close=Decimal(str(bar.close)),
+            event_id=bar.event_id,
+        )
+        bars.append(ref)
+        bars.sort(key=lambda b: b.timestamp)
+        del bars[:-BARS_KEPT]
+        return True
+
+    # -- views for snapshots ----------------------------------------------------------------------------
+    def positions_snapshot(self, at: datetime) -> PositionSnapshot:
+        pf = self.state.portfolio
+        return PositionSnapshot.build(
+            producer=PRODUCER,
+            key=f"positions|{at.isoformat()}",
+            occurred_at=at,
+            positions=tuple(p.to_contract() for p in sorted(pf.positions.values(), key=lambda p: p.symbol)),
+            cash=pf.cash,
+            equity=pf.equity,
+            realised_pnl=pf.realised_pnl,
+            unrealised_pnl=pf.unrealised_pnl,
+            day_pnl=pf.day_pnl,
+        )
+
+    def risk_view(self) -> dict[str, object]:
+        pf, rs = self.state.portfolio, self.state.risk
+        return {
+            "state": rs.state,
+            "reason": rs.reason,
+            "changed_by": rs.changed_by,
+            "mode": self.config.mode,
+            "limits": self.config.limits.as_strings(),
+            "usage": {
+                "gross_exposure": str(pf.gross_exposure),
+                "open_positions": pf.open_positions,
+                "day_pnl": str(pf.day_pnl),
+                "drawdown_pct": str(round(pf.drawdown_pct, 4)),
+                "orders_last_minute": len(rs.order_times),
+                "pending_orders": len(self.state.pending),
+                "parked_signals": len(self.state.parked),
+            },
+            "breakers": dict(rs.tripped),
+        }

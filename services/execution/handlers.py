@@ -1,0 +1,243 @@
+"""Event in, effects out: bars, signals and risk commands drive the pure ``ExecutionCore``; each batch's
+new state, outputs (outbox) and audit rows commit in one DuckDB transaction, then the outbox is published
+with the outputs' deterministic event ids, and only then does the consumer loop ack the inputs.
+
+| consumer | contract | handler |
+|---|---|---|
+| ``execution-bars`` | ``OHLCVBar`` on ``md.v1.bar.>`` | ``on_bars`` (marks, fills pending orders, breakers) |
+| ``execution-signals`` | ``SignalEvent`` on ``strategy.v1.signal.>`` | ``on_signals`` (decision, order) |
+| ``execution-commands`` | ``RiskCommand`` on ``risk.v1.command`` | ``on_commands`` (verified kill switch) |
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+from services.execution.adapters.auth_client import Verdict
+from services.execution.adapters.store import Batch, ExecutionStore, OutboxRow
+from services.execution.domain import audit
+from services.execution.domain.broker import PRODUCER
+from services.execution.domain.config import ExecutionConfig
+from services.execution.domain.engine import CoreState, ExecutionCore
+from shared.contracts import subjects
+from shared.contracts.envelope import Event
+from shared.contracts.orders import OrderEvent, TradeEvent
+from shared.contracts.risk import RiskCommand, RiskDecision, RiskStateChanged
+from shared.contracts.signals import SignalEvent
+from shared.runtime.consumer import Delivery
+
+AUDITED = (RiskDecision, OrderEvent, TradeEvent, RiskStateChanged)
+Publish = Callable[[Sequence[OutboxRow]], Awaitable[None]]
+
+
+class Verifier(Protocol):
+    async def verify_admin(self, token: str) -> Verdict: ...
+
+
+def subject_of(event: Event) -> str:
+    if isinstance(event, RiskStateChanged):
+        return subjects.RISK_STATE
+    if isinstance(event, audit.AuditRecord):
+        return subjects.AUDIT_EXEC
+    return str(event.subject())  # type: ignore[attr-defined]
+
+
+class ExecutionService:
+    def __init__(
+        self, store: ExecutionStore, config: ExecutionConfig, publish: Publish, verifier: Verifier
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.publish = publish
+        self.verifier = verifier
+        self.core = ExecutionCore(config, self._load_state())
+        self.lock = asyncio.Lock()
+        self.head = store.audit_head()
+        self.audit_ok = audit.VerifyResult(True, 0, self.head.hash if self.head else audit.GENESIS)
+        self.dirty = True
+        self.last_command: dict[str, Any] | None = None
+        limit = config.recent_limit
+        self.recent: dict[str, deque[str]] = {
+            kind: deque(store.recent(kind, limit), maxlen=limit)
+            for kind in (OrderEvent.SCHEMA, TradeEvent.SCHEMA, RiskDecision.SCHEMA)
+        }
+        self.counts = {"decisions": 0, "orders": 0, "trades": 0}
+
+    def _load_state(self) -> CoreState | None:
+        raw = self.store.load_state()
+        return CoreState.model_validate_json(raw) if raw else None
+
+    # -- handlers -----------------------------------------------------------------------------------
+    async def on_bars(self, deliveries: Sequence[Delivery]) -> None:
+        await self._run("bars", deliveries, lambda bar: self.core.on_bar(bar).events)
+
+    async def on_signals(self, deliveries: Sequence[Delivery]) -> None:
+        await self._run("signals", deliveries, lambda sig: self.core.on_signal(sig).events)
+
+    async def on_commands(self, deliveries: Sequence[Delivery]) -> None:
+        verdicts: dict[uuid.UUID, Verdict] = {}
+        for d in deliveries:  # outside the lock: auth answers over the network
+            cmd: RiskCommand = d.event
+            verdicts[cmd.command_id] = await self.verifier.verify_admin(cmd.session_token)
+
+        def apply(cmd: RiskCommand) -> list[Event]:
+            verdict = verdicts[cmd.command_id]
+            events = self.core.on_command(cmd, verdict.username).events
+            self.last_command = {
+                "command_id": str(cmd.command_id),
+                "action": cmd.action,
+                "outcome": verdict.outcome,
+                "state": self.core.state.risk.state,
+                "by": verdict.username,
+            }
+            return events
+
+        await self._run("commands", deliveries, apply, verdicts)
+
+    # -- one batch, one transaction -------------------------------------------------------------------
+    async def _run(
+        self,
+        consumer: str,
+        deliveries: Sequence[Delivery],
+        apply: Callable[[Any], list[Event]],
+        verdicts: dict[uuid.UUID, Verdict] | None = None,
+    ) -> None:
+        async with self.lock:
+            keys = [_input_key(d.event) for d in deliveries]
+            done = self.store.processed(consumer, keys)
+            builder = _BatchBuilder(consumer, self.store.next_outbox_seq(), self.head)
+            try:
+                for d, key in zip(deliveries, keys, strict=True):
+                    if key in done:
+                        continue
+                    done.add(key)
+                    builder.processed.append(key)
+                    if isinstance(d.event, RiskCommand) and verdicts is not None:
+                        verdict = verdicts[d.event.command_id]
+                        builder.audit_command(d.event, verdict)
+                    if isinstance(d.event, SignalEvent):
+                        builder.signals.append(_signal_row(d.event))
+                    for event in apply(d.event):
+                        builder.add(event)
+                if builder.processed:
+                    self.store.commit(builder.build(self.core.state.model_dump_json()))
+            except Exception:
+                self.core = ExecutionCore(self.config, self._load_state())  # back to the last commit
+                raise
+            if builder.processed:
+                self.head = builder.head
+                self._remember(builder.events)
+                self.dirty = True
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Publish every outbox row not yet published, in order (after a crash, too)."""
+        while rows := self.store.unsent():
+            await self.publish(rows)
+            self.store.mark_sent(rows[-1].seq)
+
+    def _remember(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, RiskDecision):
+                self.counts["decisions"] += 1
+            elif isinstance(event, OrderEvent):
+                self.counts["orders"] += event.status == "accepted"
+            elif isinstance(event, TradeEvent):
+                self.counts["trades"] += 1
+            queue = self.recent.get(event.SCHEMA)
+            if queue is not None:
+                queue.append(event.model_dump_json(by_alias=True))
+
+
+class _BatchBuilder:
+    def __init__(self, consumer: str, seq: int, head: audit.AuditRow | None) -> None:
+        self.consumer = consumer
+        self.seq = seq
+        self.head = head
+        self.processed: list[uuid.UUID] = []
+        self.outbox: list[dict[str, Any]] = []
+        self.audit: list[audit.AuditRow] = []
+        self.signals: list[dict[str, Any]] = []
+        self.events: list[Event] = []
+
+    def add(self, event: Event) -> None:
+        self.events.append(event)
+        self._outbox(event)
+        if isinstance(event, AUDITED):
+            data = event.model_dump(mode="json", by_alias=True)
+            self._audit(event.SCHEMA, event.event_id, data, event)
+
+    def audit_command(self, cmd: RiskCommand, verdict: Verdict) -> None:
+        data = audit.redacted_command(cmd, verdict.outcome, verdict.username)
+        self._audit(RiskCommand.SCHEMA, cmd.command_id, data, None, cmd)
+
+    def _audit(
+        self,
+        kind: str,
+        ref: uuid.UUID,
+        data: dict[str, Any],
+        event: Event | None,
+        cmd: RiskCommand | None = None,
+    ) -> None:
+        row = audit.next_row(self.head, kind, ref, data)
+        self.audit.append(row)
+        self.head = row
+        at = event.occurred_at if event is not None else cmd.issued_at  # type: ignore[union-attr]
+        record = audit.AuditRecord.build(
+            producer=PRODUCER,
+            key=f"audit|{row.seq}|{row.hash}",
+            occurred_at=at,
+            correlation_id=event.correlation_id if event is not None else ref,
+            causation_id=ref,
+            seq=row.seq,
+            kind=kind,
+            ref_id=ref,
+            payload=row.payload,
+            prev_hash=row.prev_hash,
+            hash=row.hash,
+        )
+        self._outbox(record)
+
+    def _outbox(self, event: Event) -> None:
+        order_id = getattr(event, "order_id", None)
+        signal_id = getattr(event, "signal_id", None)
+        self.outbox.append(
+            {
+                "seq": self.seq,
+                "event_id": event.event_id,
+                "kind": event.SCHEMA,
+                "subject": subject_of(event),
+                "order_id": order_id,
+                "signal_id": signal_id,
+                "occurred_at": event.occurred_at,
+                "payload": event.to_json().decode(),
+            }
+        )
+        self.seq += 1
+
+    def build(self, state_json: str) -> Batch:
+        return Batch(self.consumer, self.processed, state_json, self.outbox, self.audit, self.signals)
+
+
+def _input_key(event: Any) -> uuid.UUID:
+    if isinstance(event, RiskCommand):
+        return event.command_id
+    key: uuid.UUID = event.event_id
+    return key
+
+
+def _signal_row(sig: SignalEvent) -> dict[str, Any]:
+    return {
+        "signal_id": sig.event_id,
+        "symbol": sig.symbol,
+        "strategy_id": sig.strategy_id,
+        "target": sig.target,
+        "bar_event_id": sig.bar_event_id,
+        "insight_event_id": sig.insight_event_id,
+        "bar_timestamp": sig.bar_timestamp,
+        "occurred_at": sig.occurred_at,
+    }

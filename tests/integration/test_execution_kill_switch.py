@@ -1,0 +1,107 @@
+"""The kill switch end to end: the real auth service verifies the admin token, `bastion risk halt` stops
+orders from the very next signal, a viewer's or a forged token is refused and audited, resume re-enables."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from nats.aio.client import Client as NATS
+from typer.testing import CliRunner
+
+from services.execution.cli import risk_app, send_command
+from tests.integration.test_execution_support import (
+    Auth,
+    InProcess,
+    ensure_streams,
+    publish,
+    read_subject,
+    wait_snapshot,
+    write_config,
+)
+from tests.unit.execution.helpers import bar, signal
+
+VIEWER_PASSWORD = "viewer-Password-42!"
+ADMIN_PASSWORD = "admin-Password-42!"
+
+
+@pytest.fixture
+async def stack(
+    nc: NATS, nats_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Auth]:
+    monkeypatch.setenv("BASTION_AUTH_ROUNDS", "50000")
+    monkeypatch.setenv("BASTION_NATS_URL", nats_url)
+    monkeypatch.setenv("BASTION_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("BASTION_TOKEN", raising=False)
+    data = tmp_path / "data"
+    await ensure_streams(nc)
+    auth = Auth(nats_url, data)
+    auth.create_user("admin1", "admin", ADMIN_PASSWORD)
+    auth.create_user("viewer1", "viewer", VIEWER_PASSWORD)
+    await auth.start(nc)
+    svc = await InProcess(nats_url, data, write_config(tmp_path)).start()
+    yield auth
+    await svc.stop()
+    await auth.stop()
+
+
+async def test_halt_stops_orders_from_the_next_signal_and_resume_restarts_them(
+    nc: NATS, stack: Auth, tmp_path: Path
+) -> None:
+    b0 = bar(0, 100.0)
+    await publish(nc, [b0, signal(b0, "long")])
+    await wait_snapshot(nc, "execution.risk", lambda v: v["counts"]["orders"] == 1, "first order")
+
+    token = await stack.login(nc, "admin1", ADMIN_PASSWORD)
+    token_file = tmp_path / "token"
+    token_file.write_text(token)
+    result = await asyncio.to_thread(
+        CliRunner().invoke, risk_app, ["halt", "--reason", "manual test", "--token-file", str(token_file)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "HALTED" in result.output
+
+    b1, tcs = bar(1, 100.0), bar(1, 50.0, "TCS")
+    await publish(nc, [b1, tcs, signal(b1, "long", strategy_id="s2"), signal(tcs, "long")])
+    await wait_snapshot(
+        nc, "execution.risk", lambda v: v["counts"]["decisions"] == 3, "decisions while halted"
+    )
+    decisions = await read_subject(nc, "EXECUTION", "risk.v1.decision.>")
+    assert [d["approved"] for d in decisions] == [True, False, False]
+    for decision in decisions[1:]:
+        assert [c["name"] for c in decision["checks"] if not c["passed"]] == ["trading_state"]
+    orders = await read_subject(nc, "EXECUTION", "exec.v1.order.>")
+    assert [o["status"] for o in orders] == ["accepted", "cancelled"]  # the working order was cancelled
+    assert await read_subject(nc, "EXECUTION", "exec.v1.trade.>") == []
+
+    ack = await send_command(nc, "resume", "test over", token, timeout=15)
+    assert (ack["outcome"], ack["state"]) == ("accepted", "ACTIVE")
+    b2 = bar(2, 100.0)
+    await publish(nc, [b2, signal(b2, "long")])
+    await wait_snapshot(nc, "execution.risk", lambda v: v["counts"]["orders"] == 2, "order after resume")
+
+
+async def test_a_viewer_or_forged_token_cannot_halt_and_the_attempt_is_audited(
+    nc: NATS, stack: Auth, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    viewer = await stack.login(nc, "viewer1", VIEWER_PASSWORD)
+    ack = await send_command(nc, "halt", "not allowed", viewer, timeout=15)
+    assert ack["outcome"].startswith("denied")
+    assert ack["state"] == "ACTIVE"
+
+    monkeypatch.setenv("BASTION_TOKEN", "forged-token")
+    result = await asyncio.to_thread(CliRunner().invoke, risk_app, ["halt", "--reason", "forged"])
+    assert result.exit_code == 1
+    assert "refused" in result.output
+    status = await asyncio.to_thread(CliRunner().invoke, risk_app, ["status"])
+    assert status.exit_code == 0
+    assert "ACTIVE" in status.output
+
+    audit = await read_subject(nc, "AUDIT", "audit.v1.exec")
+    commands = [a for a in audit if a["kind"] == "bastion.risk.command"]
+    assert len(commands) == 2
+    assert all('"outcome":"denied' in a["payload"] for a in commands)
+    assert all(viewer not in a["payload"] and "forged-token" not in a["payload"] for a in commands)
+    assert await read_subject(nc, "EXECUTION", "risk.v1.state") == []

@@ -1,0 +1,204 @@
+"""Every pre-trade check rejects with its reason; the trading state machine gates everything."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from services.execution.domain import risk
+from services.execution.domain.config import RiskLimits
+from services.execution.domain.engine import ExecutionCore
+from services.execution.domain.positions import Portfolio
+from shared.contracts.orders import OrderEvent
+from shared.contracts.risk import RiskDecision, RiskStateChanged
+from tests.unit.execution.helpers import bar, command, core, limits, signal
+
+D = Decimal
+
+
+def decide(
+    c: ExecutionCore,
+    i: int = 0,
+    close: float = 100,
+    target: str = "long",
+    symbol: str = "INFY",
+    strategy: str = "s1",
+) -> RiskDecision:
+    b = bar(i, close, symbol)
+    c.on_bar(b)
+    out = c.on_signal(signal(b, target, strategy))  # type: ignore[arg-type]
+    (decision,) = out.of(RiskDecision)
+    assert isinstance(decision, RiskDecision)
+    return decision
+
+
+def failed(decision: RiskDecision) -> dict[str, str]:
+    return {c.name: c.reason for c in decision.checks if not c.passed}
+
+
+def intent(qty: int, current: int = 0, price: int = 100) -> risk.OrderIntent:
+    side = "buy" if qty > 0 else "sell"
+    return risk.OrderIntent("INFY", side, D(abs(qty)), D(price), D(current))
+
+
+def run_checks(lim: RiskLimits, order: risk.OrderIntent, pf: Portfolio | None = None) -> dict[str, str]:
+    view = risk.MarketView(bar(0, 100).timestamp, D(100), D(100), 0, 0.0)
+    checks = risk.pre_trade_checks(
+        lim, risk.RiskState(), pf or Portfolio.starting(D(10**6)), view, "k", order
+    )
+    return {c.name: c.reason for c in checks if not c.passed}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "check"),
+    [
+        ({"max_order_qty": D(5)}, "max_order_qty"),
+        ({"max_order_notional": D(500)}, "max_order_notional"),
+        ({"max_position_qty": D(5)}, "max_position_qty"),
+        ({"max_position_notional": D(500)}, "max_position_notional"),
+        ({"max_gross_exposure": D(500)}, "max_gross_exposure"),
+    ],
+)
+def test_order_is_rejected_when_a_size_limit_would_be_exceeded(overrides: dict[str, D], check: str) -> None:
+    assert set(run_checks(limits(**overrides), intent(10))) == {check}
+    assert run_checks(limits(**overrides), intent(4)) == {}
+
+
+def test_checks_reject_a_flip_past_the_position_limit() -> None:
+    failures = run_checks(limits(max_position_qty=D(10)), intent(25, current=-10))
+    assert "max_position_qty" in failures
+    assert "would be 15" in failures["max_position_qty"]
+
+
+def test_sized_order_stays_within_limits_and_is_approved() -> None:
+    c = core(limits(max_position_qty=D(5), max_order_notional=D(300)), qty=50)
+    d = decide(c)
+    assert d.approved
+    (order,) = c.state.pending
+    assert order.quantity == 3
+
+
+def test_position_limit_rejects_adding_but_allows_reducing() -> None:
+    c = core(limits(max_position_qty=D(10)), qty=10)
+    assert decide(c, 0).approved
+    c.on_bar(bar(1, 100))
+    c.state.portfolio.positions["INFY"].quantity = D(15)  # over the limit (limit lowered, say)
+    assert decide(c, 2, target="flat").approved
+
+
+def test_stale_signal_is_rejected_by_bar_age() -> None:
+    c = core(limits(max_signal_age_bars=1))
+    b0 = bar(0, 100)
+    for b in (b0, bar(1, 100), bar(2, 100)):
+        c.on_bar(b)
+    (decision,) = c.on_signal(signal(b0)).of(RiskDecision)
+    assert "stale_data" in failed(decision)  # type: ignore[arg-type]
+    assert "2 bars old" in failed(decision)["stale_data"]  # type: ignore[arg-type]
+
+
+def test_stale_signal_is_rejected_by_data_time_age() -> None:
+    c = core(limits(max_signal_age_seconds=90))
+    b0 = bar(0, 100)
+    for b in (b0, bar(2, 100)):
+        c.on_bar(b)
+    (decision,) = c.on_signal(signal(b0)).of(RiskDecision)
+    assert "120s old" in failed(decision)["stale_data"]  # type: ignore[arg-type]
+
+
+def test_duplicate_signal_for_same_strategy_and_bar_is_suppressed() -> None:
+    c = core(limits(suppress_duplicates=True))
+    b0 = bar(0, 100)
+    c.on_bar(b0)
+    assert c.on_signal(signal(b0, "long")).of(RiskDecision)[0].approved  # type: ignore[attr-defined]
+    (second,) = c.on_signal(signal(b0, "flat")).of(RiskDecision)
+    assert "duplicate_signal" in failed(second)  # type: ignore[arg-type]
+    (other,) = c.on_signal(signal(b0, "flat", "s2")).of(RiskDecision)
+    assert other.approved  # type: ignore[attr-defined]
+
+
+def test_rate_throttle_per_second_in_data_time() -> None:
+    c = core(limits(max_orders_per_second=2))
+    results = [decide(c, 0, symbol=s).approved for s in ("A", "B", "C")]
+    assert results == [True, True, False]
+    assert decide(c, 1, symbol="D").approved  # a minute later in data time
+
+
+def test_rate_throttle_per_minute() -> None:
+    c = core(limits(max_orders_per_minute=2))
+    c.state.risk.remember_order(bar(0, 1).timestamp - timedelta(seconds=50))
+    c.state.risk.remember_order(bar(0, 1).timestamp - timedelta(seconds=10))
+    d = decide(c, 0)
+    assert "rate_per_minute" in failed(d)
+
+
+def test_price_band_rejects_a_jump_from_the_previous_bar() -> None:
+    c = core(limits(price_band_pct=D(5)))
+    c.on_bar(bar(0, 100))
+    d = decide(c, 1, close=120)
+    assert "price_band" in failed(d)
+    assert "20.00%" in failed(d)["price_band"]
+    c2 = core(limits(price_band_pct=D(5)))
+    c2.on_bar(bar(0, 100))
+    assert decide(c2, 1, close=104).approved
+
+
+def test_max_open_positions_blocks_a_new_symbol_only() -> None:
+    c = core(limits(max_open_positions=1))
+    assert decide(c, 0, symbol="A").approved
+    c.on_bar(bar(1, 100, "A"))
+    d = decide(c, 1, symbol="B")
+    assert "max_open_positions" in failed(d)
+
+
+def test_no_price_known_is_rejected() -> None:
+    c = core()
+    b0 = bar(0, 100)
+    c.on_bar(b0)
+    c.state.bars.clear()
+    c.state.bars["INFY"] = []
+    c.state.parked.clear()
+    # a signal whose bar was evicted: decided with no reference price
+    out = c._decide(signal(b0))
+    (decision,) = out.of(RiskDecision)
+    assert "price_known" in failed(decision)  # type: ignore[arg-type]
+
+
+def test_halted_rejects_everything_until_resume() -> None:
+    c = core()
+    out = c.on_command(command("halt"), "admin")
+    (changed,) = out.of(RiskStateChanged)
+    assert changed.state == "HALTED"  # type: ignore[attr-defined]
+    assert changed.changed_by == "admin"  # type: ignore[attr-defined]
+    d = decide(c, 0)
+    assert not d.approved
+    assert d.state == "HALTED"
+    assert "trading_state" in failed(d)
+    c.on_command(command("resume"), "admin")
+    assert decide(c, 1).approved
+
+
+def test_unauthorised_command_changes_nothing() -> None:
+    c = core()
+    assert not c.on_command(command("halt"), None).events
+    assert c.state.risk.state == "ACTIVE"
+
+
+def test_halt_cancels_working_orders_so_none_fill() -> None:
+    c = core()
+    decide(c, 0)
+    assert c.state.pending
+    out = c.on_command(command("halt"), "admin")
+    assert [o.status for o in out.of(OrderEvent)] == ["cancelled"]  # type: ignore[attr-defined]
+    assert not c.on_bar(bar(1, 100)).of(OrderEvent)
+    assert c.state.portfolio.quantity("INFY") == 0
+
+
+def test_reducing_allows_only_orders_that_shrink_a_position() -> None:
+    c = core()
+    decide(c, 0)
+    c.on_bar(bar(1, 100))
+    c.on_command(command("reduce"), "admin")
+    assert not decide(c, 2, symbol="TCS").approved
+    assert decide(c, 3, target="flat").approved
