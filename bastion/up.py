@@ -242,6 +242,8 @@ class Platform:
             count = self.strategy_workers if svc.name == "strategy" else svc.instances
             for i in range(count):
                 instance = svc.name if count == 1 else f"{svc.name}-{i + 1}"
+                while port_in_use(metrics_port):  # another process holds it: take the next one
+                    metrics_port += 1
                 self.spawn(svc.name, [sys.executable, "-m", svc.module], svc.name, instance, metrics_port)
                 health = f"health.{svc.name}"
                 if svc.name == "strategy":
@@ -286,6 +288,9 @@ class Platform:
                 raise RuntimeError(f"{child.name} exited with code {code}:\n" + "\n".join(tail))
 
     def stop(self) -> None:
+        # A second Ctrl-C while stopping must not leave nats-server or a service behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for child in reversed(self.children):
             if child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)

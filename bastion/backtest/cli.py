@@ -26,6 +26,8 @@ from bastion.backtest.engine import (
     parse_sizing,
 )
 from bastion.backtest.trips import round_trips
+from services.execution.adapters.config_file import ConfigError
+from services.execution.adapters.config_file import load_config as load_execution_config
 from services.execution.domain.config import ExecutionConfig
 from services.marketdata.domain.files import BarFileError
 from services.strategy.domain.registry import StrategyConfigError, strategy_class
@@ -67,12 +69,13 @@ def _decimal(text: str, flag: str) -> Decimal:
 
 
 def _base_config(path: Path | None) -> ExecutionConfig | None:
+    """Limits and breakers from an execution service config file, read by the service's own loader."""
     if path is None:
         return None
     try:
-        return ExecutionConfig.model_validate(yaml.safe_load(path.read_text()) or {})
-    except (OSError, yaml.YAMLError, ValidationError) as exc:
-        raise _fail(f"--execution-config {path}: {exc}") from None
+        return load_execution_config(path)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
 
 
 def result_json(result: BacktestResult, figures: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:

@@ -169,7 +169,9 @@ class Backtest:
     def step(self, bar: OHLCVBar) -> None:
         self.events.extend(self.core.on_bar(bar))
         insight = self._insight(bar) if self.strategy.requires_insights else None
-        cursor = self.cursors.setdefault(bar.symbol, Cursor())
+        cursor = self.cursors.get(bar.symbol)
+        if cursor is None:
+            cursor = self.cursors[bar.symbol] = Cursor()
         ctx = StrategyContext(bar.symbol, self.strategy.instance_id, cursor.target, cursor.state)
         decision, cursor.state = self.strategy.on_bar(bar, insight, ctx)
         if decision is not None:
@@ -220,13 +222,13 @@ class Backtest:
             self.step(bar)
             last[bar.symbol] = bar
             pf = self.core.state.portfolio
-            equity = float(pf.equity)
+            equity, holding = float(pf.equity), pf.open_positions > 0
             if stamps and stamps[-1] == bar.timestamp:
-                values[-1], exposed[-1] = equity, pf.open_positions > 0
+                values[-1], exposed[-1] = equity, holding
             else:
                 stamps.append(bar.timestamp)
                 values.append(equity)
-                exposed.append(pf.open_positions > 0)
+                exposed.append(holding)
             if progress is not None and index % 10_000 == 9_999:
                 progress(10_000)
         if close_at_end:

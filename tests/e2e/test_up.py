@@ -73,7 +73,7 @@ async def test_up_runs_the_platform_loads_sample_bars_and_ctrl_c_leaves_no_proce
     home = tmp_path / "state"
     up = Up(home)
     try:
-        await eventually(lambda: up.saw("ready"), timeout=90, what="bastion up to be ready")
+        await eventually(lambda: up.saw("ready - press Ctrl-C"), timeout=90, what="bastion up to be ready")
         state = json.loads((home / "up.json").read_text())
         pids = [state["nats_pid"], *state["children"].values()]
         assert "marketdata" in state["children"]
@@ -96,7 +96,7 @@ async def test_anonymous_connection_to_the_up_broker_is_refused(tmp_path: Path) 
     home = tmp_path / "state"
     up = Up(home)
     try:
-        await eventually(lambda: up.saw("ready"), timeout=90, what="bastion up to be ready")
+        await eventually(lambda: up.saw("ready - press Ctrl-C"), timeout=90, what="bastion up to be ready")
         url = json.loads((home / "up.json").read_text())["nats_url"]
         errors: list[str] = []
 
