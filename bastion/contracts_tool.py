@@ -33,6 +33,7 @@ CHANNELS: dict[type[Contract], tuple[str, str, str]] = {
     contracts.PositionSnapshot: ("exec.v1.positions", "execution", "Positions, cash and equity"),
     contracts.RiskCommand: ("risk.v1.command", "bastion CLI (admin)", "Kill switch: halt/resume"),
     contracts.RiskStateChanged: ("risk.v1.state", "execution", "Trading state changes"),
+    contracts.AuditRecord: ("audit.v1.exec", "execution", "Hash-chained audit rows (bastion audit verify)"),
     contracts.AuthAudit: ("audit.v1.auth", "auth", "Logins, failures, lockouts, user changes"),
     contracts.DeadLetter: ("dlq.v1.{service}", "every consumer", "Messages a service could not process"),
     contracts.LoginRequest: ("auth.v1.login", "dashboard, CLI", "Request; reply is a SessionReply"),

@@ -25,7 +25,7 @@ from shared.contracts import subjects
 from shared.contracts.market_data import OHLCVBar
 from shared.contracts.risk import RiskCommand
 from shared.contracts.signals import SignalEvent
-from shared.runtime.bus import MSG_ID, Bus
+from shared.runtime.bus import MSG_ID, Bus, acks_of
 from shared.runtime.consumer import ConsumerSpec, decoder_for
 from shared.runtime.service import ServiceParts, ServiceRunner, Task
 from shared.runtime.settings import RuntimeSettings
@@ -43,7 +43,7 @@ def publisher(bus: Bus) -> Publish:
             await bus.js.publish_async(r.subject, r.payload, headers={MSG_ID: r.event_id}, wait_stall=30)
             for r in rows
         ]
-        await asyncio.gather(*futures)
+        await acks_of(futures)  # bounded: a lost ack fails the batch (retried) instead of hanging
 
     return publish
 

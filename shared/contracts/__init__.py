@@ -5,6 +5,7 @@ minor version. See CHANGELOG.md beside this file for every contract version.
 """
 
 from shared.contracts.analytics import ConfluenceInsight, InsightComponent, InsightEvent
+from shared.contracts.audit import AuditRecord
 from shared.contracts.auth import AuthAudit, LoginRequest, SessionReply, TokenRequest
 from shared.contracts.envelope import (
     BASTION_NAMESPACE,
@@ -38,6 +39,7 @@ ALL_CONTRACTS: tuple[type[Contract], ...] = (
     RiskDecision,
     RiskCommand,
     RiskStateChanged,
+    AuditRecord,
     PositionSnapshot,
     Heartbeat,
     DeadLetter,
@@ -50,6 +52,7 @@ ALL_CONTRACTS: tuple[type[Contract], ...] = (
 __all__ = [
     "ALL_CONTRACTS",
     "BASTION_NAMESPACE",
+    "AuditRecord",
     "AuthAudit",
     "Command",
     "ConfluenceInsight",

@@ -152,15 +152,31 @@ class Bus:
             fut = await self.js.publish_async(target, event.to_json(), headers={MSG_ID: str(event.event_id)})
             pending.append(fut)
             if len(pending) >= window:
-                new += _count_new(await asyncio.gather(*pending))
+                new += _count_new(await acks_of(pending))
                 pending.clear()
         if pending:
-            new += _count_new(await asyncio.gather(*pending))
+            new += _count_new(await acks_of(pending))
         return new
 
     async def publish_raw(self, subject: str, payload: bytes, msg_id: str | None = None) -> PubAck:
         headers = {MSG_ID: msg_id} if msg_id else None
         return await self.js.publish(subject, payload, headers=headers)
+
+
+#: How long a batch of publish acks may take. An ack lost in a broker restart would otherwise be awaited
+#: forever (nats-py's async publish futures have no deadline): the handler would never finish, ack or retry.
+ACK_TIMEOUT = 10.0
+
+
+async def acks_of(futures: Sequence[asyncio.Future[PubAck]], timeout: float = ACK_TIMEOUT) -> list[PubAck]:
+    """The acks of ``futures``; on timeout the rest are cancelled and ``TimeoutError`` is raised, so the
+    caller fails its batch as a transient error and republishes (same ids: JetStream drops duplicates)."""
+    try:
+        return list(await asyncio.wait_for(asyncio.gather(*futures), timeout))
+    except TimeoutError:
+        for fut in futures:
+            fut.cancel()
+        raise TimeoutError(f"no ack for {len(futures)} published messages within {timeout}s") from None
 
 
 def _count_new(acks: Sequence[PubAck]) -> int:

@@ -60,17 +60,29 @@ Handler = Callable[[Sequence[Delivery]], Awaitable[None]]
 Decoder = Callable[[str, bytes], Any]
 
 
+def _on_its_subject(subject: str, event: Event) -> Event:
+    """An event must arrive on the subject it names (``event.subject()``): a bar of TCS published on
+    ``md.v1.bar.INFY`` is refused, so a subject's permissions and filters mean what they say."""
+    own = getattr(event, "subject", None)
+    if callable(own):
+        expected = own()
+        if isinstance(expected, str) and expected != subject:
+            raise ValueError(f"event for {expected} arrived on {subject}")
+    return event
+
+
 def decoder_for(types: type[Event] | Mapping[str, type[Event]]) -> Decoder:
-    """A decoder for one contract, or for several chosen by subject prefix."""
+    """A decoder for one contract, or for several chosen by subject prefix. Decoding fails (the message goes
+    to the DLQ) when the payload is not the contract or names another subject than the one it came on."""
     if isinstance(types, type):
         single = types
-        return lambda _subject, data: single.from_json(data)
+        return lambda subject, data: _on_its_subject(subject, single.from_json(data))
     table = dict(types)
 
     def decode(subject: str, data: bytes) -> Any:
         for prefix, model in table.items():
             if subject.startswith(prefix):
-                return model.from_json(data)
+                return _on_its_subject(subject, model.from_json(data))
         raise ValueError(f"no contract for subject {subject}")
 
     return decode

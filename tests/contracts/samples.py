@@ -118,6 +118,17 @@ def samples() -> list[c.Contract]:
             changed_by="admin",
             **common,
         ),
+        c.AuditRecord.build(
+            producer="execution",
+            key="audit|1",
+            seq=1,
+            kind="bastion.exec.order",
+            ref_id=uuid.UUID(int=7),
+            payload='{"a":1}',
+            prev_hash="0" * 64,
+            hash="f" * 64,
+            **common,
+        ),
         c.PositionSnapshot.build(
             producer="execution",
             key="p",

@@ -13,29 +13,14 @@ import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
-from pydantic import Field
-
-from shared.contracts.envelope import Event
+from shared.contracts.audit import AuditRecord
 from shared.contracts.risk import RiskCommand
 
 GENESIS = "0" * 64
 AUDIT_SUBJECT = "audit.v1.exec"
-
-
-class AuditRecord(Event):
-    """One audit row, published on ``audit.v1.exec`` (AUDIT stream). Candidate for shared/contracts."""
-
-    SCHEMA: ClassVar[str] = "bastion.exec.audit"
-    VERSION: ClassVar[str] = "1.0"
-
-    seq: int = Field(ge=1)
-    kind: str = Field(max_length=64, description="schema of the audited event")
-    ref_id: uuid.UUID = Field(description="event_id of the audited event (command_id for commands)")
-    payload: str = Field(description="canonical JSON of the audited event")
-    prev_hash: str = Field(min_length=64, max_length=64)
-    hash: str = Field(min_length=64, max_length=64)
+__all__ = ["AuditRecord"]
 
 
 @dataclass(frozen=True)

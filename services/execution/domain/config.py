@@ -99,6 +99,13 @@ class ExecutionConfig(BaseModel):
     costs: CostModel = CostModel()
     cost_preset: Literal["custom", "india_equity_delivery"] = "custom"
     recent_limit: int = Field(default=200, gt=0, le=5000, description="rows in the *.recent snapshots")
+    bars_kept: int = Field(
+        default=64,
+        ge=2,
+        le=100_000,
+        description="bars per symbol remembered to price and fill a signal that arrives after newer bars; a "
+        "signal older than this window is rejected (price unknown). Raise it to replay history at full speed",
+    )
 
     def effective_costs(self) -> CostModel:
         if self.cost_preset == "india_equity_delivery":

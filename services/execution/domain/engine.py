@@ -9,6 +9,7 @@ persists ``ExecutionCore.state`` after each batch; a backtester can drive the sa
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from pydantic import BaseModel
 
 from services.execution.domain import risk
 from services.execution.domain.broker import PRODUCER, PendingOrder, fill
-from services.execution.domain.config import ExecutionConfig
+from services.execution.domain.config import ExecutionConfig, RiskLimits
 from services.execution.domain.positions import Portfolio
 from services.execution.domain.risk import RiskState
 from services.execution.domain.sizing import target_quantity
@@ -30,7 +31,7 @@ from shared.contracts.orders import OrderEvent, OrderStatus
 from shared.contracts.risk import PositionSnapshot, RiskCommand, RiskDecision, RiskStateChanged
 from shared.contracts.signals import SignalEvent
 
-BARS_KEPT = 64
+BARS_KEPT = 64  # the default of ExecutionConfig.bars_kept
 ACTION_STATE: dict[str, TradingState] = {"halt": "HALTED", "resume": "ACTIVE", "reduce": "REDUCING"}
 EQUITY_POINTS_KEPT = 500
 
@@ -45,6 +46,15 @@ class BarRef(BaseModel):
     open: Decimal
     close: Decimal
     event_id: uuid.UUID
+
+
+def _after(bars: list[BarRef], at: datetime) -> int:
+    """Index of the first bar later than ``at`` in a time-ordered list (its length if none is)."""
+    return bisect.bisect_right(bars, at, key=_timestamp)
+
+
+def _timestamp(bar: BarRef) -> datetime:
+    return bar.timestamp
 
 
 class CoreState(BaseModel):
@@ -78,23 +88,29 @@ class ExecutionCore:
         self.config = config
         self.costs = config.effective_costs()
         self.state = state or CoreState(portfolio=Portfolio.starting(config.initial_cash))
+        self._sessions = risk.SessionCalendar()
+        self._limits_seen: RiskLimits | None = None
+        self._limits_text: dict[str, str] = {}
 
     # -- inputs ---------------------------------------------------------------------------------------
     def on_bar(self, bar: OHLCVBar) -> Outcome:
         out = Outcome()
-        if not self._remember_bar(bar):
+        ref = self._remember_bar(bar)
+        if ref is None:
             return out  # a bar seen before changes nothing
-        pf = self.state.portfolio
-        pf.roll_session(risk.session_day(bar.timestamp, self.config.limits))
-        for order in [o for o in self.state.pending if o.symbol == bar.symbol and o.after < bar.timestamp]:
-            out.extend(self._fill(order, Decimal(str(bar.open)), bar.timestamp, bar.event_id))
-        pf.mark(bar.symbol, Decimal(str(bar.close)))
-        pf.record_equity(bar.timestamp, EQUITY_POINTS_KEPT)
-        out.extend(self._breakers(bar.event_id, bar.timestamp))
-        ready = [s for s in self.state.parked if s.symbol == bar.symbol and s.bar_timestamp <= bar.timestamp]
-        for signal in sorted(ready, key=lambda s: (s.bar_timestamp, str(s.event_id))):
-            self.state.parked.remove(signal)
-            out.extend(self._decide(signal))
+        pf, at = self.state.portfolio, bar.timestamp
+        pf.roll_session(self._sessions.day(at, self.config.limits))
+        if self.state.pending:
+            for order in [o for o in self.state.pending if o.symbol == bar.symbol and o.after < at]:
+                out.extend(self._fill(order, ref.open, at, bar.event_id))
+        pf.mark(bar.symbol, ref.close)
+        pf.record_equity(at, EQUITY_POINTS_KEPT)
+        out.extend(self._breakers(bar.event_id, at))
+        if self.state.parked:
+            ready = [s for s in self.state.parked if s.symbol == bar.symbol and s.bar_timestamp <= at]
+            for signal in sorted(ready, key=lambda s: (s.bar_timestamp, str(s.event_id))):
+                self.state.parked.remove(signal)
+                out.extend(self._decide(signal))
         return out
 
     def on_signal(self, signal: SignalEvent) -> Outcome:
@@ -156,12 +172,19 @@ class ExecutionCore:
             approved=approved,
             state=self.state.risk.state,
             checks=checks,
-            limits=cfg.limits.as_strings(),
+            limits=self._limit_strings(),
         )
         out = Outcome([decision])
         if approved and intent is not None and ref is not None:
             out.extend(self._place(signal, decision, intent, ref))
         return out
+
+    def _limit_strings(self) -> dict[str, str]:
+        """``limits.as_strings()``, computed again only when the (frozen) limits object is replaced."""
+        limits = self.config.limits
+        if self._limits_seen is not limits:
+            self._limits_seen, self._limits_text = limits, limits.as_strings()
+        return dict(self._limits_text)
 
     def working_quantity(self, symbol: str) -> Decimal:
         """The position plus every working order of ``symbol``: what it will be once they fill."""
@@ -177,10 +200,10 @@ class ExecutionCore:
 
     def _view(self, signal: SignalEvent) -> tuple[risk.MarketView, BarRef | None]:
         bars = self.state.bars.get(signal.symbol, [])
-        upto = [b for b in bars if b.timestamp <= signal.bar_timestamp]
-        ref = upto[-1] if upto else None
-        prev = upto[-2].close if len(upto) > 1 else None
-        later = sum(1 for b in bars if b.timestamp > signal.bar_timestamp)
+        cut = _after(bars, signal.bar_timestamp)  # bars[:cut] are at or before the signal's bar
+        ref = bars[cut - 1] if cut else None
+        prev = bars[cut - 2].close if cut > 1 else None
+        later = len(bars) - cut
         age = (bars[-1].timestamp - signal.bar_timestamp).total_seconds() if bars else 0.0
         view = risk.MarketView(
             now=signal.occurred_at,
@@ -213,7 +236,8 @@ class ExecutionCore:
             out.extend(self._fill(order, ref.close, signal.bar_timestamp, ref.event_id, pending=False))
             return out
         self.state.pending.append(order)
-        later = [b for b in self.state.bars.get(order.symbol, []) if b.timestamp > order.after]
+        bars = self.state.bars.get(order.symbol, [])
+        later = bars[_after(bars, order.after) :]
         if later:  # bars ran ahead of signals: fill at the bar that follows the signal's bar
             out.extend(self._fill(order, later[0].open, later[0].timestamp, later[0].event_id))
             out.extend(self._mark_to(later[-1], order.symbol))
@@ -241,6 +265,8 @@ class ExecutionCore:
 
     def _breakers(self, cause: uuid.UUID, at: datetime) -> Outcome:
         fired = risk.tripped_breakers(self.config.limits, self.state.portfolio)
+        if not fired:
+            return Outcome()
         new = {k: v for k, v in fired.items() if k not in self.state.risk.tripped}
         if not new or self.state.risk.state == "HALTED":
             self.state.risk.tripped.update(new)
@@ -303,10 +329,15 @@ class ExecutionCore:
             command_id=command_id,
         )
 
-    def _remember_bar(self, bar: OHLCVBar) -> bool:
+    def _remember_bar(self, bar: OHLCVBar) -> BarRef | None:
+        """Keep the newest ``config.bars_kept`` bars of the symbol in time order; None for a bar seen before.
+
+        The kept list is always sorted, so a bar newer than the last one is appended (the common case,
+        O(1)); an older or repeated bar takes the slow path: scan for a duplicate, insert, sort."""
         bars = self.state.bars.setdefault(bar.symbol, [])
-        if any(b.timestamp == bar.timestamp for b in bars):
-            return False
+        in_order = not bars or bars[-1].timestamp < bar.timestamp
+        if not in_order and any(b.timestamp == bar.timestamp for b in bars):
+            return None
         ref = BarRef(
             timestamp=bar.timestamp,
             open=Decimal(str(bar.open)),
@@ -314,9 +345,11 @@ class ExecutionCore:
             event_id=bar.event_id,
         )
         bars.append(ref)
-        bars.sort(key=lambda b: b.timestamp)
-        del bars[:-BARS_KEPT]
-        return True
+        if not in_order:
+            bars.sort(key=lambda b: b.timestamp)
+        if len(bars) > self.config.bars_kept:
+            del bars[: -self.config.bars_kept]
+        return ref
 
     # -- views for snapshots ----------------------------------------------------------------------------
     def positions_snapshot(self, at: datetime) -> PositionSnapshot:

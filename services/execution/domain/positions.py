@@ -100,7 +100,10 @@ class Portfolio(BaseModel):
 
     @property
     def equity(self) -> Decimal:
-        return self.cash + sum((p.market_value for p in self.positions.values()), ZERO)
+        held = ZERO  # summed in the same order as sum(..., ZERO), so the Decimal is identical
+        for p in self.positions.values():
+            held += p.quantity * p.last_price
+        return self.cash + held
 
     @property
     def realised_pnl(self) -> Decimal:
@@ -139,7 +142,8 @@ class Portfolio(BaseModel):
 
     def record_equity(self, at: datetime, keep: int) -> None:
         equity = self.equity
-        self.peak_equity = max(self.peak_equity, equity)
+        if equity > self.peak_equity:  # max() keeps the peak on a tie, and so does this
+            self.peak_equity = equity
         if self.equity_curve and self.equity_curve[-1][0] == at:
             self.equity_curve[-1] = (at, equity)
         else:

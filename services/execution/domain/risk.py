@@ -7,7 +7,7 @@ States: ACTIVE (everything the limits allow), REDUCING (only orders that shrink 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from pydantic import BaseModel
@@ -224,6 +224,26 @@ def session_day(at: datetime, limits: RiskLimits) -> str:
     """The trading session ``at`` belongs to: sessions start at ``limits.session_start`` (UTC)."""
     start = timedelta(hours=limits.session_start.hour, minutes=limits.session_start.minute)
     return (at - start).date().isoformat()
+
+
+class SessionCalendar:
+    """``session_day`` that remembers the current session's bounds: a bar inside them costs two
+    comparisons instead of date arithmetic. Same answers as ``session_day``."""
+
+    def __init__(self) -> None:
+        self._key: tuple[object, ...] = ()
+        self._bounds: tuple[datetime, datetime] | None = None
+        self._day = ""
+
+    def day(self, at: datetime, limits: RiskLimits) -> str:
+        key = (limits.session_start, at.tzinfo)
+        if key == self._key and self._bounds is not None and self._bounds[0] <= at < self._bounds[1]:
+            return self._day
+        day = session_day(at, limits)
+        start = timedelta(hours=limits.session_start.hour, minutes=limits.session_start.minute)
+        lo = datetime.combine(date.fromisoformat(day), datetime.min.time(), at.tzinfo) + start
+        self._key, self._bounds, self._day = key, (lo, lo + timedelta(days=1)), day
+        return day
 
 
 def move(state: RiskState, to: TradingState, reason: str, by: str) -> TradingState | None:

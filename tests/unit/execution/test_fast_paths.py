@@ -1,0 +1,117 @@
+"""The core's fast paths give what the plain versions gave: kept bars, session days, equity, limits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.execution.domain.engine import BARS_KEPT
+from services.execution.domain.positions import ZERO, Portfolio, PositionState
+from services.execution.domain.risk import SessionCalendar, session_day
+from shared.contracts.risk import RiskDecision
+from tests.unit.execution.helpers import NO_LIMITS, T0, bar, core, limits, signal
+
+MINUTE = timedelta(minutes=1)
+
+
+def kept_model(kept: list[datetime], at: datetime) -> bool:
+    """The original rule: a repeated time is refused; else insert, sort, keep the newest BARS_KEPT."""
+    if at in kept:
+        return False
+    kept.append(at)
+    kept.sort()
+    del kept[:-BARS_KEPT]
+    return True
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=120), min_size=1, max_size=160))
+def test_kept_bars_match_the_scan_and_sort_rule_for_any_arrival_order(minutes: list[int]) -> None:
+    c, model = core(), list[datetime]()
+    for i in minutes:
+        b = bar(i, 100 + i % 7)
+        accepted = c._remember_bar(b) is not None
+        assert accepted == kept_model(model, b.timestamp)
+        assert [r.timestamp for r in c.state.bars["INFY"]] == model
+
+
+def test_in_order_bars_keep_only_the_newest_window_in_time_order() -> None:
+    c = core()
+    for i in range(BARS_KEPT + 10):
+        c.on_bar(bar(i, 100))
+    kept = [r.timestamp for r in c.state.bars["INFY"]]
+    assert kept == [T0 + MINUTE * i for i in range(10, BARS_KEPT + 10)]
+
+
+def test_a_repeated_bar_after_newer_ones_is_still_refused() -> None:
+    c = core()
+    for i in (0, 1, 2):
+        c.on_bar(bar(i, 100))
+    assert c._remember_bar(bar(1, 100)) is None
+    assert c._remember_bar(bar(2, 100)) is None
+    assert len(c.state.bars["INFY"]) == 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1)), min_size=1, max_size=40
+    ),
+    st.times(),
+)
+def test_session_calendar_gives_the_same_day_as_session_day(moments: list[datetime], start: time) -> None:
+    rules, calendar = limits(session_start=start.replace(second=0, microsecond=0)), SessionCalendar()
+    stamps = sorted(m.replace(tzinfo=UTC) for m in moments) + [m.replace(tzinfo=UTC) for m in moments]
+    for at in stamps:
+        assert calendar.day(at, rules) == session_day(at, rules)
+
+
+def test_session_calendar_follows_a_new_session_start() -> None:
+    calendar, at = SessionCalendar(), T0.replace(hour=3, minute=50)
+    assert calendar.day(at, NO_LIMITS) == session_day(at, NO_LIMITS)
+    late = limits(session_start=time(4, 0))
+    assert calendar.day(at, late) == session_day(at, late) == "2026-01-04"
+
+
+money = st.decimals(min_value=-(10**6), max_value=10**6, places=4, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(money, st.lists(st.tuples(money, money), max_size=5))
+def test_equity_is_the_same_decimal_as_summing_market_values(
+    cash: Decimal, holdings: list[tuple[Decimal, Decimal]]
+) -> None:
+    positions = {
+        f"S{i}": PositionState(symbol=f"S{i}", quantity=q, last_price=p) for i, (q, p) in enumerate(holdings)
+    }
+    pf = Portfolio(cash=cash, positions=positions)
+    expected = cash + sum((p.market_value for p in positions.values()), ZERO)
+    assert str(pf.equity) == str(expected)
+
+
+def test_peak_equity_keeps_the_old_peak_on_a_tie_and_moves_on_a_new_high() -> None:
+    pf = Portfolio.starting(Decimal("100000"))
+    pf.cash = Decimal("100000.00")
+    pf.record_equity(T0, 10)
+    assert str(pf.peak_equity) == "100000"  # max(peak, equity) kept the first of two equal values
+    pf.cash = Decimal("100000.01")
+    pf.record_equity(T0 + MINUTE, 10)
+    assert pf.peak_equity == Decimal("100000.01")
+    assert [t for t, _ in pf.equity_curve] == [T0, T0 + MINUTE]
+
+
+def test_decisions_state_the_limits_in_force_after_the_config_is_replaced() -> None:
+    c = core()
+    b0, b1 = bar(0, 100), bar(1, 100)
+    c.on_bar(b0)
+    (first,) = c.on_signal(signal(b0)).of(RiskDecision)
+    assert first.limits == NO_LIMITS.as_strings()  # type: ignore[attr-defined]
+    tighter = limits(max_order_qty=Decimal(5))
+    c.config = c.config.model_copy(update={"limits": tighter})
+    c.on_bar(b1)
+    (second,) = c.on_signal(signal(b1, "flat")).of(RiskDecision)
+    assert second.limits == tighter.as_strings()  # type: ignore[attr-defined]
+    assert second.limits["max_order_qty"] == "5"  # type: ignore[attr-defined]
