@@ -28,7 +28,7 @@ from tests.unit.strategy.helpers import bar
 
 async def test_a_worker_name_has_one_lease_at_a_time_and_a_dead_holders_lease_expires(nc: NATS) -> None:
     js = nc.jetstream()
-    kv = await bucket(js, WORKERS_BUCKET, ttl=2.0)
+    kv = await bucket(js, WORKERS_BUCKET, ttl=5.0)
     first = Membership(js, kv, "w1", "token-1")
     second = Membership(js, kv, "w1", "token-2")  # the same name in another process
     assert await first.acquire()
@@ -38,7 +38,7 @@ async def test_a_worker_name_has_one_lease_at_a_time_and_a_dead_holders_lease_ex
     assert members["w1"].token == "token-1"
     assert members["w1"].held == ("INFY",)
     # first stops refreshing (killed): its key ages out and the name is free again
-    await eventually(second.acquire, timeout=10, what="the dead lease to expire")  # type: ignore[arg-type]
+    await eventually(second.acquire, timeout=20, what="the dead lease to expire")  # type: ignore[arg-type]
     assert not await first.refresh([])  # the old holder learns it lost the lease
     await second.release()
     assert await first.members() == {}
