@@ -42,22 +42,7 @@ from shared.contracts.orders import OrderEvent, TradeEvent
 from shared.contracts.risk import RiskDecision
 from shared.contracts.signals import SignalEvent, Target
 
-NO_LIMITS = RiskLimits(
-    max_position_qty=None,
-    max_position_notional=None,
-    max_gross_exposure=None,
-    max_order_qty=None,
-    max_order_notional=None,
-    max_orders_per_second=None,
-    max_orders_per_minute=None,
-    price_band_pct=None,
-    max_signal_age_bars=None,
-    max_signal_age_seconds=None,
-    suppress_duplicates=False,
-    max_open_positions=None,
-    daily_loss_limit=None,
-    max_drawdown_pct=None,
-)
+NO_LIMITS = RiskLimits.off()
 
 
 class BacktestError(ValueError):

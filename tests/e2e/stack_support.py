@@ -15,10 +15,10 @@ from typing import Any
 
 import httpx
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import KeyNotFoundError
 
 from bastion.natsd import free_port
+from tests.support.streams import stored_messages
 
 Message = tuple[str, dict[str, Any]]
 #: What `bastion up` prints once every service heartbeats (not just "ready": "already in use" contains it).
@@ -101,26 +101,8 @@ class UpProcess:
 
 
 async def read_stream(js: JetStreamContext, stream: str, subject: str = ">") -> list[Message]:
-    """Every message stored in ``stream`` on ``subject``, decoded, in stream order (ephemeral consumer)."""
-    info = await js.stream_info(stream, subjects_filter=subject)
-    expected = sum((info.state.subjects or {}).values())
-    if expected == 0:
-        return []
-    cfg = ConsumerConfig(
-        ack_policy=AckPolicy.NONE,
-        deliver_policy=DeliverPolicy.ALL,
-        filter_subject=subject,
-        inactive_threshold=30,
-    )
-    sub = await js.pull_subscribe(subject, durable=None, stream=stream, config=cfg)
-    out: list[Message] = []
-    try:
-        while len(out) < expected:
-            for msg in await sub.fetch(min(1000, expected - len(out)), timeout=5):
-                out.append((msg.subject, json.loads(msg.data)))
-    finally:
-        await sub.unsubscribe()
-    return out
+    """Every message stored in ``stream`` on ``subject``, decoded, in stream order."""
+    return [(m.subject, json.loads(m.data)) for m in await stored_messages(js, stream, subject)]
 
 
 async def stream_count(js: JetStreamContext, stream: str) -> int:

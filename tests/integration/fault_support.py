@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from nats.aio.client import Client as NATS
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from shared.contracts.health import DeadLetter
 from shared.runtime.bus import MSG_ID
+from tests.support.streams import stored_messages
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Stays well below nats-server's default max_payload (1 MiB) so the broker accepts it.
@@ -88,24 +88,10 @@ async def publish_all(nc: NATS, items: Sequence[tuple[str, bytes, str, str | Non
 
 async def read_subject(nc: NATS, stream: str, subject: str) -> list[tuple[int, bytes]]:
     """Every message stored on ``subject`` (wildcards allowed) as ``(stream sequence, data)``."""
-    js = nc.jetstream()
-    info = await js.stream_info(stream, subjects_filter=subject)
-    expected = sum((info.state.subjects or {}).values())
-    if expected == 0:
-        return []
-    cfg = ConsumerConfig(
-        ack_policy=AckPolicy.NONE,
-        deliver_policy=DeliverPolicy.ALL,
-        filter_subject=subject,
-        inactive_threshold=30,
-    )
-    sub = await js.pull_subscribe(subject, durable=None, stream=stream, config=cfg)
-    out: list[tuple[int, bytes]] = []
-    while len(out) < expected:
-        for msg in await sub.fetch(min(500, expected - len(out)), timeout=5):
-            out.append((int(msg.metadata.sequence.stream), msg.data))
-    await sub.unsubscribe()
-    return out
+    return [
+        (int(m.metadata.sequence.stream), m.data)
+        for m in await stored_messages(nc.jetstream(), stream, subject)
+    ]
 
 
 async def count_subject(nc: NATS, stream: str, subject: str) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from nats.aio.client import Client as NATS
 
-from bastion.backtest.engine import Backtest, execution_config, load_bars, parse_sizing
+from bastion.backtest.engine import NO_LIMITS, Backtest, execution_config, load_bars, parse_sizing
 from services.execution.adapters.config_file import load_config
 from services.marketdata.domain.synthetic import generate
 from tests.integration.test_execution_support import read_subject
@@ -30,22 +30,6 @@ STRATEGIES = {
     "REGX": "regime_adaptive",
 }
 BARS = 400
-NO_LIMITS: dict[str, Any] = {
-    "max_position_qty": None,
-    "max_position_notional": None,
-    "max_gross_exposure": None,
-    "max_order_qty": None,
-    "max_order_notional": None,
-    "max_orders_per_second": None,
-    "max_orders_per_minute": None,
-    "price_band_pct": None,
-    "max_signal_age_bars": None,
-    "max_signal_age_seconds": None,
-    "suppress_duplicates": False,
-    "max_open_positions": None,
-    "daily_loss_limit": None,
-    "max_drawdown_pct": None,
-}
 
 
 def _files(tmp_path: Path) -> dict[str, Path]:
@@ -70,7 +54,7 @@ def _configs(tmp_path: Path) -> tuple[Path, Path]:
             "mode": "paper",
             "initial_cash": 100000,
             "bars_kept": BARS + 10,  # bars are replayed at full speed, far ahead of the signals
-            "limits": NO_LIMITS,
+            "limits": NO_LIMITS.model_dump(mode="json"),
             "sizing": {"policy": "fixed_qty", "quantity": 10},
             "costs": {"slippage_bps": 5, "commission_pct": 0.1, "flat_fee": 0},
         }

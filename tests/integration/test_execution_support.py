@@ -15,7 +15,6 @@ from typing import Any
 import yaml
 from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.execution.__main__ import make_runner
 from services.execution.adapters.config_file import load_config
@@ -25,6 +24,7 @@ from shared.contracts.envelope import Event
 from shared.runtime.bus import MSG_ID, Bus
 from shared.runtime.service import ServiceRunner
 from shared.runtime.settings import RuntimeSettings
+from tests.support.streams import stored_messages
 from tests.support.wait import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,25 +111,8 @@ async def publish(nc: NATS, events: Sequence[Event]) -> None:
 
 
 async def read_subject(nc: NATS, stream: str, subject: str) -> list[dict[str, Any]]:
-    """Every message stored on ``subject`` (wildcards allowed), decoded, via an ephemeral pull consumer."""
-    js = nc.jetstream()
-    info = await js.stream_info(stream, subjects_filter=subject)
-    expected = sum((info.state.subjects or {}).values())
-    if expected == 0:
-        return []
-    cfg = ConsumerConfig(
-        ack_policy=AckPolicy.NONE,
-        deliver_policy=DeliverPolicy.ALL,
-        filter_subject=subject,
-        inactive_threshold=30,
-    )
-    sub = await js.pull_subscribe(subject, durable=None, stream=stream, config=cfg)
-    out: list[dict[str, Any]] = []
-    while len(out) < expected:
-        for msg in await sub.fetch(min(1000, expected - len(out)), timeout=5):
-            out.append(json.loads(msg.data))
-    await sub.unsubscribe()
-    return out
+    """Every message stored on ``subject`` (wildcards allowed), decoded."""
+    return [json.loads(m.data) for m in await stored_messages(nc.jetstream(), stream, subject)]
 
 
 async def snapshot(nc: NATS, key: str) -> dict[str, Any] | None:

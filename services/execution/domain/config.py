@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import time
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,6 +37,14 @@ class RiskLimits(BaseModel):
     daily_loss_limit: Decimal | None = Field(default=Decimal(5_000), gt=0, description="money, > 0")
     max_drawdown_pct: Decimal | None = Field(default=Decimal(10), gt=0, le=100)
     session_start: time = Field(default=time(3, 45), description="UTC; 03:45 UTC is 09:15 IST (NSE open)")
+
+    @classmethod
+    def off(cls) -> RiskLimits:
+        """Every limit and breaker switched off (a backtest that measures the strategy alone)."""
+        nullable = {
+            name: None for name, f in cls.model_fields.items() if type(None) in get_args(f.annotation)
+        }
+        return cls(**nullable, suppress_duplicates=False)
 
     def as_strings(self) -> dict[str, str]:
         return {k: "off" if v is None else str(v) for k, v in self.model_dump().items()}

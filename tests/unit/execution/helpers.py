@@ -14,20 +14,7 @@ from shared.contracts.signals import SignalEvent, Target
 
 T0 = datetime(2026, 1, 5, 4, 0, tzinfo=UTC)  # 09:30 IST, after the default 03:45 UTC session start
 FREE = CostModel(slippage_bps=Decimal(0), commission_pct=Decimal(0), flat_fee=Decimal(0))
-NO_LIMITS = RiskLimits(
-    max_position_qty=None,
-    max_position_notional=None,
-    max_gross_exposure=None,
-    max_order_qty=None,
-    max_order_notional=None,
-    max_orders_per_second=None,
-    max_orders_per_minute=None,
-    price_band_pct=None,
-    max_signal_age_bars=None,
-    max_open_positions=None,
-    daily_loss_limit=None,
-    max_drawdown_pct=None,
-)
+NO_LIMITS = RiskLimits.off().model_copy(update={"suppress_duplicates": True})
 
 
 def bar(i: int, close: float, symbol: str = "INFY", open_: float | None = None, day: int = 0) -> OHLCVBar:
