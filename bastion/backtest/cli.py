@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from bastion.backtest import report, stats
+from bastion.backtest import optimize, report, stats
 from bastion.backtest.engine import (
     Backtest,
     BacktestError,
@@ -149,6 +149,18 @@ def backtest(
     report_out: Annotated[
         Path | None, typer.Option("--report", help="Write a self-contained HTML report")
     ] = None,
+    grid_specs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--optimize",
+            help="Grid search: name=LO..HI[:STEP] or name=A,B,C; repeatable. --json gets every point, "
+            "--report the best one's report",
+        ),
+    ] = None,
+    maximize: Annotated[
+        str, typer.Option(help=f"Statistic to sort --optimize results by: {', '.join(optimize.SORTABLE)}")
+    ] = "sharpe",
+    top: Annotated[int, typer.Option(min=1, help="Rows of the --optimize table")] = 10,
 ) -> None:
     """Backtest a strategy with the live code: signals on a bar's close, market orders at the next open."""
     params = dict(_param(p) for p in settings_ or [])
@@ -172,6 +184,12 @@ def backtest(
         raise _fail(str(exc)) from None
     except FileNotFoundError as exc:
         raise _fail(f"no such file: {exc.filename}") from None
+    if grid_specs:
+        params = _optimize(cls.name, params, grid_specs, maximize, top, config, bars, close_at_end, json_out)
+        if report_out is None:
+            return
+        json_out = None  # the grid's JSON is written; the report is the best point's
+        engine = Backtest.create(cls.name, instance_id or cls.name, params, config)
     with Progress(
         TextColumn("backtest"),
         BarColumn(),
@@ -216,3 +234,65 @@ def backtest(
         )
         report_out.write_text(html)
         console.print(f"wrote {report_out}")
+
+
+def _optimize(
+    strategy: str,
+    params: dict[str, Any],
+    specs: list[str],
+    maximize: str,
+    top: int,
+    config: ExecutionConfig,
+    bars: list[Any],
+    close_at_end: bool,
+    json_out: Path | None,
+) -> dict[str, Any]:
+    """Run the grid, print the best ``top`` points, write ``json_out``; return the best point's params."""
+    try:
+        grid = optimize.parse_grid(specs)
+        combos = optimize.combinations(grid)
+        optimize.sort_key(maximize)
+    except BacktestError as exc:
+        raise _fail(str(exc)) from None
+    clash = sorted(set(grid) & set(params))
+    if clash:
+        raise _fail(f"--optimize and --set both give {', '.join(clash)}; keep one")
+    with Progress(
+        TextColumn("optimize"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
+    ) as progress:
+        task = progress.add_task("grid", total=len(combos))
+        result = optimize.run_grid(
+            strategy, params, grid, config, bars, maximize, close_at_end, lambda: progress.advance(task)
+        )
+    if result.skipped:
+        console.print(f"skipped {len(result.skipped)} combination(s) the strategy rejects, e.g.")
+        console.print(f"  {result.skipped[0][0]}: {result.skipped[0][1]}")
+    if not result.points:
+        raise _fail("every combination was rejected by the strategy; see the reason above")
+    columns = ["total_return_pct", "sharpe", "max_drawdown_pct", "trades", "win_rate_pct"]
+    columns = [maximize, *(c for c in columns if c != maximize)]
+    table = Table(
+        title=f"{strategy}: best {min(top, len(result.points))} of {len(result.points)} by {maximize}"
+    )
+    for name in [*grid, *columns]:
+        table.add_column(name, justify="right")
+    for point in result.points[:top]:
+        cells = [str(point.params[n]) for n in grid]
+        cells += ["-" if point.figures[c] is None else f"{point.figures[c]:,.4g}" for c in columns]
+        table.add_row(*cells)
+    out.print(table)
+    best = result.points[0].params
+    out.print("best: " + " ".join(f"--set {k}={v}" for k, v in best.items()))
+    if json_out is not None:
+        doc = {
+            "strategy": strategy,
+            "params": params,
+            "grid": grid,
+            "maximize": maximize,
+            "bars": len(bars),
+            "results": [{"params": p.params, "stats": p.figures} for p in result.points],
+            "skipped": [{"params": c, "reason": r} for c, r in result.skipped],
+        }
+        json_out.write_text(json.dumps(doc, indent=2) + "\n")
+        console.print(f"wrote {json_out}")
+    return params | best

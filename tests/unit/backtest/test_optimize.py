@@ -1,0 +1,99 @@
+"""`bastion backtest --optimize`: grid syntax, each point a real backtest, best first, clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bastion.backtest.engine import Backtest, BacktestError, execution_config, load_bars, parse_sizing
+from bastion.backtest.optimize import GridPoint, combinations, parse_grid, run_grid, sort_key
+from bastion.backtest.stats import compute
+from bastion.backtest.trips import round_trips
+from tests.unit.backtest.test_semantics import write_csv
+
+
+def test_ranges_steps_and_lists_parse_to_values() -> None:
+    grid = parse_grid(["fast=2..4", "slow=10..20:5 ratio=0.5..1.0:0.25", "mode=a,b"])
+    assert grid == {
+        "fast": [2, 3, 4],
+        "slow": [10, 15, 20],
+        "ratio": [0.5, 0.75, 1.0],
+        "mode": ["a", "b"],
+    }
+    assert len(combinations(grid)) == 3 * 3 * 3 * 2
+    assert combinations({"a": [1, 2], "b": [3]}) == [{"a": 1, "b": 3}, {"a": 2, "b": 3}]
+
+
+@pytest.mark.parametrize(
+    ("specs", "message"),
+    [
+        (["fast"], "expected name=LO..HI"),
+        (["fast=x..3"], "'x' is not a number"),
+        (["fast=5..2"], "is below"),
+        (["fast=1..5:0"], "step must be > 0"),
+        (["fast=1..3", "fast=4..5"], "given twice"),
+        (["a=1..200", "b=1..200"], "narrow the grid"),
+        ([], "no parameters"),
+    ],
+)
+def test_bad_grids_are_clear_errors(specs: list[str], message: str) -> None:
+    with pytest.raises(BacktestError, match=message):
+        combinations(parse_grid(specs))
+
+
+def test_missing_figures_sort_last_and_drawdown_closest_to_zero_wins() -> None:
+    points = [
+        GridPoint({"i": i}, {"sharpe": s, "max_drawdown_pct": d})
+        for i, (s, d) in enumerate([(None, -5.0), (0.5, -20.0), (1.5, -1.0)])
+    ]
+    assert [p.params["i"] for p in sorted(points, key=sort_key("sharpe"))] == [2, 1, 0]
+    assert [p.params["i"] for p in sorted(points, key=sort_key("max_drawdown_pct"))] == [2, 0, 1]
+    with pytest.raises(BacktestError, match="choose one of"):
+        sort_key("luck")
+
+
+def test_every_point_equals_a_single_backtest_and_rejected_combinations_are_skipped(tmp_path: Path) -> None:
+    bars = load_bars([write_csv(tmp_path / "infy.csv")], ["INFY"], "1d", None, None)
+    config = execution_config(Decimal(100_000), Decimal(0), Decimal(0), parse_sizing("qty:10", False), None)
+    result = run_grid("sma_cross", {}, {"fast": [1, 2, 3], "slow": [3, 4]}, config, bars, "total_return_pct")
+    assert sorted((c["fast"], c["slow"]) for c, _ in result.skipped) == [(3, 3)]
+    assert "fast (3) must be smaller than slow (3)" in result.skipped[0][1]
+    assert len(result.points) == 5
+    returns = [p.figures["total_return_pct"] for p in result.points]
+    assert returns == sorted(returns, reverse=True)
+    for point in result.points:
+        single = Backtest.create("sma_cross", "sma_cross", point.params, config).run(bars)
+        figures = compute(single.equity, 100_000.0, round_trips(single.fills), single.exposed)
+        assert point.figures == figures
+
+
+def test_cli_prints_the_best_writes_every_point_and_the_best_report(tmp_path: Path) -> None:
+    csv = write_csv(tmp_path / "infy.csv")
+    out, html = tmp_path / "grid.json", tmp_path / "best.html"
+    base = [sys.executable, "-m", "bastion", "backtest", "--strategy", "sma_cross", "--input", str(csv)]
+    args = [*base, "--symbol", "INFY", "--sizing", "qty:10", "--optimize", "fast=1..3 slow=3..4"]
+    done = subprocess.run(
+        [*args, "--maximize", "total_return_pct", "--json", str(out), "--report", str(html)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(out.read_text())
+    assert len(doc["results"]) == 5
+    assert len(doc["skipped"]) == 1
+    best = doc["results"][0]["params"]
+    assert f"best: --set fast={best['fast']} --set slow={best['slow']}" in done.stdout
+    assert "INFY" in html.read_text()
+    bad = subprocess.run(
+        [*base, "--optimize", "fast=9..1"], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert bad.returncode == 2
+    assert "is below" in bad.stderr
+    assert "Traceback" not in bad.stderr
