@@ -4,7 +4,10 @@ Conventions (TA-Lib's): a value is NaN (batch) / ``None`` (streaming) until the 
 seeded with the simple average of its first ``n`` inputs. Window sums use ``math.fsum`` (exactly rounded),
 so a value depends only on the window, never on summation order or on history before it.
 
-Batch and streaming forms run the same arithmetic in the same order, so they agree bit for bit.
+Every recursive average (EMA, Wilder's) steps as ``y_t = y_{t-1} * beta + alpha * x_t`` (``step``). Its
+batch form (``smooth``, under ``ema_series`` and ``wilder_series``) runs that very recurrence in C through
+``scipy.signal.lfilter``, which evaluates exactly these two products and one sum per sample, so batch and
+streaming forms agree bit for bit.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from collections import deque
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.signal import lfilter
 
 NAN = float("nan")
+_ONE = np.ones(1)
 
 
 def check_period(n: int, minimum: int = 1) -> int:
@@ -36,6 +41,68 @@ def place(length: int, start: int, values: Sequence[float] | np.ndarray) -> np.n
     if len(values):
         out[start : start + len(values)] = values
     return out
+
+
+# -- recursive averages ---------------------------------------------------------------------------
+def ema_weights(n: int) -> tuple[float, float]:
+    """(alpha, beta) of EMA(n): alpha = 2 / (n + 1), beta = 1 - alpha."""
+    alpha = 2.0 / (n + 1)
+    return alpha, 1.0 - alpha
+
+
+def wilder_weights(n: int) -> tuple[float, float]:
+    """(alpha, beta) of Wilder's average over n: alpha = 1 / n, beta = (n - 1) / n."""
+    return 1.0 / n, (n - 1) / n
+
+
+def step(prev: float, x: float, alpha: float, beta: float) -> float:
+    """One step of a recursive average; ``smooth`` is its batch form (same operations, same order)."""
+    return prev * beta + alpha * x
+
+
+def smooth(xs: np.ndarray, at: int, seed: float, alpha: float, beta: float) -> np.ndarray:
+    """Aligned with ``xs``: NaN before ``at``, ``seed`` at ``at``, then ``y_t = step(y_{t-1}, xs[t], ...)``.
+
+    It runs in C as ``scipy.signal.lfilter([1], [1, -beta], c)`` over ``c = alpha * xs`` (zeros before ``at``,
+    the seed at ``at``). lfilter's first-order direct form II transposed computes ``y_t = z + 1 * c_t`` with
+    the delay ``z = 0 * c_{t-1} - (-beta) * y_{t-1}``, which is exactly ``y_{t-1} * beta`` for finite input:
+    the same two rounded products and one rounded sum as ``step``, so the results are identical.
+    """
+    length = len(xs)
+    if at >= length:
+        return np.full(length, NAN)
+    c = np.multiply(xs, alpha)
+    c[:at] = 0.0
+    c[at] = seed
+    out: np.ndarray = lfilter(_ONE, [1.0, -beta], c)
+    out[:at] = NAN
+    return out
+
+
+def _mean(xs: np.ndarray) -> float:
+    return math.fsum(xs.tolist()) / len(xs)
+
+
+def ema_series(xs: np.ndarray, n: int, first: int = 0) -> np.ndarray:
+    """EMA(n) of ``xs[first:]`` aligned with ``xs``: seeded at ``first + n - 1`` with the mean of the n
+    values ending there, NaN before; the batch kernel of every EMA."""
+    check_period(n)
+    at = first + n - 1
+    seed = _mean(xs[first : at + 1]) if at < len(xs) else NAN
+    return smooth(xs, at, seed, *ema_weights(n))
+
+
+def wilder_series(xs: np.ndarray, n: int, first: int = 0) -> np.ndarray:
+    """Wilder's average over n of ``xs[first:]`` aligned with ``xs``, seeded like ``ema_series``."""
+    check_period(n)
+    at = first + n - 1
+    seed = _mean(xs[first : at + 1]) if at < len(xs) else NAN
+    return smooth(xs, at, seed, *wilder_weights(n))
+
+
+def as_array(values: np.ndarray | Sequence[float]) -> np.ndarray:
+    """The input series as a float64 array (no copy when it is one)."""
+    return np.asarray(values, dtype=np.float64)
 
 
 # -- SMA ----------------------------------------------------------------------------------------
@@ -66,7 +133,7 @@ def sma(values: np.ndarray | Sequence[float], n: int) -> np.ndarray:
 # -- EMA ----------------------------------------------------------------------------------------
 class Ema:
     """EMA(n) with k = 2 / (n + 1): seed = SMA of the first n inputs (at index n - 1), then
-    EMA_t = (x_t - EMA_{t-1}) * k + EMA_{t-1}. Warm-up: n - 1 bars."""
+    EMA_t = EMA_{t-1} * (1 - k) + k * x_t (``step``). Warm-up: n - 1 bars."""
 
     __slots__ = ("k", "n", "seed", "value")
 
@@ -84,26 +151,10 @@ class Ema:
             self.value = math.fsum(self.seed) / self.n
             self.seed = []
             return self.value
-        self.value = (x - self.value) * self.k + self.value
+        self.value = step(self.value, x, self.k, 1.0 - self.k)
         return self.value
-
-
-def ema_tail(xs: Sequence[float], n: int) -> list[float]:
-    """EMA(n) of ``xs`` from index n - 1 on (empty when ``len(xs) < n``); the batch kernel."""
-    check_period(n)
-    if len(xs) < n:
-        return []
-    k = 2.0 / (n + 1)
-    prev = math.fsum(xs[:n]) / n
-    out = [prev]
-    append = out.append
-    for x in xs[n:]:
-        prev = (x - prev) * k + prev
-        append(prev)
-    return out
 
 
 def ema(values: np.ndarray | Sequence[float], n: int) -> np.ndarray:
     """Batch EMA(n); see ``Ema``."""
-    xs = as_list(values)
-    return place(len(xs), n - 1, ema_tail(xs, n))
+    return ema_series(as_array(values), n)

@@ -1,7 +1,9 @@
 """RSI (Wilder) and MACD (12/26/9), TA-Lib conventions.
 
 RSI(n): d_t = c_t - c_{t-1}; gain = max(d, 0), loss = max(-d, 0). Seed at index n: the simple averages of
-the first n gains and losses; then Wilder's smoothing avg_t = (avg_{t-1} * (n - 1) + g_t) / n.
+the first n gains and losses; then Wilder's smoothing avg_t = avg_{t-1} * ((n - 1) / n) + g_t / n
+(``core.step``; it rounds differently from TA-Lib's ``(avg * (n - 1) + g) / n``, so the two agree to
+about 1e-13 relative, not bit for bit).
 RSI = 100 * avg_gain / (avg_gain + avg_loss). Warm-up: n bars (first value at index n). When both
 averages are 0 (a flat run) RSI is 50 (TA-Lib prints 0 there; 50 reads as "no momentum", not "oversold").
 
@@ -18,7 +20,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from services.analytics.domain.indicators.core import Ema, as_list, check_period, ema_tail, place
+from services.analytics.domain.indicators.core import (
+    NAN,
+    Ema,
+    as_array,
+    check_period,
+    ema_series,
+    step,
+    wilder_series,
+    wilder_weights,
+)
 
 
 def _rsi(avg_gain: float, avg_loss: float) -> float:
@@ -57,37 +68,27 @@ class Rsi:
             self.avg_loss = math.fsum(self.losses) / n
             self.gains, self.losses = [], []
         else:
-            self.avg_gain = (self.avg_gain * (n - 1) + gain) / n
-            self.avg_loss = (self.avg_loss * (n - 1) + loss) / n
+            alpha, beta = wilder_weights(n)
+            self.avg_gain = step(self.avg_gain, gain, alpha, beta)
+            self.avg_loss = step(self.avg_loss, loss, alpha, beta)
         return _rsi(self.avg_gain, self.avg_loss)
 
 
-def _wilder(xs: list[float], n: int) -> list[float]:
-    """Wilder's average of ``xs`` from index n - 1: seed = mean of the first n, then (a * (n-1) + x) / n."""
-    avg = math.fsum(xs[:n]) / n
-    out = [avg]
-    push = out.append
-    m = n - 1
-    for x in xs[n:]:
-        avg = (avg * m + x) / n
-        push(avg)
-    return out
-
-
 def rsi(close: np.ndarray | Sequence[float], n: int = 14) -> np.ndarray:
-    """Batch Wilder RSI(n); see the module docstring. Only the two averages are a loop; the same
-    elementwise IEEE operations as ``Rsi`` run vectorised around it."""
+    """Batch Wilder RSI(n); see the module docstring. The two averages run in C (``core.smooth``); the
+    same elementwise IEEE operations as ``Rsi`` run vectorised around them."""
     check_period(n, 2)
-    xs = np.asarray(close, dtype=np.float64)
-    if len(xs) <= n:
-        return place(len(xs), n, [])
-    d = np.diff(xs)
-    gains, losses = np.where(d > 0, d, 0.0), np.where(d < 0, -d, 0.0)
-    a_gain = np.array(_wilder(gains.tolist(), n))
-    a_loss = np.array(_wilder(losses.tolist(), n))
+    xs = as_array(close)
+    d = np.empty(len(xs))
+    d[:1] = NAN  # bar 0 has no change; every array below is aligned with the closes
+    np.subtract(xs[1:], xs[:-1], out=d[1:])
+    a_gain = wilder_series(np.where(d > 0, d, 0.0), n, first=1)
+    a_loss = wilder_series(np.where(d < 0, -d, 0.0), n, first=1)
     total = a_gain + a_loss
-    safe = np.where(total == 0.0, 1.0, total)
-    return place(len(xs), n, np.where(total == 0.0, 50.0, 100.0 * (a_gain / safe)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.multiply(100.0, np.divide(a_gain, total))
+    out[total == 0.0] = 50.0
+    return out
 
 
 def _check_macd(fast: int, slow: int, signal: int) -> None:
@@ -126,13 +127,9 @@ def macd(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Batch MACD: (line, signal, hist) arrays; see the module docstring."""
     _check_macd(fast, slow, signal)
-    xs = as_list(close)
-    slow_tail = ema_tail(xs, slow)
-    fast_tail = ema_tail(xs[slow - fast :], fast)
-    line = np.subtract(fast_tail, slow_tail) if slow_tail else np.empty(0)
-    sig = np.array(ema_tail(line.tolist(), signal))
-    first = slow + signal - 2
-    line = line[signal - 1 :]
-    hist = line - sig if len(sig) else np.empty(0)
-    length = len(xs)
-    return place(length, first, line), place(length, first, sig), place(length, first, hist)
+    xs = as_array(close)
+    slow_ema = ema_series(xs, slow)
+    line = ema_series(xs, fast, first=slow - fast) - slow_ema
+    sig = ema_series(line, signal, first=slow - 1)
+    line[: slow + signal - 2] = NAN
+    return line, sig, line - sig

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from services.analytics.domain.indicators.core import Ema, as_list, check_period, ema_tail, place
+from services.analytics.domain.indicators.core import Ema, as_array, as_list, check_period, ema_series, place
 from services.analytics.domain.indicators.volatility import true_range
 
 AdxValue = tuple[float, float, float]
@@ -136,8 +136,6 @@ class Ehma:
 def ehma(close: np.ndarray | Sequence[float], n: int = 16) -> np.ndarray:
     """Batch EHMA(n); see the module docstring."""
     half, full, root = _ehma_periods(n)
-    xs = as_list(close)
-    fast = ema_tail(xs, half)[full - half :]
-    slow = ema_tail(xs, full)
-    raw = [2.0 * f - s for f, s in zip(fast, slow, strict=True)]
-    return place(len(xs), full + root - 2, ema_tail(raw, root))
+    xs = as_array(close)
+    raw = 2.0 * ema_series(xs, half) - ema_series(xs, full)
+    return ema_series(raw, root, first=full - 1)

@@ -2,7 +2,7 @@
 
 True range TR_t = max(h_t - l_t, |h_t - c_{t-1}|, |l_t - c_{t-1}|); it needs a previous close, so the first
 bar has none (TA-Lib's TRANGE). ATR(n): seed at index n = the mean of the first n true ranges (bars 1..n),
-then Wilder's smoothing ATR_t = (ATR_{t-1} * (n - 1) + TR_t) / n. Warm-up: n bars.
+then Wilder's smoothing ATR_t = ATR_{t-1} * ((n - 1) / n) + TR_t / n (``core.step``). Warm-up: n bars.
 
 Bollinger(n, k): middle = SMA(n) of the close; sd = population standard deviation of the same n closes
 (divide by n, as TA-Lib's STDDEV); upper = middle + k * sd, lower = middle - k * sd. Warm-up: n - 1 bars.
@@ -17,7 +17,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from services.analytics.domain.indicators.core import as_list, check_period, place
+from services.analytics.domain.indicators.core import (
+    NAN,
+    as_array,
+    as_list,
+    check_period,
+    place,
+    step,
+    wilder_series,
+    wilder_weights,
+)
 
 
 def true_range(high: float, low: float, prev_close: float) -> float:
@@ -48,13 +57,17 @@ class Atr:
             self.value = math.fsum(self.seed) / self.n
             self.seed = []
         else:
-            self.value = (self.value * (self.n - 1) + tr) / self.n
+            self.value = step(self.value, tr, *wilder_weights(self.n))
         return self.value
 
 
-def true_ranges(high: Sequence[float], low: Sequence[float], close: Sequence[float]) -> list[float]:
-    """TR of bars 1..len-1."""
-    return [true_range(h, lo, pc) for h, lo, pc in zip(high[1:], low[1:], close[:-1], strict=True)]
+def true_ranges(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """``true_range`` of every bar, aligned with the bars (NaN for bar 0, which has no previous close)."""
+    out = np.empty(len(close))
+    out[:1] = NAN
+    h, lo, pc = high[1:], low[1:], close[:-1]
+    np.maximum(np.maximum(h - lo, np.abs(h - pc)), np.abs(lo - pc), out=out[1:])
+    return out
 
 
 def atr(
@@ -65,17 +78,7 @@ def atr(
 ) -> np.ndarray:
     """Batch Wilder ATR(n); see the module docstring."""
     check_period(n)
-    trs = true_ranges(as_list(high), as_list(low), as_list(close))
-    length = len(trs) + 1 if len(close) else 0
-    if len(trs) < n:
-        return place(length, n, [])
-    value = math.fsum(trs[:n]) / n
-    out = [value]
-    m = n - 1
-    for tr in trs[n:]:
-        value = (value * m + tr) / n
-        out.append(value)
-    return place(length, n, out)
+    return wilder_series(true_ranges(as_array(high), as_array(low), as_array(close)), n, first=1)
 
 
 def _bands(window: Sequence[float], n: int, k: float) -> tuple[float, float, float]:
