@@ -1,0 +1,111 @@
+"""The fast paths of event building give exactly what the validated path gives: ``derive_event_id`` is
+UUIDv5 of its cause, and ``to_bars`` (which builds checked frames with ``Event.build_trusted``) yields the
+same events, ids and JSON bytes as ``OHLCVBar.build`` row by row, while a bad frame still fails."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from services.marketdata.domain.bars import PRODUCER, to_bars
+from shared.contracts.envelope import BASTION_NAMESPACE, derive_event_id
+from shared.contracts.market_data import OHLCVBar
+
+
+@given(st.text(max_size=20), st.text(max_size=20), st.text(max_size=60))
+def test_derived_ids_are_uuid5_of_schema_producer_and_key(schema: str, producer: str, key: str) -> None:
+    expected = uuid.uuid5(BASTION_NAMESPACE, f"{schema}|{producer}|{key}")
+    assert derive_event_id(schema, producer, key) == expected
+
+
+def _validated(frame: pd.DataFrame, symbol: str, interval: str, source: str) -> list[OHLCVBar]:
+    out = []
+    for row in frame.itertuples(index=False):
+        moment = row.timestamp.to_pydatetime().astimezone(UTC)
+        out.append(
+            OHLCVBar.build(
+                producer=PRODUCER,
+                key=OHLCVBar.key_for(symbol, interval, moment.isoformat()),
+                occurred_at=moment,
+                symbol=symbol,
+                interval=interval,
+                timestamp=moment,
+                open=float(row.open),
+                high=float(row.high),
+                low=float(row.low),
+                close=float(row.close),
+                volume=float(row.volume),
+                source=source,
+            )
+        )
+    return out
+
+
+def _frame(opens: list[float], spread: list[float], volume: list[float], tz: str = "UTC") -> pd.DataFrame:
+    o = np.array(opens)
+    c = o * (1 + np.array(spread))
+    return pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2026-01-05 09:15", periods=len(o), freq="1min", tz=tz),
+            "open": o,
+            "high": np.maximum(o, c) * 1.001,
+            "low": np.minimum(o, c) * 0.999,
+            "close": c,
+            "volume": volume,
+        }
+    )
+
+
+bar_rows = st.integers(min_value=1, max_value=30).flatmap(
+    lambda n: st.tuples(
+        st.lists(st.floats(0.05, 1e6), min_size=n, max_size=n),
+        st.lists(st.floats(-0.05, 0.05), min_size=n, max_size=n),
+        st.lists(st.floats(0, 1e9) | st.just(0.0), min_size=n, max_size=n),
+    )
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(bar_rows, st.sampled_from(["UTC", "Asia/Kolkata"]))
+def test_to_bars_equals_the_validated_build_byte_for_byte(rows: tuple[list[float], ...], tz: str) -> None:
+    frame = _frame(*rows, tz=tz)
+    fast = to_bars(frame, "INFY", "1m", "synthetic")
+    slow = _validated(frame, "INFY", "1m", "synthetic")
+    assert [b.to_json() for b in fast] == [b.to_json() for b in slow]
+    assert fast == slow
+    assert all(b.timestamp.tzinfo is UTC for b in fast)
+
+
+def test_a_frame_that_fails_the_column_checks_still_raises_the_contract_error() -> None:
+    frame = _frame([100.0, 101.0, 102.0], [0.01, 0.0, -0.01], [10.0, 10.0, 10.0])
+    frame.loc[2, "high"] = frame.loc[2, "close"] - 1  # high below close on the last row
+    with pytest.raises(ValidationError, match="high"):
+        to_bars(frame, "INFY", "1m", "synthetic")
+
+
+def test_a_bad_symbol_is_refused_even_when_every_value_is_fine() -> None:
+    frame = _frame([100.0, 101.0], [0.01, 0.0], [10.0, 10.0])
+    with pytest.raises(ValidationError):
+        to_bars(frame, "RELIANCE.NS", "1m", "synthetic")
+
+
+def test_build_trusted_refuses_a_missing_or_unknown_field() -> None:
+    moment = datetime(2026, 1, 5, 3, 45, tzinfo=UTC)
+    fields = dict(symbol="INFY", interval="1m", timestamp=moment, open=1.0, high=1.0, low=1.0, close=1.0)
+    with pytest.raises(TypeError, match="needs exactly the fields"):
+        OHLCVBar.build_trusted(producer="p", key="k", occurred_at=moment, **fields, volume=0.0)
+    with pytest.raises(TypeError, match="needs exactly the fields"):
+        OHLCVBar.build_trusted(
+            producer="p", key="k", occurred_at=moment, **fields, volume=0.0, source="s", colour="red"
+        )
+
+
+def test_an_empty_frame_gives_no_bars() -> None:
+    assert to_bars(_frame([], [], []), "INFY", "1m", "synthetic") == []
