@@ -136,7 +136,7 @@ def _update_store(store: AnalyticsStore, symbols: Sequence[str], cfg: Confluence
 
 
 async def _publish(settings: RuntimeSettings, insights: Sequence[InsightEvent]) -> int:
-    bus = await asyncio.wait_for(Bus.connect(settings), timeout=10)
+    bus = await asyncio.wait_for(Bus.connect(settings, replicas=settings.stream_replicas), timeout=10)
     try:
         await bus.ensure_stream("ANALYTICS")
         return await bus.publish_many([(i.subject(), i) for i in insights])

@@ -112,7 +112,7 @@ async def _connect(settings: RuntimeSettings) -> Bus:
             f"cannot connect to NATS at {settings.nats_url} as {settings.nats_user or 'anonymous'}: {reason} "
             "(is `bastion up` running? see BASTION_NATS_URL)"
         ) from None
-    return Bus(nc, settings.service)
+    return Bus(nc, settings.service, replicas=settings.stream_replicas)
 
 
 async def _ingest_over_nats(bars: Sequence[OHLCVBar], speed: float | None) -> IngestReport:

@@ -55,7 +55,7 @@ class ServiceRunner:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop.set)
-        bus = await Bus.connect(self.settings)
+        bus = await Bus.connect(self.settings, replicas=self.settings.stream_replicas)
         started_at = datetime.now(UTC)
         await bus.ensure_streams(self.streams)
         await bus.snapshots()

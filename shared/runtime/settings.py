@@ -8,6 +8,7 @@
 | BASTION_NATS_PASSWORD_FILE | file holding the password (docker secrets) | none |
 | BASTION_DATA_DIR | folder of the service's DuckDB file | .bastion/data |
 | BASTION_METRICS_PORT | Prometheus metrics port; 0 disables | 0 |
+| BASTION_STREAM_REPLICAS | replicas of the streams and KV it creates (3 on a 3-node cluster) | 1 |
 | BASTION_INSTANCE | instance name (heartbeat key suffix for scaled workers) | hostname-pid |
 | BASTION_LOG_LEVEL | debug, info, warning, error | info |
 | BASTION_HOME | local state folder of `bastion up` | .bastion |
@@ -29,6 +30,13 @@ def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
 
 
+def _replicas(value: str) -> int:
+    """``BASTION_STREAM_REPLICAS`` as a whole number >= 1 (JetStream allows up to 5)."""
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        raise ValueError(f"BASTION_STREAM_REPLICAS must be a whole number >= 1, not {value!r}")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class RuntimeSettings:
     service: str
@@ -37,6 +45,7 @@ class RuntimeSettings:
     nats_password: str | None = field(default=None, repr=False)
     data_dir: Path = Path(".bastion/data")
     metrics_port: int = 0
+    stream_replicas: int = 1
     instance: str = ""
     log_level: str = "info"
 
@@ -59,6 +68,7 @@ class RuntimeSettings:
         port = _env("BASTION_METRICS_PORT", "0")
         if not port.isdigit():
             raise ValueError(f"BASTION_METRICS_PORT must be a port number, not {port!r}")
+        replicas = _replicas(_env("BASTION_STREAM_REPLICAS", "1") or "1")
         return cls(
             service=service,
             nats_url=url or "nats://127.0.0.1:4222",
@@ -66,6 +76,7 @@ class RuntimeSettings:
             nats_password=password,
             data_dir=Path(_env("BASTION_DATA_DIR") or str(home / "data")),
             metrics_port=int(port),
+            stream_replicas=replicas,
             instance=_env("BASTION_INSTANCE") or f"{socket.gethostname()}-{os.getpid()}",
             log_level=_env("BASTION_LOG_LEVEL", "info").lower(),
         )
