@@ -5,9 +5,9 @@ seeded with the simple average of its first ``n`` inputs. Window sums use ``math
 so a value depends only on the window, never on summation order or on history before it.
 
 Every recursive average (EMA, Wilder's) steps as ``y_t = y_{t-1} * beta + alpha * x_t`` (``step``). Its
-batch form (``smooth``, under ``ema_series`` and ``wilder_series``) runs that very recurrence in C through
-``scipy.signal.lfilter``, which evaluates exactly these two products and one sum per sample, so batch and
-streaming forms agree bit for bit.
+batch form (``smooth``, under ``ema_series`` and ``wilder_series``) runs that very recurrence as a compiled
+loop (``kernels.smooth_kernel``): the same two products and one sum per sample, so batch and streaming forms
+agree bit for bit.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from collections import deque
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.signal import lfilter
+
+from services.analytics.domain.indicators.kernels import smooth_kernel
 
 NAN = float("nan")
-_ONE = np.ones(1)
 
 
 def check_period(n: int, minimum: int = 1) -> int:
@@ -61,21 +61,12 @@ def step(prev: float, x: float, alpha: float, beta: float) -> float:
 
 
 def smooth(xs: np.ndarray, at: int, seed: float, alpha: float, beta: float) -> np.ndarray:
-    """Aligned with ``xs``: NaN before ``at``, ``seed`` at ``at``, then ``y_t = step(y_{t-1}, xs[t], ...)``.
-
-    It runs in C as ``scipy.signal.lfilter([1], [1, -beta], c)`` over ``c = alpha * xs`` (zeros before ``at``,
-    the seed at ``at``). lfilter's first-order direct form II transposed computes ``y_t = z + 1 * c_t`` with
-    the delay ``z = 0 * c_{t-1} - (-beta) * y_{t-1}``, which is exactly ``y_{t-1} * beta`` for finite input:
-    the same two rounded products and one rounded sum as ``step``, so the results are identical.
-    """
+    """Aligned with ``xs``: NaN before ``at``, ``seed`` at ``at``, then ``step`` over ``xs[at + 1:]``."""
     length = len(xs)
     if at >= length:
         return np.full(length, NAN)
-    c = np.multiply(xs, alpha)
-    c[:at] = 0.0
-    c[at] = seed
-    out: np.ndarray = lfilter(_ONE, [1.0, -beta], c)
-    out[:at] = NAN
+    out = np.empty(length)
+    smooth_kernel(np.ascontiguousarray(xs, dtype=np.float64), at, seed, alpha, beta, out)
     return out
 
 

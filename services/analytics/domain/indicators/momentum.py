@@ -25,11 +25,11 @@ from services.analytics.domain.indicators.core import (
     Ema,
     as_array,
     check_period,
-    ema_series,
+    ema_weights,
     step,
-    wilder_series,
     wilder_weights,
 )
+from services.analytics.domain.indicators.kernels import macd_line_kernel, macd_signal_kernel, rsi_kernel
 
 
 def _rsi(avg_gain: float, avg_loss: float) -> float:
@@ -75,19 +75,18 @@ class Rsi:
 
 
 def rsi(close: np.ndarray | Sequence[float], n: int = 14) -> np.ndarray:
-    """Batch Wilder RSI(n); see the module docstring. The two averages run in C (``core.smooth``); the
-    same elementwise IEEE operations as ``Rsi`` run vectorised around them."""
+    """Batch Wilder RSI(n); see the module docstring. The seed averages are ``math.fsum`` means of the first
+    n gains and losses, as in ``Rsi``; the rest is one compiled loop (``kernels.rsi_kernel``) doing the
+    streaming form's arithmetic."""
     check_period(n, 2)
-    xs = as_array(close)
-    d = np.empty(len(xs))
-    d[:1] = NAN  # bar 0 has no change; every array below is aligned with the closes
-    np.subtract(xs[1:], xs[:-1], out=d[1:])
-    a_gain = wilder_series(np.where(d > 0, d, 0.0), n, first=1)
-    a_loss = wilder_series(np.where(d < 0, -d, 0.0), n, first=1)
-    total = a_gain + a_loss
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.multiply(100.0, np.divide(a_gain, total))
-    out[total == 0.0] = 50.0
+    xs = np.ascontiguousarray(as_array(close))
+    if len(xs) <= n:
+        return np.full(len(xs), NAN)
+    d = np.diff(xs[: n + 1])
+    gains, losses = np.where(d > 0, d, 0.0).tolist(), np.where(d < 0, -d, 0.0).tolist()
+    alpha, beta = wilder_weights(n)
+    out = np.empty(len(xs))
+    rsi_kernel(xs, n, math.fsum(gains) / n, math.fsum(losses) / n, alpha, beta, out)
     return out
 
 
@@ -127,9 +126,15 @@ def macd(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Batch MACD: (line, signal, hist) arrays; see the module docstring."""
     _check_macd(fast, slow, signal)
-    xs = as_array(close)
-    slow_ema = ema_series(xs, slow)
-    line = ema_series(xs, fast, first=slow - fast) - slow_ema
-    sig = ema_series(line, signal, first=slow - 1)
-    line[: slow + signal - 2] = NAN
-    return line, sig, line - sig
+    xs = np.ascontiguousarray(as_array(close))
+    at, first = slow - 1, slow + signal - 2
+    if len(xs) <= first:
+        return np.full(len(xs), NAN), np.full(len(xs), NAN), np.full(len(xs), NAN)
+    slow_seed = math.fsum(xs[:slow].tolist()) / slow
+    fast_seed = math.fsum(xs[slow - fast : slow].tolist()) / fast
+    weights = np.array(ema_weights(slow)), np.array(ema_weights(fast))
+    line, sig, hist = np.empty(len(xs)), np.empty(len(xs)), np.empty(len(xs))
+    macd_line_kernel(xs, at, slow_seed, fast_seed, *weights, line)
+    sig_seed = math.fsum(line[at : first + 1].tolist()) / signal
+    macd_signal_kernel(line, first, sig_seed, *ema_weights(signal), sig, hist)
+    return line, sig, hist
