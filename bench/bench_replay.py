@@ -6,6 +6,7 @@ nats-server. Goal: replay >= 50% of raw."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sys
 import tempfile
@@ -68,6 +69,7 @@ async def replay(url: str, path: Path, db: Path) -> tuple[float, int]:
     frame = load_bar_file(path)
     validated = time.perf_counter()
     bars = to_bars(frame, "BENCH", "1m", file_source(path.name))
+    gc.freeze()  # as `bastion feed replay` does before publishing (services/marketdata/cli.py)
     built = time.perf_counter()
     report = await ingest(bars, BarStore(db), publish)
     seconds = time.perf_counter() - started

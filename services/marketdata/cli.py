@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -143,6 +144,9 @@ async def _ingest_over_nats(bars: Sequence[OHLCVBar], speed: float | None) -> In
 
 
 def _run(bars: Sequence[OHLCVBar], speed: float | None, verb: str) -> None:
+    # The bars live until this command ends: move them out of the cyclic collector's way, or every full
+    # collection during the publish would rescan all of them (a third of a 100k-bar replay's time).
+    gc.freeze()
     try:
         report = asyncio.run(_ingest_over_nats(bars, speed))
     except (FeedError, StoreBusyError) as exc:

@@ -109,3 +109,17 @@ def test_build_trusted_refuses_a_missing_or_unknown_field() -> None:
 
 def test_an_empty_frame_gives_no_bars() -> None:
     assert to_bars(_frame([], [], []), "INFY", "1m", "synthetic") == []
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_building_bars_leaves_the_garbage_collector_as_it_found_it(enabled: bool) -> None:
+    import gc
+
+    frame = _frame([100.0, 101.0, 102.0], [0.01, 0.0, -0.01], [10.0, 10.0, 10.0])
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        assert len(to_bars(frame, "INFY", "1m", "synthetic")) == 3
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
