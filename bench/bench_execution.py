@@ -32,6 +32,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from bastion.natsd import NatsServer
+from bench.support import bar, limits_off
 from shared.contracts.envelope import Event
 from shared.contracts.market_data import OHLCVBar
 from shared.contracts.signals import SignalEvent
@@ -42,40 +43,10 @@ SYMBOLS = [f"B{i:02d}" for i in range(20)]
 BARS = 150
 LATENCY_SIGNALS = 100
 T0 = datetime(2026, 1, 5, 4, 0, tzinfo=UTC)
-OFF = dict.fromkeys(
-    [
-        "max_position_qty",
-        "max_position_notional",
-        "max_gross_exposure",
-        "max_order_qty",
-        "max_order_notional",
-        "max_orders_per_second",
-        "max_orders_per_minute",
-        "price_band_pct",
-        "max_signal_age_bars",
-        "max_open_positions",
-        "daily_loss_limit",
-        "max_drawdown_pct",
-    ]
-)
 
 
 def make_bar(symbol: str, i: int) -> OHLCVBar:
-    ts = T0 + timedelta(minutes=i)
-    return OHLCVBar.build(
-        producer="bench",
-        key=OHLCVBar.key_for(symbol, "1m", ts.isoformat()),
-        occurred_at=ts,
-        symbol=symbol,
-        interval="1m",
-        timestamp=ts,
-        open=100.0,
-        high=103.0,
-        low=99.0,
-        close=100.0 + i % 3,
-        volume=1.0,
-        source="synthetic",
-    )
+    return bar(symbol, T0 + timedelta(minutes=i), 100.0 + i % 3, open_=100.0, wick=1.0)
 
 
 def make_signal(b: OHLCVBar, i: int) -> SignalEvent:
@@ -175,7 +146,7 @@ async def run_case(url: str, tmp: Path, case: str) -> tuple[float, list[float]]:
     log = tmp / "service.log"
     if case == "execution":
         cfg = tmp / "execution.yaml"
-        cfg.write_text(yaml.safe_dump({"execution": {"limits": OFF, "sizing": {"quantity": 10}}}))
+        cfg.write_text(yaml.safe_dump({"execution": {"limits": limits_off(), "sizing": {"quantity": 10}}}))
         env = {
             "BASTION_NATS_URL": url,
             "BASTION_DATA_DIR": str(tmp / "data"),

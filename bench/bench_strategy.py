@@ -34,6 +34,7 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 
 from bastion.natsd import NatsServer
+from bench.support import bar
 from services.strategy.config import parse_config
 from services.strategy.domain import StrategyContext
 from services.strategy.domain.signals import build_signal
@@ -63,20 +64,7 @@ def data(symbol: str, seed: int) -> list[tuple[OHLCVBar, InsightEvent]]:
     for i in range(BARS):
         ts = T0 + timedelta(minutes=i)
         close = 100 + 10 * math.sin((i + seed) / 9) + 3 * math.sin((i * 7 + seed) / 4)
-        b = OHLCVBar.build(
-            producer="bench",
-            key=OHLCVBar.key_for(symbol, "1m", ts.isoformat()),
-            occurred_at=ts,
-            symbol=symbol,
-            interval="1m",
-            timestamp=ts,
-            open=close,
-            high=close + 0.5,
-            low=close - 0.5,
-            close=close,
-            volume=1.0,
-            source="synthetic",
-        )
+        b = bar(symbol, ts, close)
         score = math.sin((i + seed) / 5)
         ins = InsightEvent.build(
             producer="bench",
