@@ -1,8 +1,9 @@
 """The whole platform end to end, as `bastion up` runs it: every service, three symbols of synthetic bars.
 
 One run proves the chain bar -> insight -> signal -> risk decision -> order -> trade -> position, the KV
-snapshots the dashboard reads, the audit hash chain, the dashboard's JSON API behind a real login, and that
-Ctrl-C leaves no process. The figures it proves are printed (run with ``-s`` to see them).
+snapshots the dashboard reads, the audit hash chain, the dashboard's JSON API behind a real login, the same
+figures on the dashboard's pages in a real Chromium, and that Ctrl-C leaves no process. The figures it
+proves are printed (run with ``-s`` to see them).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import duckdb
 import httpx
 import nats
 from nats.js import JetStreamContext
+from playwright.async_api import Browser, expect
 
 from tests.e2e.stack_support import (
     READY,
@@ -223,6 +225,50 @@ async def check_dashboard(up: UpProcess, kinds: dict[str, list[dict[str, Any]]])
     return {"dashboard_orders": len(activity["orders"]), "dashboard_positions": len(shown)}
 
 
+async def check_dashboard_in_browser(
+    browser: Browser, up: UpProcess, kinds: dict[str, list[dict[str, Any]]], artifacts: Path
+) -> dict[str, Any]:
+    """What a person sees: log in, the overview's kill switch and positions, the activity page's newest
+    orders and trades, and a symbol's candles, each equal to what the streams hold."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        await page.goto(f"{up.dashboard_url}/")
+        await page.fill("#username", "admin")
+        await page.fill("#password", up.secret("admin-password"))
+        await page.click("#login-submit")
+        await expect(page.locator("#kill-switch").first).to_have_text("ACTIVE")
+        held = net_positions(kinds["exec.v1.trade"])
+        rows = page.locator("#positions tbody tr")
+        await expect(rows.first).to_be_visible()
+        shown = {}
+        for row in await rows.all():
+            cells = [c.strip() for c in await row.locator("td").all_inner_texts()]
+            if len(cells) > 1:
+                shown[cells[0]] = Decimal(cells[1].replace(",", ""))
+        assert {s: q for s, q in shown.items() if q} == held, (shown, held)
+        await page.screenshot(path=str(artifacts / "whole-stack-overview.png"), full_page=True)
+
+        await page.goto(f"{up.dashboard_url}/activity")
+        newest = kinds["exec.v1.order"][-1]
+        first_order = page.locator("#orders tbody tr").first.locator("td")
+        await expect(first_order.nth(1)).to_have_text(newest["symbol"])
+        await expect(first_order.nth(5)).to_have_text(newest["status"])
+        await expect(page.locator("#trades tbody tr")).to_have_count(
+            min(RECENT_LIMIT, len(kinds["exec.v1.trade"]))
+        )
+        await page.screenshot(path=str(artifacts / "whole-stack-activity.png"), full_page=True)
+
+        await page.goto(f"{up.dashboard_url}/symbols/{SYMBOLS[0]}")
+        await expect(page.locator("#symbol-name")).to_have_text(SYMBOLS[0])
+        await expect(page.locator("#price-chart")).to_have_attribute("data-bars", str(BARS_PER_SYMBOL))
+        await page.screenshot(path=str(artifacts / "whole-stack-symbol.png"), full_page=True)
+    finally:
+        await context.close()
+    return {"browser_positions": len(shown)}
+
+
 def reap(pids: list[int]) -> list[int]:
     """The pids still alive a while after Ctrl-C; they are killed so a failure leaks nothing."""
     with contextlib.suppress(AssertionError):
@@ -258,7 +304,9 @@ def check_after_stop(home: Path, audit: dict[str, Any], filled_order: str) -> No
     assert traced.returncode == 0, traced.stdout + traced.stderr
 
 
-async def test_bastion_up_carries_bars_to_trades_snapshots_audit_and_dashboard(tmp_path: Path) -> None:
+async def test_bastion_up_carries_bars_to_trades_snapshots_audit_and_dashboard(
+    tmp_path: Path, browser: Browser, artifacts: Path
+) -> None:
     home = tmp_path / "state"
     up = UpProcess(home, BARS_PER_SYMBOL)
     figures: dict[str, Any] = {}
@@ -290,6 +338,7 @@ async def test_bastion_up_carries_bars_to_trades_snapshots_audit_and_dashboard(t
         assert audit_stream == len(execution) == snaps["execution.audit"]["rows"], "audit rows != events"
         assert snaps["execution.audit"]["ok"] is True
         figures |= await check_dashboard(up, kinds)
+        figures |= await check_dashboard_in_browser(browser, up, kinds, artifacts)
     finally:
         pids = up.pids()
         code = up.stop()
