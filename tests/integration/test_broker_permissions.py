@@ -109,3 +109,47 @@ async def test_anonymous_and_wrong_password_connections_are_refused(secured_serv
                 secured_server.url, allow_reconnect=False, connect_timeout=2, error_cb=on_error, **options
             )
         assert any("authorization" in e.lower() for e in errors), errors
+
+
+#: the SNAPSHOTS keys each service writes (its own prefix and its heartbeat), as the services name them
+OWN_SNAPSHOTS = {
+    "marketdata": ["marketdata.symbols", "health.marketdata"],
+    "analytics": ["analytics.INFY", "health.analytics"],
+    "strategy": ["strategy.workers", "strategy.signals.w1", "health.strategy.w1"],
+    "execution": ["execution.risk", "execution.positions", "execution.orders.recent", "health.execution"],
+    "auth": ["health.auth"],
+}
+
+
+@pytest.mark.parametrize(
+    ("user", "key"),
+    [
+        (user, key)
+        for user in OWN_SNAPSHOTS
+        for owner, keys in OWN_SNAPSHOTS.items()
+        if owner != user
+        for key in keys[:1] + keys[-1:]
+    ],
+)
+async def test_a_service_cannot_overwrite_another_services_snapshot(
+    secured_server: NatsServer, user: str, key: str
+) -> None:
+    assert await denied(secured_server, user, f"$KV.SNAPSHOTS.{key}")
+
+
+async def test_every_service_writes_its_own_snapshots_and_heartbeat(secured_server: NatsServer) -> None:
+    admin = await nats.connect(secured_server.url, user="operator", password=PASSWORDS["operator"])
+    try:
+        await admin.jetstream().create_key_value(bucket="SNAPSHOTS", history=1)
+    finally:
+        await admin.close()
+    for user, keys in OWN_SNAPSHOTS.items():
+        errors: list[str] = []
+        nc = await connect_as(secured_server, user, errors)
+        try:
+            kv = await nc.jetstream().key_value("SNAPSHOTS")
+            for key in keys:
+                assert await kv.put(key, b"{}") > 0, (user, key)
+        finally:
+            await nc.close()
+        assert errors == [], (user, errors)
