@@ -22,7 +22,7 @@ from services.analytics.adapters.bars_file import BarFileError, read_bars
 from services.analytics.adapters.store import AnalyticsStore
 from services.analytics.config import AnalyticsConfigError, load_config
 from services.analytics.domain.confluence import ConfluenceConfig, evaluate
-from services.analytics.domain.indicators import compute_all, rows_of
+from services.analytics.domain.indicators import INDICATOR_NAMES, compute_all, rows_of
 from services.analytics.domain.insight import BarRow, build_insight, stable
 from shared.contracts.analytics import InsightEvent
 from shared.contracts.subjects import InvalidSymbolError, normalize_symbol
@@ -33,19 +33,8 @@ app = typer.Typer(help="Analytics: indicators and insights.", no_args_is_help=Tr
 out = Console()
 err = Console(stderr=True)
 
-CSV_INDICATORS = (
-    "sma_20",
-    "ema_20",
-    "rsi_14",
-    "macd",
-    "macd_signal",
-    "macd_hist",
-    "atr_14",
-    "bb_upper",
-    "bb_middle",
-    "bb_lower",
-    "adx_14",
-)
+#: The columns the issue names for ``indicators --output``, in that order: the first 11 of the service's set.
+CSV_INDICATORS = INDICATOR_NAMES[:11]
 SymbolOpt = Annotated[str | None, typer.Option("--symbol", help="Only this symbol")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Confluence rules YAML")]
 

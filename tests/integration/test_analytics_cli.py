@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from services.analytics.adapters.store import AnalyticsStore
-from services.analytics.cli import CSV_INDICATORS, app
+from services.analytics.cli import app
 from services.analytics.domain.confluence import ConfluenceConfig
 from services.analytics.domain.indicators import compute_all
 from services.analytics.handlers import AnalyticsService
@@ -23,6 +23,13 @@ from tests.integration.test_analytics_service import expected_payloads, stream_p
 from tests.unit.analytics.support import bars, walk
 
 runner = CliRunner()
+
+#: The columns the analytics issue asks ``bastion analytics indicators --output`` to write, in order.
+ISSUE_COLUMNS = [
+    "timestamp",
+    *("sma_20", "ema_20", "rsi_14", "macd", "macd_signal", "macd_hist", "atr_14"),
+    *("bb_upper", "bb_middle", "bb_lower", "adx_14", "bias", "confidence", "regime"),
+]
 
 
 def bar_file(path: Path, rows: int = 80) -> pd.DataFrame:
@@ -62,7 +69,7 @@ def test_indicators_writes_one_row_per_bar_with_the_documented_columns(tmp_path:
     assert result.exit_code == 0, result.output
     with (tmp_path / "o.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["timestamp", *CSV_INDICATORS, "bias", "confidence", "regime"]
+    assert list(rows[0]) == ISSUE_COLUMNS
     assert len(rows) == len(frame)
     assert rows[0]["timestamp"] == "2024-01-01T00:00:00+00:00"
     assert rows[13]["rsi_14"] == ""
