@@ -18,6 +18,7 @@ from nats.errors import NoRespondersError
 
 from services.execution.__main__ import make_runner
 from services.execution.adapters.config_file import load_config
+from services.execution.domain.config import RiskLimits
 from shared.contracts import subjects
 from shared.contracts.auth import LoginRequest, SessionReply, TokenRequest
 from shared.contracts.envelope import Event
@@ -28,20 +29,8 @@ from tests.support.streams import stored_messages
 from tests.support.wait import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
-OPEN_LIMITS: dict[str, Any] = {
-    "max_position_qty": None,
-    "max_position_notional": None,
-    "max_gross_exposure": None,
-    "max_order_qty": None,
-    "max_order_notional": None,
-    "max_orders_per_second": None,
-    "max_orders_per_minute": None,
-    "price_band_pct": None,
-    "max_signal_age_bars": None,
-    "max_open_positions": None,
-    "daily_loss_limit": None,
-    "max_drawdown_pct": None,
-}
+#: Every limit and breaker that can be off, off (as ``null`` in the config file).
+OPEN_LIMITS: dict[str, Any] = {k: v for k, v in RiskLimits.off().model_dump(mode="json").items() if v is None}
 FREE = {"slippage_bps": 0, "commission_pct": 0, "flat_fee": 0}
 
 
