@@ -12,6 +12,11 @@ Each bar, in time order across symbols (ties by symbol), goes through exactly wh
 
 Bars come from ``services.marketdata`` (same file reader, same bar events and ids as ``bastion feed replay``),
 so the ids of insights, signals, orders and trades equal those of the services in paper mode.
+
+The equity curve is the portfolio's equity, as a float, after the last bar of each time. Only a fill or the
+mark of an open position moves it, so after a bar that left every position flat and produced no event the
+previous point is repeated instead of summing the portfolio again (tests/unit/backtest/test_fast_paths.py
+pins this to the loop that reads the portfolio after every bar).
 """
 
 from __future__ import annotations
@@ -152,18 +157,19 @@ class Backtest:
         return insight
 
     def step(self, bar: OHLCVBar) -> None:
-        self.events.extend(self.core.on_bar(bar))
-        insight = self._insight(bar) if self.strategy.requires_insights else None
+        events, strategy = self.events, self.strategy
+        events.extend(self.core.on_bar(bar).events)
+        insight = self._insight(bar) if strategy.requires_insights else None
         cursor = self.cursors.get(bar.symbol)
         if cursor is None:
             cursor = self.cursors[bar.symbol] = Cursor()
-        ctx = StrategyContext(bar.symbol, self.strategy.instance_id, cursor.target, cursor.state)
-        decision, cursor.state = self.strategy.on_bar(bar, insight, ctx)
+        ctx = StrategyContext(bar.symbol, strategy.instance_id, cursor.target, cursor.state)
+        decision, cursor.state = strategy.on_bar(bar, insight, ctx)
         if decision is not None:
-            signal = build_signal(self.strategy, bar, insight, decision)
+            signal = build_signal(strategy, bar, insight, decision)
             cursor.target = decision.target
-            self.events.append(signal)
-            self.events.extend(self.core.on_signal(signal))
+            events.append(signal)
+            events.extend(self.core.on_signal(signal).events)
 
     def close_at_end(self, last: dict[str, OHLCVBar]) -> None:
         """Close every open position at its symbol's last close (a flat signal filled at that close)."""
@@ -203,11 +209,16 @@ class Backtest:
         values: list[float] = []
         exposed: list[bool] = []
         last: dict[str, OHLCVBar] = {}
+        equity, holding = 0.0, True  # unknown: computed after the first bar
         for index, bar in enumerate(bars):
+            seen = len(self.events)
             self.step(bar)
             last[bar.symbol] = bar
-            pf = self.core.state.portfolio
-            equity, holding = float(pf.equity), pf.open_positions > 0
+            if holding or len(self.events) != seen:
+                # Equity moves only with a fill (an event) or the mark of an open position: after a bar
+                # that found every position flat and produced nothing, the previous values still hold.
+                pf = self.core.state.portfolio
+                equity, holding = float(pf.equity), pf.open_positions > 0
             if stamps and stamps[-1] == bar.timestamp:
                 values[-1], exposed[-1] = equity, holding
             else:

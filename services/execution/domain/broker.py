@@ -60,7 +60,7 @@ def fill(
     mode: ExecutionMode,
 ) -> TradeEvent:
     price = fill_price(raw_price, order.side, costs)
-    return TradeEvent.build(
+    return TradeEvent.build_trusted(  # every field derived here from validated values
         producer=PRODUCER,
         key=str(order.order_id),
         occurred_at=at,

@@ -5,6 +5,11 @@ persists ``ExecutionCore.state`` after each batch; a backtester can drive the sa
 
     core = ExecutionCore(config)
     core.on_bar(bar); out = core.on_signal(signal)   # fills arrive with the next on_bar
+
+Its own events (decisions, orders, fills, state changes) are built with ``Event.build_trusted``: every
+field is a value the core has just derived from validated inputs (bars, signals, commands, its config), so
+validating it again would only cost time; the ids and JSON bytes are those of ``build``, which
+tests/unit/execution/test_trusted_events.py checks event by event. Inputs from outside stay validated.
 """
 
 from __future__ import annotations
@@ -46,6 +51,36 @@ class BarRef(BaseModel):
     open: Decimal
     close: Decimal
     event_id: uuid.UUID
+
+
+def _bar_ref(timestamp: datetime, open_: Decimal, close: Decimal, event_id: uuid.UUID) -> BarRef:
+    """``BarRef(timestamp=..., open=..., close=..., event_id=...)`` without validating again what is already
+    of its type (a validated bar's time and id, Decimals made by ``price_decimal``): the same model."""
+    ref = object.__new__(BarRef)
+    _set = object.__setattr__
+    _set(ref, "__dict__", {"timestamp": timestamp, "open": open_, "close": close, "event_id": event_id})
+    _set(ref, "__pydantic_fields_set__", {"timestamp", "open", "close", "event_id"})
+    _set(ref, "__pydantic_extra__", None)
+    _set(ref, "__pydantic_private__", None)
+    return ref
+
+
+_PRICES: dict[float, Decimal] = {}
+PRICES_KEPT = 1 << 14  # a few MB at most
+
+
+def price_decimal(value: float) -> Decimal:
+    """``Decimal(str(value))``, memoised: bar prices sit on a tick and repeat, and the conversion is a
+    large share of a bar's cost. Only positive ``float`` keys are kept (``0.0 == -0.0`` and ``1 == 1.0``
+    would share a key but not a ``str``); the memo is dropped when it holds ``PRICES_KEPT`` prices."""
+    found = _PRICES.get(value) if type(value) is float else None
+    if found is None:
+        found = Decimal(str(value))
+        if type(value) is float and value > 0:
+            if len(_PRICES) >= PRICES_KEPT:
+                _PRICES.clear()
+            _PRICES[value] = found
+    return found
 
 
 def _after(bars: list[BarRef], at: datetime) -> int:
@@ -98,15 +133,17 @@ class ExecutionCore:
         ref = self._remember_bar(bar)
         if ref is None:
             return out  # a bar seen before changes nothing
-        pf, at = self.state.portfolio, bar.timestamp
-        pf.roll_session(self._sessions.day(at, self.config.limits))
-        if self.state.pending:
-            for order in [o for o in self.state.pending if o.symbol == bar.symbol and o.after < at]:
+        state, at = self.state, bar.timestamp
+        pf, limits = state.portfolio, self.config.limits
+        pf.roll_session(self._sessions.day(at, limits))
+        if state.pending:
+            for order in [o for o in state.pending if o.symbol == bar.symbol and o.after < at]:
                 out.extend(self._fill(order, ref.open, at, bar.event_id))
         pf.mark(bar.symbol, ref.close)
         pf.record_equity(at, EQUITY_POINTS_KEPT)
-        out.extend(self._breakers(bar.event_id, at))
-        if self.state.parked:
+        if risk.breakers_armed(limits):  # else _breakers would find nothing to fire
+            out.extend(self._breakers(bar.event_id, at))
+        if state.parked:
             ready = [s for s in self.state.parked if s.symbol == bar.symbol and s.bar_timestamp <= at]
             for signal in sorted(ready, key=lambda s: (s.bar_timestamp, str(s.event_id))):
                 self.state.parked.remove(signal)
@@ -160,7 +197,7 @@ class ExecutionCore:
         checks = risk.pre_trade_checks(cfg.limits, self.state.risk, pf, view, key, intent)
         self.state.risk.remember_signal(key)
         approved = all(c.passed for c in checks)
-        decision = RiskDecision.build(
+        decision = RiskDecision.build_trusted(
             producer=PRODUCER,
             key=str(signal.event_id),
             occurred_at=signal.occurred_at,
@@ -264,7 +301,10 @@ class ExecutionCore:
         return out
 
     def _breakers(self, cause: uuid.UUID, at: datetime) -> Outcome:
-        fired = risk.tripped_breakers(self.config.limits, self.state.portfolio)
+        limits = self.config.limits
+        if not risk.breakers_armed(limits):
+            return Outcome()  # what tripped_breakers' empty answer gives, without computing the P&L
+        fired = risk.tripped_breakers(limits, self.state.portfolio)
         if not fired:
             return Outcome()
         new = {k: v for k, v in fired.items() if k not in self.state.risk.tripped}
@@ -295,7 +335,7 @@ class ExecutionCore:
 
     # -- event builders -------------------------------------------------------------------------------
     def _order_event(self, order: PendingOrder, status: OrderStatus, at: datetime, reason: str) -> OrderEvent:
-        return OrderEvent.build(
+        return OrderEvent.build_trusted(
             producer=PRODUCER,
             key=f"{order.order_id}|{status}",
             occurred_at=at,
@@ -307,6 +347,8 @@ class ExecutionCore:
             symbol=order.symbol,
             side=order.side,
             quantity=order.quantity,
+            order_type="market",
+            limit_price=None,
             status=status,
             mode=self.config.mode,
             strategy_id=order.strategy_id,
@@ -317,7 +359,7 @@ class ExecutionCore:
         self, previous: TradingState, key: str, at: datetime, command_id: uuid.UUID | None, cause: uuid.UUID
     ) -> RiskStateChanged:
         rs = self.state.risk
-        return RiskStateChanged.build(
+        return RiskStateChanged.build_trusted(
             producer=PRODUCER,
             key=key,
             occurred_at=at,
@@ -334,21 +376,19 @@ class ExecutionCore:
 
         The kept list is always sorted, so a bar newer than the last one is appended (the common case,
         O(1)); an older or repeated bar takes the slow path: scan for a duplicate, insert, sort."""
-        bars = self.state.bars.setdefault(bar.symbol, [])
+        bars = self.state.bars.get(bar.symbol)
+        if bars is None:
+            bars = self.state.bars[bar.symbol] = []
         in_order = not bars or bars[-1].timestamp < bar.timestamp
         if not in_order and any(b.timestamp == bar.timestamp for b in bars):
             return None
-        ref = BarRef(
-            timestamp=bar.timestamp,
-            open=Decimal(str(bar.open)),
-            close=Decimal(str(bar.close)),
-            event_id=bar.event_id,
-        )
+        ref = _bar_ref(bar.timestamp, price_decimal(bar.open), price_decimal(bar.close), bar.event_id)
         bars.append(ref)
         if not in_order:
             bars.sort(key=lambda b: b.timestamp)
-        if len(bars) > self.config.bars_kept:
-            del bars[: -self.config.bars_kept]
+        kept = self.config.bars_kept
+        if len(bars) > kept:
+            del bars[:-kept]
         return ref
 
     # -- views for snapshots ----------------------------------------------------------------------------

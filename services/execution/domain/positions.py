@@ -87,7 +87,9 @@ class Portfolio(BaseModel):
     def apply_trade(self, trade: TradeEvent) -> None:
         """The only way a position changes."""
         signed = trade.quantity if trade.side == "buy" else -trade.quantity
-        pos = self.positions.setdefault(trade.symbol, PositionState(symbol=trade.symbol))
+        pos = self.positions.get(trade.symbol)
+        if pos is None:  # (setdefault would validate a new PositionState on every fill)
+            pos = self.positions[trade.symbol] = PositionState(symbol=trade.symbol)
         pos.apply_fill(signed, trade.price)
         pos.realised_pnl -= trade.commission
         self.cash -= signed * trade.price + trade.commission

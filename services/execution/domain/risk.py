@@ -207,8 +207,14 @@ def pre_trade_checks(
     return tuple(checks)
 
 
+def breakers_armed(limits: RiskLimits) -> bool:
+    """Whether any circuit breaker is configured: when not, ``tripped_breakers`` is ``{}`` whatever the
+    portfolio, so a caller may skip it (and its P&L sums). Name every breaker limit here."""
+    return limits.daily_loss_limit is not None or limits.max_drawdown_pct is not None
+
+
 def tripped_breakers(limits: RiskLimits, portfolio: Portfolio) -> dict[str, str]:
-    """Circuit breakers that fire now: name -> reason."""
+    """Circuit breakers that fire now: name -> reason. Every limit it reads is in ``breakers_armed``."""
     out: dict[str, str] = {}
     if limits.daily_loss_limit is not None and portfolio.day_pnl <= -limits.daily_loss_limit:
         out["daily_loss"] = f"day P&L {portfolio.day_pnl:.2f} breached -{limits.daily_loss_limit}"

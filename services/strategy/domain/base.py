@@ -8,7 +8,7 @@ so a strategy keeps nothing on ``self`` between bars and two instances fed the s
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar, Generic, TypeVar
@@ -102,9 +102,13 @@ def bearish_target(allow_short: bool) -> Target:
     return "short" if allow_short else "flat"
 
 
-def push(window: list[float], value: float, size: int) -> list[float]:
-    """A new list: ``window`` with ``value`` appended, keeping the last ``size`` items."""
-    return [*window, value][-size:]
+def push(window: Sequence[float], value: float, size: int) -> list[float]:
+    """A new list: ``window`` with ``value`` appended, keeping the last ``size`` items (what
+    ``[*window, value][-size:]`` gives, with one list built instead of two). ``window`` is left as it is,
+    so a strategy may pass the list held in its (read-only) state without copying it first."""
+    out = [*window, value]
+    del out[:-size]
+    return out
 
 
 def mean(values: list[float]) -> float:

@@ -78,8 +78,8 @@ class EhmaPivot(BaseStrategy[EhmaPivotParams]):
         half = _ema(old.get("ema_half"), bar.close, max(n // 2, 1))
         full = _ema(old.get("ema_full"), bar.close, n)
         ehma = _ema(old.get("ehma"), 2 * half - full, max(round(math.sqrt(n)), 1))
-        highs = push(list(old.get("highs", [])), bar.high, 2 * k + 1)
-        lows = push(list(old.get("lows", [])), bar.low, 2 * k + 1)
+        highs = push(old.get("highs", ()), bar.high, 2 * k + 1)
+        lows = push(old.get("lows", ()), bar.low, 2 * k + 1)
         return {
             "count": int(old.get("count", 0)) + 1,
             "ema_half": half,

@@ -43,7 +43,7 @@ class SmaCross(BaseStrategy[SmaCrossParams]):
 
     def on_bar(self, bar: OHLCVBar, insight: InsightEvent | None, ctx: StrategyContext) -> StrategyResult:
         p = self.params
-        closes = push(list(ctx.state.get("closes", [])), bar.close, p.slow)
+        closes = push(ctx.state.get("closes", ()), bar.close, p.slow)
         prev_above = ctx.state.get("above")
         if len(closes) < p.slow:
             return None, {"closes": closes, "above": None}
