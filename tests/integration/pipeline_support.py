@@ -95,8 +95,9 @@ class Pipeline:
                 "BASTION_STRATEGY_LEASE_SECONDS": "1",
             }
         if name == "execution":
-            # every limit off (the stale-signal rule depends on arrival timing during a backlog) and a
-            # window of bars long enough that a signal arriving after all its symbol's bars is still priced
+            # every limit off (rate, exposure and position limits depend on the order in which signals of
+            # different symbols arrive) and a window of bars long enough that a signal arriving after all
+            # its symbol's bars is still priced
             return {"BASTION_EXECUTION_CONFIG": str(write_config(self.tmp, bars_kept=10_000))}
         if name == "auth":
             return {"BASTION_AUTH_ROUNDS": "4"}

@@ -46,20 +46,26 @@ def order_id_for(signal_id: uuid.UUID) -> uuid.UUID:
     return derive_event_id("bastion.exec.order.id", PRODUCER, str(signal_id))
 
 
+#: Bars from a live broker feed (``OHLCVBar.source``); replayed files and synthetic bars are not live.
+LIVE_SOURCE_PREFIX = "broker:"
+
+
 class BarRef(BaseModel):
     timestamp: datetime
     open: Decimal
     close: Decimal
     event_id: uuid.UUID
+    live: bool = False  # from a live feed: only then is a signal's lateness judged (risk.check_stale)
 
 
-def _bar_ref(timestamp: datetime, open_: Decimal, close: Decimal, event_id: uuid.UUID) -> BarRef:
-    """``BarRef(timestamp=..., open=..., close=..., event_id=...)`` without validating again what is already
-    of its type (a validated bar's time and id, Decimals made by ``price_decimal``): the same model."""
+def _bar_ref(timestamp: datetime, open_: Decimal, close: Decimal, event_id: uuid.UUID, live: bool) -> BarRef:
+    """``BarRef(timestamp=..., open=..., close=..., event_id=..., live=...)`` without validating again what is
+    already of its type (a validated bar's time and id, Decimals from ``price_decimal``): the same model."""
     ref = object.__new__(BarRef)
     _set = object.__setattr__
-    _set(ref, "__dict__", {"timestamp": timestamp, "open": open_, "close": close, "event_id": event_id})
-    _set(ref, "__pydantic_fields_set__", {"timestamp", "open", "close", "event_id"})
+    values = {"timestamp": timestamp, "open": open_, "close": close, "event_id": event_id, "live": live}
+    _set(ref, "__dict__", values)
+    _set(ref, "__pydantic_fields_set__", set(values))
     _set(ref, "__pydantic_extra__", None)
     _set(ref, "__pydantic_private__", None)
     return ref
@@ -248,6 +254,7 @@ class ExecutionCore:
             prev_close=prev,
             bars_since_signal=later,
             age_seconds=max(age, 0.0),
+            live=bool(bars) and bars[-1].live,
         )
         return view, ref
 
@@ -382,7 +389,8 @@ class ExecutionCore:
         in_order = not bars or bars[-1].timestamp < bar.timestamp
         if not in_order and any(b.timestamp == bar.timestamp for b in bars):
             return None
-        ref = _bar_ref(bar.timestamp, price_decimal(bar.open), price_decimal(bar.close), bar.event_id)
+        live = bar.source.startswith(LIVE_SOURCE_PREFIX)
+        ref = _bar_ref(bar.timestamp, price_decimal(bar.open), price_decimal(bar.close), bar.event_id, live)
         bars.append(ref)
         if not in_order:
             bars.sort(key=lambda b: b.timestamp)

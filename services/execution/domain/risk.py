@@ -58,6 +58,7 @@ class MarketView:
     prev_close: Decimal | None
     bars_since_signal: int
     age_seconds: float
+    live: bool = True  # the newest bar of the symbol came from a live feed (see ``check_stale``)
 
 
 class RiskState(BaseModel):
@@ -98,7 +99,15 @@ def check_price_known(view: MarketView) -> RiskCheck:
 
 
 def check_stale(limits: RiskLimits, view: MarketView) -> RiskCheck:
+    """A signal is stale when more newer bars (or more data time) arrived before it than the limits allow.
+
+    Only judged while the newest bar comes from a live feed: what has "already arrived" depends on how
+    fast bars reach execution compared with signals, which in a replay, a simulation or a backtest is the
+    machine's speed, not the market's. There the check passes, so the same bars give the same decisions
+    whatever the pace (the determinism the backtest/paper parity relies on)."""
     bars, secs = limits.max_signal_age_bars, limits.max_signal_age_seconds
+    if not view.live and (bars is not None or secs is not None):
+        return _check("stale_data", True, "not judged: replayed or synthetic bars")
     if bars is not None and view.bars_since_signal > bars:
         return _check("stale_data", False, f"signal is {view.bars_since_signal} bars old (max {bars})")
     if secs is not None and view.age_seconds > secs:

@@ -17,7 +17,14 @@ FREE = CostModel(slippage_bps=Decimal(0), commission_pct=Decimal(0), flat_fee=De
 NO_LIMITS = RiskLimits.off().model_copy(update={"suppress_duplicates": True})
 
 
-def bar(i: int, close: float, symbol: str = "INFY", open_: float | None = None, day: int = 0) -> OHLCVBar:
+def bar(
+    i: int,
+    close: float,
+    symbol: str = "INFY",
+    open_: float | None = None,
+    day: int = 0,
+    source: str = "synthetic",
+) -> OHLCVBar:
     ts = T0 + timedelta(days=day, minutes=i)
     o = open_ if open_ is not None else close
     return OHLCVBar.build(
@@ -32,7 +39,7 @@ def bar(i: int, close: float, symbol: str = "INFY", open_: float | None = None, 
         low=min(o, close),
         close=close,
         volume=100.0,
-        source="synthetic",
+        source=source,
     )
 
 

@@ -23,7 +23,7 @@ from tests.unit.execution.helpers import T0, bar, core, signal
 
 BACKTEST_DIGEST = "54647f5726b66ab969d3bde025189820df2e0280baf577527efafd6472992ade"
 TARGETS: tuple[Target, ...] = ("long", "flat", "short")
-CORE_DIGEST = "ef7acb37ff5cd8eac48acc6e0a99939b7d27176c5b8ccc84eab190dbdced366b"
+CORE_DIGEST = "d2b9cec0ce3b5490d2a1e40816c4fdf320c2b22e0b56fcd223f481563825b71d"
 
 
 def digest(data: Any) -> str:
@@ -78,7 +78,8 @@ def test_the_core_fed_bars_out_of_order_gives_the_pinned_events_and_state() -> N
     events: list[Event] = []
     for n, i in enumerate(minutes):
         for symbol in ("INFY", "TCS"):
-            b = bar(i, 100 + i % 13 - i % 4, symbol=symbol, open_=100 + i % 11 - i % 3)
+            # a live source: late signals are judged stale (replayed bars are not, see risk.check_stale)
+            b = bar(i, 100 + i % 13 - i % 4, symbol=symbol, open_=100 + i % 11 - i % 3, source="broker:kite")
             target = rng.choice(TARGETS)
             if rng.random() < 0.25:
                 events += c.on_signal(signal(b, target, strategy_id=f"a{n}"))

@@ -88,10 +88,13 @@ def test_position_limit_rejects_adding_but_allows_reducing() -> None:
     assert decide(c, 2, target="flat").approved
 
 
+LIVE = "broker:kite"
+
+
 def test_stale_signal_is_rejected_by_bar_age() -> None:
     c = core(limits(max_signal_age_bars=1))
-    b0 = bar(0, 100)
-    for b in (b0, bar(1, 100), bar(2, 100)):
+    b0 = bar(0, 100, source=LIVE)
+    for b in (b0, bar(1, 100, source=LIVE), bar(2, 100, source=LIVE)):
         c.on_bar(b)
     (decision,) = c.on_signal(signal(b0)).of(RiskDecision)
     assert "stale_data" in failed(decision)  # type: ignore[arg-type]
@@ -100,11 +103,30 @@ def test_stale_signal_is_rejected_by_bar_age() -> None:
 
 def test_stale_signal_is_rejected_by_data_time_age() -> None:
     c = core(limits(max_signal_age_seconds=90))
-    b0 = bar(0, 100)
-    for b in (b0, bar(2, 100)):
+    b0 = bar(0, 100, source=LIVE)
+    for b in (b0, bar(2, 100, source=LIVE)):
         c.on_bar(b)
     (decision,) = c.on_signal(signal(b0)).of(RiskDecision)
     assert "120s old" in failed(decision)["stale_data"]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("source", ["synthetic", "file:bars.csv"])
+def test_replayed_bars_decide_the_same_however_late_the_signal_arrives(source: str) -> None:
+    """Staleness is judged on live feeds only: a replay's signal may reach execution after any number of
+    newer bars (that is the machine's pace), and must be decided as if it arrived at once."""
+    decisions = []
+    for late in (0, 1, 5):
+        c = core(limits(max_signal_age_bars=1, max_signal_age_seconds=30))
+        b0 = bar(0, 100, source=source)
+        for b in (b0, *(bar(i, 100, source=source) for i in range(1, late + 1))):
+            c.on_bar(b)
+        (decision,) = c.on_signal(signal(b0)).of(RiskDecision)
+        decisions.append(decision)
+    assert all(d.approved for d in decisions)
+    assert len({d.event_id for d in decisions}) == 1
+    assert {c.reason for d in decisions for c in d.checks if c.name == "stale_data"} == {
+        "ok: not judged: replayed or synthetic bars"
+    }
 
 
 def test_duplicate_signal_for_same_strategy_and_bar_is_suppressed() -> None:

@@ -82,9 +82,13 @@ def test_every_event_of_the_core_is_what_validation_would_have_built(seed: int) 
 
 def test_the_fast_bar_ref_is_the_validated_bar_ref() -> None:
     b = bar(3, 101.25, open_=100.5)
-    fast = _bar_ref(b.timestamp, price_decimal(b.open), price_decimal(b.close), b.event_id)
+    fast = _bar_ref(b.timestamp, price_decimal(b.open), price_decimal(b.close), b.event_id, True)
     slow = BarRef(
-        timestamp=b.timestamp, open=Decimal(str(b.open)), close=Decimal(str(b.close)), event_id=b.event_id
+        timestamp=b.timestamp,
+        open=Decimal(str(b.open)),
+        close=Decimal(str(b.close)),
+        event_id=b.event_id,
+        live=True,
     )
     assert fast == slow
     assert fast.model_dump_json() == slow.model_dump_json()
