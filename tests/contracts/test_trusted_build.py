@@ -26,26 +26,25 @@ def test_derived_ids_are_uuid5_of_schema_producer_and_key(schema: str, producer:
 
 
 def _validated(frame: pd.DataFrame, symbol: str, interval: str, source: str) -> list[OHLCVBar]:
-    out = []
-    for row in frame.itertuples(index=False):
-        moment = row.timestamp.to_pydatetime().astimezone(UTC)
-        out.append(
-            OHLCVBar.build(
-                producer=PRODUCER,
-                key=OHLCVBar.key_for(symbol, interval, moment.isoformat()),
-                occurred_at=moment,
-                symbol=symbol,
-                interval=interval,
-                timestamp=moment,
-                open=float(row.open),
-                high=float(row.high),
-                low=float(row.low),
-                close=float(row.close),
-                volume=float(row.volume),
-                source=source,
-            )
+    times = [t.astimezone(UTC) for t in pd.DatetimeIndex(frame["timestamp"]).to_pydatetime()]
+    columns = [frame[c].astype(float).tolist() for c in ("open", "high", "low", "close", "volume")]
+    return [
+        OHLCVBar.build(
+            producer=PRODUCER,
+            key=OHLCVBar.key_for(symbol, interval, moment.isoformat()),
+            occurred_at=moment,
+            symbol=symbol,
+            interval=interval,
+            timestamp=moment,
+            open=o,
+            high=h,
+            low=lo,
+            close=c,
+            volume=v,
+            source=source,
         )
-    return out
+        for moment, o, h, lo, c, v in zip(times, *columns, strict=True)
+    ]
 
 
 def _frame(opens: list[float], spread: list[float], volume: list[float], tz: str = "UTC") -> pd.DataFrame:
