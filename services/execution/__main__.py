@@ -31,19 +31,34 @@ from shared.runtime.service import ServiceParts, ServiceRunner, Task
 from shared.runtime.settings import RuntimeSettings
 
 STREAMS = ["EXECUTION", "AUDIT", "SIGNALS", "MARKETDATA"]
-SNAPSHOT_INTERVAL = 0.25
+#: Snapshots (and the outbox's published mark, when no commit has carried it) at most this often.
+SNAPSHOT_INTERVAL = 0.5
 #: Unacked messages of a crashed process are redelivered after this; batches take well under a second.
 ACK_WAIT = 5.0
 log = structlog.get_logger()
 
 
+#: Publishes in flight at once, well under nats-py's limit of pending acks (4,000), so that
+#: ``publish_async`` never waits for a slot.
+PUBLISH_WINDOW = 1000
+
+
 def publisher(bus: Bus) -> Publish:
+    """Outbox rows to JetStream with their event ids as ``Nats-Msg-Id``, returning once every one is acked.
+
+    ``publish_async`` is called without ``wait_stall``: with a timeout, nats-py waits for its semaphore
+    through ``asyncio.wait_for``, which yields to the event loop on every message, so its flusher wrote
+    each message to the socket on its own (one ``send`` per message, most of the publish cost). Without
+    it nothing yields while a window is queued, and the window goes out in one write; the semaphore never
+    blocks because each window is fully acked (or failed) before the next one is queued."""
+
     async def publish(rows: Sequence[OutboxRow]) -> None:
-        futures = [
-            await bus.js.publish_async(r.subject, r.payload, headers={MSG_ID: r.event_id}, wait_stall=30)
-            for r in rows
-        ]
-        await acks_of(futures)  # bounded: a lost ack fails the batch (retried) instead of hanging
+        for start in range(0, len(rows), PUBLISH_WINDOW):
+            futures = [
+                await bus.js.publish_async(r.subject, r.payload, headers={MSG_ID: r.event_id})
+                for r in rows[start : start + PUBLISH_WINDOW]
+            ]
+            await acks_of(futures)  # bounded: a lost ack fails the batch (retried) instead of hanging
 
     return publish
 
@@ -81,6 +96,7 @@ def consumers(svc: ExecutionService) -> list[ConsumerSpec]:
 def snapshot_task(bus: Bus, svc: ExecutionService) -> Task:
     async def run(stop: asyncio.Event) -> None:
         while True:
+            await svc.save_sent()
             if svc.dirty:
                 svc.dirty = False
                 await _write_snapshots(bus, svc)
@@ -122,6 +138,7 @@ def make_runner(settings: RuntimeSettings, config: ExecutionConfig | None = None
 
         async def on_stop() -> None:
             await _write_snapshots(bus, svc)
+            await svc.save_sent()
             store.close()
 
         def detail() -> dict[str, str]:

@@ -2,6 +2,9 @@
 new state, outputs (outbox) and audit rows commit in one DuckDB transaction, then the outbox is published
 with the outputs' deterministic event ids, and only then does the consumer loop ack the inputs.
 
+Of the state, a batch writes the bars that changed (``BarsTracker``: the kept bars of each symbol as last
+committed, compared with the core's) and the rest as JSON; both in the batch's transaction.
+
 | consumer | contract | handler |
 |---|---|---|
 | ``execution-bars`` | ``OHLCVBar`` on ``md.v1.bar.>`` | ``on_bars`` (marks, fills pending orders, breakers) |
@@ -12,17 +15,20 @@ with the outputs' deterministic event ids, and only then does the consumer loop 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import json
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from services.execution.adapters.auth_client import Verdict
-from services.execution.adapters.store import Batch, ExecutionStore, OutboxRow
+from services.execution.adapters.store import BarsDelta, Batch, ExecutionStore, OutboxRow
 from services.execution.domain import audit
 from services.execution.domain.broker import PRODUCER
 from services.execution.domain.config import ExecutionConfig
-from services.execution.domain.engine import CoreState, ExecutionCore
+from services.execution.domain.engine import BarRef, CoreState, ExecutionCore
 from shared.contracts import subjects
 from shared.contracts.envelope import Event
 from shared.contracts.orders import OrderEvent, TradeEvent
@@ -31,6 +37,8 @@ from shared.contracts.signals import SignalEvent
 from shared.runtime.consumer import Delivery
 
 AUDITED = (RiskDecision, OrderEvent, TradeEvent, RiskStateChanged)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 Publish = Callable[[Sequence[OutboxRow]], Awaitable[None]]
 
 
@@ -54,8 +62,10 @@ class ExecutionService:
         self.config = config
         self.publish = publish
         self.verifier = verifier
+        self.bars = BarsTracker()
         self.core = ExecutionCore(config, self._load_state())
-        self.lock = asyncio.Lock()
+        self.lock = asyncio.Lock()  # the core and the store: one batch at a time
+        self.publishing = asyncio.Lock()  # the outbox is published in seq order, by one flush at a time
         self.head = store.audit_head()
         self.audit_ok = audit.VerifyResult(True, 0, self.head.hash if self.head else audit.GENESIS)
         self.dirty = True
@@ -69,7 +79,9 @@ class ExecutionService:
 
     def _load_state(self) -> CoreState | None:
         raw = self.store.load_state()
-        return CoreState.model_validate_json(raw) if raw else None
+        state = CoreState.model_validate_json(raw) if raw else None
+        self.bars.reset(state.bars if state is not None and self.store.bars_in_table else {})
+        return state
 
     # -- handlers -----------------------------------------------------------------------------------
     async def on_bars(self, deliveries: Sequence[Delivery]) -> None:
@@ -124,24 +136,35 @@ class ExecutionService:
                     for event in apply(d.event):
                         builder.add(event)
                 if builder.processed:
-                    self.store.commit(builder.build(self.core.state.model_dump_json()))
+                    state = self.core.state
+                    deltas = self.bars.changes(state.bars)
+                    self.store.commit(builder.build(state.model_dump_json(exclude=_BARS), deltas))
+                    self.bars.committed(state.bars, deltas)
             except Exception:
                 self.core = ExecutionCore(self.config, self._load_state())  # back to the last commit
                 raise
             if builder.processed:
                 self.head = builder.head
-                self._remember(builder.events)
+                self._remember(builder.events, builder.payloads)
                 self.dirty = True
-            await self.flush()
+        # outside ``lock``: another consumer's batch is decided and committed while these acks are awaited;
+        # this batch is still acked (by the caller) only after its rows are published
+        await self.flush()
 
     async def flush(self) -> None:
         """Publish every outbox row not yet published, in order (after a crash, too)."""
-        while rows := self.store.unsent():
-            await self.publish(rows)
-            self.store.mark_sent(rows[-1].seq)
+        async with self.publishing:
+            while rows := self.store.unsent():
+                await self.publish(rows)
+                self.store.mark_sent(rows[-1].seq)
 
-    def _remember(self, events: list[Event]) -> None:
-        for event in events:
+    async def save_sent(self) -> None:
+        """Write the published mark if no commit has carried it yet (the snapshot task calls it when idle)."""
+        async with self.lock:
+            self.store.save_sent()
+
+    def _remember(self, events: list[Event], payloads: list[str]) -> None:
+        for event, payload in zip(events, payloads, strict=True):
             if isinstance(event, RiskDecision):
                 self.counts["decisions"] += 1
             elif isinstance(event, OrderEvent):
@@ -150,7 +173,7 @@ class ExecutionService:
                 self.counts["trades"] += 1
             queue = self.recent.get(event.SCHEMA)
             if queue is not None:
-                queue.append(event.model_dump_json(by_alias=True))
+                queue.append(payload)  # its to_json, as in the outbox
 
 
 class _BatchBuilder:
@@ -163,12 +186,15 @@ class _BatchBuilder:
         self.audit: list[audit.AuditRow] = []
         self.signals: list[dict[str, Any]] = []
         self.events: list[Event] = []
+        self.payloads: list[str] = []  # to_json of each of ``events``
 
     def add(self, event: Event) -> None:
         self.events.append(event)
-        self._outbox(event)
+        payload = self._outbox(event)
+        self.payloads.append(payload)
         if isinstance(event, AUDITED):
-            data = event.model_dump(mode="json", by_alias=True)
+            # == event.model_dump(mode="json", by_alias=True): the JSON values of the same serialiser
+            data = json.loads(payload)
             self._audit(event.SCHEMA, event.event_id, data, event)
 
     def audit_command(self, cmd: RiskCommand, verdict: Verdict) -> None:
@@ -187,7 +213,9 @@ class _BatchBuilder:
         self.audit.append(row)
         self.head = row
         at = event.occurred_at if event is not None else cmd.issued_at  # type: ignore[union-attr]
-        record = audit.AuditRecord.build(
+        # every field below is already of its type (ints, strs, UUIDs, a UTC datetime of a validated event)
+        build = audit.AuditRecord.build_trusted if event is not None else audit.AuditRecord.build
+        record = build(
             producer=PRODUCER,
             key=f"audit|{row.seq}|{row.hash}",
             occurred_at=at,
@@ -202,7 +230,8 @@ class _BatchBuilder:
         )
         self._outbox(record)
 
-    def _outbox(self, event: Event) -> None:
+    def _outbox(self, event: Event) -> str:
+        payload = event.to_json().decode()
         order_id = getattr(event, "order_id", None)
         signal_id = getattr(event, "signal_id", None)
         self.outbox.append(
@@ -214,13 +243,71 @@ class _BatchBuilder:
                 "order_id": order_id,
                 "signal_id": signal_id,
                 "occurred_at": event.occurred_at,
-                "payload": event.to_json().decode(),
+                "payload": payload,
             }
         )
         self.seq += 1
+        return payload
 
-    def build(self, state_json: str) -> Batch:
-        return Batch(self.consumer, self.processed, state_json, self.outbox, self.audit, self.signals)
+    def build(self, state_json: str, bars: list[BarsDelta]) -> Batch:
+        return Batch(self.consumer, self.processed, state_json, self.outbox, self.audit, self.signals, bars)
+
+
+_BARS = {"bars"}
+
+
+def _micros(at: datetime) -> int:
+    return (at - EPOCH) // MICROSECOND
+
+
+class BarsTracker:
+    """The kept bars of every symbol as last committed, to write only what a batch changed.
+
+    ``changes`` compares the core's lists with copies taken at the last commit: an unchanged list is equal
+    element by element (the same objects, so the comparison is a pointer walk); the usual change, some bars
+    dropped at the front and new ones appended, becomes a delta of the dropped times and the new rows; any
+    other change (an older bar sorted in, a symbol gone) rewrites that symbol's rows. It relies on a kept
+    ``BarRef`` never being changed in place (the core makes a new one per bar), as the pointer walk would
+    not see such a change."""
+
+    def __init__(self) -> None:
+        self.saved: dict[str, list[BarRef]] = {}
+
+    def reset(self, bars: dict[str, list[BarRef]]) -> None:
+        self.saved = {symbol: list(refs) for symbol, refs in bars.items()}
+
+    def changes(self, bars: dict[str, list[BarRef]]) -> list[BarsDelta]:
+        deltas = []
+        for symbol, refs in bars.items():
+            old = self.saved.get(symbol)
+            if old is None:
+                deltas.append(BarsDelta(symbol, replace=True, added=_rows(refs)))
+            elif refs != old:
+                deltas.append(_delta(symbol, old, refs))
+        deltas += [BarsDelta(symbol, replace=True) for symbol in self.saved if symbol not in bars]
+        return deltas
+
+    def committed(self, bars: dict[str, list[BarRef]], deltas: list[BarsDelta]) -> None:
+        for d in deltas:
+            if d.symbol in bars:
+                self.saved[d.symbol] = list(bars[d.symbol])
+            else:
+                del self.saved[d.symbol]
+
+
+def _rows(refs: Sequence[BarRef]) -> list[tuple[int, str]]:
+    return [(_micros(r.timestamp), r.model_dump_json()) for r in refs]
+
+
+def _delta(symbol: str, old: list[BarRef], new: list[BarRef]) -> BarsDelta:
+    """``old[:gone]`` dropped and ``new[kept:]`` appended, if that is the change; else a rewrite."""
+    if new:
+        gone = bisect.bisect_left(old, new[0].timestamp, key=lambda r: r.timestamp)
+        kept = len(old) - gone
+        if kept <= len(new) and old[gone:] == new[:kept]:
+            dropped = [_micros(r.timestamp) for r in old[:gone]]
+            return BarsDelta(symbol, dropped=dropped, added=_rows(new[kept:]))
+    return BarsDelta(symbol, replace=True, added=_rows(new))
 
 
 def _input_key(event: Any) -> uuid.UUID:
