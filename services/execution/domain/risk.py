@@ -6,11 +6,12 @@ States: ACTIVE (everything the limits allow), REDUCING (only orders that shrink 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
 from services.execution.domain.config import RiskLimits
 from services.execution.domain.positions import Portfolio
@@ -69,6 +70,7 @@ class RiskState(BaseModel):
     changed_by: str = "system"
     order_times: list[datetime] = []
     seen_signals: list[str] = []
+    _seen: Counter[str] | None = PrivateAttr(default=None)  # seen_signals counted, built on first use
     tripped: dict[str, str] = {}
 
     def remember_order(self, at: datetime) -> None:
@@ -77,8 +79,32 @@ class RiskState(BaseModel):
         self.order_times = [t for t in self.order_times if t > cutoff]
 
     def remember_signal(self, key: str) -> None:
+        """Add ``key`` to ``seen_signals`` (the newest SEEN_SIGNALS_KEPT are kept); change it only here."""
         self.seen_signals.append(key)
-        del self.seen_signals[:-SEEN_SIGNALS_KEPT]
+        index = self._index()
+        index[key] += 1
+        if len(self.seen_signals) > SEEN_SIGNALS_KEPT:
+            for old in self.seen_signals[:-SEEN_SIGNALS_KEPT]:
+                index[old] -= 1
+                if not index[old]:
+                    del index[old]
+            del self.seen_signals[:-SEEN_SIGNALS_KEPT]
+
+    def has_seen(self, key: str) -> bool:
+        """``key in seen_signals`` in O(1) (a list scan cost ~150 us per signal at 20,000 keys)."""
+        return key in self._index()
+
+    def __eq__(self, other: object) -> bool:  # the fields only: ``_seen`` is a cache of one of them
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as every non-frozen model
+
+    def _index(self) -> Counter[str]:
+        if self._seen is None:
+            self._seen = Counter(self.seen_signals)
+        return self._seen
 
 
 def _check(name: str, ok: bool, reason: str) -> RiskCheck:
@@ -116,7 +142,7 @@ def check_stale(limits: RiskLimits, view: MarketView) -> RiskCheck:
 
 
 def check_duplicate(limits: RiskLimits, state: RiskState, key: str) -> RiskCheck:
-    if limits.suppress_duplicates and key in state.seen_signals:
+    if limits.suppress_duplicates and state.has_seen(key):
         return _check("duplicate_signal", False, f"already decided a signal for {key}")
     return _check("duplicate_signal", True, "first signal for this strategy, symbol and bar")
 

@@ -224,3 +224,18 @@ def test_reducing_allows_only_orders_that_shrink_a_position() -> None:
     c.on_command(command("reduce"), "admin")
     assert not decide(c, 2, symbol="TCS").approved
     assert decide(c, 3, target="flat").approved
+
+
+def test_seen_signals_answer_like_the_list_while_keys_come_and_go() -> None:
+    state = risk.RiskState()
+    keys = [f"s|INFY|{i % 7}" for i in range(risk.SEEN_SIGNALS_KEPT + 50)]  # repeats, and past the cap
+    for n, key in enumerate(keys, 1):
+        state.remember_signal(key)
+        if n % 997 == 0 or n > risk.SEEN_SIGNALS_KEPT:
+            probe = {key, f"s|INFY|{(n + 3) % 7}", "never"}
+            assert {k for k in probe if state.has_seen(k)} == {k for k in probe if k in state.seen_signals}
+    assert len(state.seen_signals) == risk.SEEN_SIGNALS_KEPT
+    reloaded = risk.RiskState.model_validate_json(state.model_dump_json())
+    assert reloaded.has_seen(keys[-1])
+    assert not reloaded.has_seen("never")
+    assert "_seen" not in state.model_dump_json()
