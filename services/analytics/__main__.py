@@ -5,6 +5,9 @@ shared/runtime/settings.py) plus ``BASTION_ANALYTICS_CONFIG`` (optional YAML of 
 ``BASTION_ANALYTICS_BATCH`` (bars per consumer fetch and DuckDB transaction, default 200) and
 ``BASTION_ANALYTICS_ACK_WAIT`` (seconds before the server redelivers bars a crashed process had fetched,
 default 10).
+
+Snapshots ``analytics.<SYM>`` are written in the background, each at most every ``SNAPSHOT_INTERVAL``
+seconds during a backlog and always with the final state (see ``handlers``), so they do not delay acks.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import os
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+import structlog
 
 from services.analytics.adapters.store import AnalyticsStore
 from services.analytics.config import AnalyticsConfigError, load_config
@@ -29,10 +34,16 @@ from shared.runtime.settings import RuntimeSettings
 SERVICE = "analytics"
 STREAMS = ["MARKETDATA", "ANALYTICS", "DLQ"]
 CONSUMER = "analytics-bars"
+SNAPSHOT_INTERVAL = 0.1  # seconds between two snapshots of one symbol (the dashboard wants ~1/s)
 
 
 def make_runner(
-    settings: RuntimeSettings, config: ConfluenceConfig, *, batch: int = 200, ack_wait: float = 10.0
+    settings: RuntimeSettings,
+    config: ConfluenceConfig,
+    *,
+    batch: int = 200,
+    ack_wait: float = 10.0,
+    snapshot_interval: float = SNAPSHOT_INTERVAL,
 ) -> ServiceRunner:
     async def setup(bus: Bus) -> ServiceParts:
         store = AnalyticsStore.open(settings.db_path(SERVICE))
@@ -41,21 +52,39 @@ def make_runner(
             if insights:
                 await bus.publish_many([(i.subject(), i) for i in insights])
 
-        async def put_snapshot(key: str, value: dict[str, Any]) -> None:
+        async def publish_encoded(insights: Sequence[tuple[InsightEvent, bytes]]) -> None:
+            if insights:
+                await bus.publish_encoded([(i.subject(), body, str(i.event_id)) for i, body in insights])
+
+        async def put_snapshot(key: str, value: dict[str, Any] | bytes) -> None:
             await bus.put_snapshot(key, value)
 
-        service = AnalyticsService(store, publish, put_snapshot, config)
+        service = AnalyticsService(
+            store,
+            publish,
+            put_snapshot,
+            config,
+            publish_encoded=publish_encoded,
+            put_snapshot_bytes=put_snapshot,
+            snapshot_interval=snapshot_interval,
+        )
 
         async def on_bars(deliveries: Sequence[Delivery]) -> None:
             await service.on_bars([d.event for d in deliveries])
 
         async def on_stop() -> None:
+            try:
+                await service.flush_snapshots()
+            except Exception as exc:  # NATS gone at shutdown: the next start rewrites them
+                structlog.get_logger().warning("analytics.final_snapshots_failed", error=repr(exc))
             store.close()
 
         spec = ConsumerSpec(
             CONSUMER, "MARKETDATA", [ALL_BARS], decoder_for(OHLCVBar), on_bars, batch=batch, ack_wait=ack_wait
         )
-        return ServiceParts(consumers=[spec], on_stop=on_stop, detail=service.detail)
+        return ServiceParts(
+            consumers=[spec], tasks=[service.run_snapshots], on_stop=on_stop, detail=service.detail
+        )
 
     return ServiceRunner(settings=settings, setup=setup, streams=STREAMS)
 

@@ -8,6 +8,14 @@ start-up its state is rebuilt from ``analytics.duckdb``: from the checkpoint whe
 bar, else by replaying every stored bar. Either way a restarted service continues exactly where the file
 stops.
 
+Snapshots: called directly (``snapshot_interval=0``, the tests' way) ``on_bars`` writes the snapshot of every
+touched symbol before it returns. The service (``__main__``) sets an interval instead: ``on_bars`` only marks
+the symbols dirty and ``run_snapshots`` writes them in the background, each symbol at most once per
+interval and always its final state (after the interval; every dirty one on ``flush_snapshots`` at stop;
+every stored symbol once at start, in case a killed process missed its last write). A snapshot is derived
+from committed state and is not part of the delivery guarantee, so it need not delay the ack.
+``snapshot_json`` gives the bytes of ``json.dumps(snapshot(symbol))`` from per-bar fragments encoded once.
+
 A bar at or before the symbol's last bar time is not processed: if it is the stored bar itself
 (a redelivery, possibly after a crash between commit and publish) its stored insight is republished;
 otherwise it is recorded in ``ignored_bars`` with its reason (``duplicate``: another bar at the same time,
@@ -17,6 +25,9 @@ logged. Either way it is acked and never counted twice.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +48,28 @@ log = structlog.get_logger()
 
 SNAPSHOT_BARS = 300
 Publish = Callable[[Sequence[InsightEvent]], Awaitable[None]]
+#: Publishes insights with their already encoded bodies (``insight.to_json()``), in order.
+PublishEncoded = Callable[[Sequence[tuple[InsightEvent, bytes]]], Awaitable[None]]
 PutSnapshot = Callable[[str, dict[str, Any]], Awaitable[None]]
+PutSnapshotBytes = Callable[[str, bytes], Awaitable[None]]
+_COMPACT = (",", ":")
+
+
+def _num(value: Any) -> str:
+    """``value`` as ``json.dumps`` writes it (a finite float is its ``repr``: the fast path)."""
+    if value is None:
+        return "null"
+    if type(value) is float and value - value == 0.0:
+        return float.__repr__(value)
+    return json.dumps(value, default=str)
+
+
+def _fragments(bar: BarRow, values: list[float | None]) -> tuple[str, list[str]]:
+    """The JSON of one snapshot bar (``{"t":..,"o":..}``) and of each of its indicator values, exactly as
+    ``json.dumps`` writes them inside the whole snapshot."""
+    t = json.dumps(bar.timestamp.isoformat())
+    o, h, lo, c, v = _num(bar.open), _num(bar.high), _num(bar.low), _num(bar.close), _num(bar.volume)
+    return f'{{"t":{t},"o":{o},"h":{h},"l":{lo},"c":{c},"v":{v}}}', [_num(x) for x in values]
 
 
 @dataclass
@@ -49,6 +81,9 @@ class SymbolState:
         default_factory=lambda: deque(maxlen=SNAPSHOT_BARS)
     )
     insight: InsightEvent | None = None
+    #: ``_fragments`` of the bars in ``recent``, position by position (filled lazily by ``snapshot_json``)
+    encoded: deque[tuple[str, list[str]] | None] = field(default_factory=lambda: deque(maxlen=SNAPSHOT_BARS))
+    insight_json: tuple[InsightEvent | None, str] = (None, "null")
 
     def advance(self, bar: BarRow) -> Values:
         values = self.indicators.update(bar.high, bar.low, bar.close)
@@ -58,18 +93,34 @@ class SymbolState:
     def remember(self, bar: BarRow, values: Values) -> None:
         self.interval, self.last_ts = bar.interval, bar.timestamp
         self.recent.append((bar, [stable(values.get(name)) for name in SNAPSHOT_NAMES]))
+        self.encoded.append(None)  # same maxlen as ``recent``: the two stay aligned
 
 
 class AnalyticsService:
     def __init__(
-        self, store: AnalyticsStore, publish: Publish, put_snapshot: PutSnapshot, config: ConfluenceConfig
+        self,
+        store: AnalyticsStore,
+        publish: Publish,
+        put_snapshot: PutSnapshot,
+        config: ConfluenceConfig,
+        *,
+        publish_encoded: PublishEncoded | None = None,
+        put_snapshot_bytes: PutSnapshotBytes | None = None,
+        snapshot_interval: float = 0.0,
     ) -> None:
         self.store = store
         self.publish = publish
+        self.publish_encoded = publish_encoded
         self.put_snapshot = put_snapshot
+        self.put_snapshot_bytes = put_snapshot_bytes
+        self.snapshot_interval = snapshot_interval
         self.config = config
         self.states: dict[str, SymbolState] = {}
         self.ignored = 0
+        self.snapshots_written = 0
+        self._dirty: dict[str, None] = {}  # symbols whose snapshot is behind, in order of change
+        self._written_at: dict[str, float] = {}  # time.monotonic() of each symbol's last snapshot
+        self._wake = asyncio.Event()
 
     def state(self, symbol: str) -> SymbolState:
         """The symbol's streaming state, rebuilt from the file on first use."""
@@ -114,9 +165,74 @@ class AnalyticsService:
         except BaseException:
             self.states.clear()  # memory must never run ahead of the file: rebuild on next use
             raise
-        await self.publish([*republish, *changes.insights])
-        for symbol in touched:
-            await self.put_snapshot(f"analytics.{symbol}", self.snapshot(symbol))
+        if self.publish_encoded is not None:
+            encoded = [(i, i.to_json()) for i in republish]
+            await self.publish_encoded([*encoded, *zip(changes.insights, changes.bodies, strict=True)])
+        else:
+            await self.publish([*republish, *changes.insights])
+        if self.snapshot_interval <= 0:
+            for symbol in touched:
+                await self.put_snapshot(f"analytics.{symbol}", self.snapshot(symbol))
+            return
+        self._dirty.update(touched)
+        self._wake.set()
+
+    # -- throttled snapshots (the service's way) ----------------------------------------------------
+    async def run_snapshots(self, stop: asyncio.Event) -> None:
+        """Write the dirty snapshots, each symbol at most once per ``snapshot_interval``, until ``stop``.
+        Starts with every stored symbol: a process killed before its last throttled write leaves no stale
+        snapshot behind (the bars it acked are in the file)."""
+        try:
+            self._dirty.update(dict.fromkeys(self.store.symbols()))
+        except Exception as exc:  # unreadable file: the symbols are written as their bars come
+            log.warning("analytics.snapshot_symbols_failed", error=repr(exc))
+        while not stop.is_set():
+            wait = await self._write_due()
+            if wait is None:  # nothing dirty: sleep until a batch marks some
+                self._wake.clear()
+                waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+                _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                for w in pending:
+                    w.cancel()
+            else:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=wait)
+                except TimeoutError:
+                    pass
+
+    async def _write_due(self) -> float | None:
+        """Write the dirty symbols that are due; seconds until the next one is due, None if none dirty."""
+        now = time.monotonic()
+        due = [s for s in self._dirty if now - self._written_at.get(s, -1e9) >= self.snapshot_interval]
+        for symbol in due:
+            try:
+                await self._write(symbol)
+            except Exception as exc:  # NATS down, file unreadable: keep it dirty, try again later
+                log.warning("analytics.snapshot_failed", symbol=symbol, error=repr(exc))
+                self._written_at[symbol] = time.monotonic()
+        if not self._dirty:
+            return None
+        first = min(self._written_at.get(s, -1e9) for s in self._dirty)
+        return max(0.0, first + self.snapshot_interval - time.monotonic())
+
+    async def _write(self, symbol: str) -> None:
+        self._dirty.pop(symbol, None)
+        try:
+            key = f"analytics.{symbol}"
+            if self.put_snapshot_bytes is not None:
+                await self.put_snapshot_bytes(key, self.snapshot_json(symbol))
+            else:
+                await self.put_snapshot(key, self.snapshot(symbol))
+        except BaseException:
+            self._dirty[symbol] = None
+            raise
+        self._written_at[symbol] = time.monotonic()
+        self.snapshots_written += 1
+
+    async def flush_snapshots(self) -> None:
+        """Write every dirty snapshot now (at stop: the final state is never left unwritten)."""
+        for symbol in list(self._dirty):
+            await self._write(symbol)
 
     def _checkpoint(self, changes: Changes) -> None:
         for symbol in dict.fromkeys(b.symbol for b in changes.bars):
@@ -134,6 +250,7 @@ class AnalyticsService:
             changes.bars.append(row)
             changes.values.append(values)
             changes.insights.append(st.insight)
+            changes.bodies.append(st.insight.to_json())
             return None
         if any(p.bar_event_id == row.event_id for p in changes.insights):
             return None  # a copy inside this very batch: published once with the batch
@@ -177,6 +294,37 @@ class AnalyticsService:
             "indicators": {name: [v[i] for _, v in rows] for i, name in enumerate(SNAPSHOT_NAMES)},
             "insight": st.insight.model_dump(mode="json", by_alias=True) if st.insight else None,
         }
+
+    def snapshot_json(self, symbol: str) -> bytes:
+        """``json.dumps(self.snapshot(symbol), separators=(",", ":"), default=str)``, byte for byte, from
+        per-bar fragments cached in the symbol's state (each bar is encoded once, not once per write)."""
+        st = self.state(symbol)
+        frags = [
+            frag if frag is not None else _fragments(bar, values)
+            for (bar, values), frag in zip(st.recent, st.encoded, strict=True)
+        ]
+        st.encoded = deque(frags, maxlen=SNAPSHOT_BARS)
+        if st.insight_json[0] is not st.insight:
+            dumped = st.insight.model_dump(mode="json", by_alias=True) if st.insight else None
+            st.insight_json = (st.insight, json.dumps(dumped, separators=_COMPACT, default=str))
+        head = json.dumps(
+            {
+                "kind": "analytics.symbol",
+                "version": 1,
+                "producer": PRODUCER,
+                "updated_at": st.last_ts.isoformat() if st.last_ts else None,
+                "symbol": symbol,
+            },
+            separators=_COMPACT,
+            default=str,
+        )[:-1]
+        bars = ",".join(f[0] for f in frags)
+        indicators = ",".join(
+            f"{json.dumps(name)}:[{','.join(f[1][i] for f in frags)}]"
+            for i, name in enumerate(SNAPSHOT_NAMES)
+        )
+        text = f'{head},"bars":[{bars}],"indicators":{{{indicators}}},"insight":{st.insight_json[1]}}}'
+        return text.encode()
 
     def detail(self) -> dict[str, str]:
         return {"symbols": str(len(self.states)), "ignored_bars": str(self.ignored)}

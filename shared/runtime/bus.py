@@ -146,10 +146,16 @@ class Bus:
     async def publish_many(self, events: Iterable[tuple[str, Event]], *, window: int = 2000) -> int:
         """Publish many events, keeping up to ``window`` acks in flight; returns how many were new
         (not dropped as duplicates). Raises if any publish failed: callers must not ack their input."""
+        return await self.publish_encoded(
+            ((target, event.to_json(), str(event.event_id)) for target, event in events), window=window
+        )
+
+    async def publish_encoded(self, items: Iterable[tuple[str, bytes, str]], *, window: int = 2000) -> int:
+        """``publish_many`` of events already encoded: ``(subject, event.to_json(), str(event.event_id))``."""
         pending: list[asyncio.Future[PubAck]] = []
         new = 0
-        for target, event in events:
-            fut = await self.js.publish_async(target, event.to_json(), headers={MSG_ID: str(event.event_id)})
+        for target, payload, msg_id in items:
+            fut = await self.js.publish_async(target, payload, headers={MSG_ID: msg_id})
             pending.append(fut)
             if len(pending) >= window:
                 new += _count_new(await acks_of(pending))

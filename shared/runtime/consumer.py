@@ -12,13 +12,23 @@ effects committed to DuckDB and its outputs published) are the messages acked. E
 ``max_ack_pending`` equals the batch size, so after a crash the server redelivers the unacked messages
 before any newer one: order survives restarts. Handlers must still be idempotent (a processed-events
 table), because an ack can be lost after the handler committed.
+
+Fetching (``Puller``) is tuned for latency without giving up batching: a ``no_wait`` pull request takes
+every message available right now (up to the batch size, one round trip); only when there is none does
+the loop wait, with a pull request for a single message that returns the moment one arrives. So a backlog
+is worked off in full batches, and a trickle is handled message by message as it comes: batches grow by
+themselves when the handler is slower than the arrivals. (nats-py's ``fetch`` instead waits, when nothing
+is available, until the whole batch has arrived or the timeout has passed: up to ``fetch_timeout`` of
+latency per hop at a steady rate.) Every message is still acked explicitly, after the handler returned.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +36,9 @@ from typing import Any
 
 import nats.errors
 import structlog
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError
 from pydantic import ValidationError
@@ -133,6 +145,93 @@ async def ensure_consumer(bus: Bus, spec: ConsumerSpec) -> None:
         log.warning("consumer.exists_with_other_config", consumer=spec.name, error=str(exc))
 
 
+#: Status codes that end a pull request: 404 no messages (``no_wait``), 408 request expired, 409 refused
+#: (consumer deleted, max waiting/ack pending exceeded, leadership change, ...). 100 is a heartbeat.
+_STATUS = "Status"
+
+
+class Puller:
+    """Pull requests for one durable consumer on a private inbox (see the module doc for the policy).
+
+    Messages that arrive after a request was given up (a reply slower than the local timeout) stay in the
+    inbox and come first in the next ``fetch``, in delivery order; nothing is dropped here, and whatever a
+    process never acks is redelivered by the server after ``ack_wait``.
+    """
+
+    def __init__(self, nc: NATS, js_prefix: str, stream: str, durable: str) -> None:
+        self.nc = nc
+        self.next_subject = f"{js_prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self.inbox = nc.new_inbox()
+        self._ready: deque[Msg] = deque()
+        self._statuses = 0  # status replies seen (each ends one pull request)
+        self._arrived = asyncio.Event()
+        self._sub: Subscription | None = None
+
+    async def start(self) -> None:
+        self._sub = await self.nc.subscribe(self.inbox, cb=self._on_msg)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
+
+    async def _on_msg(self, msg: Msg) -> None:
+        status = msg.headers.get(_STATUS) if msg.headers else None
+        if status:
+            if status != "100":
+                self._statuses += 1
+        elif msg.reply:  # a JetStream message (it carries its ack subject)
+            self._ready.append(msg)
+        self._arrived.set()
+
+    def _take(self, batch: int) -> list[Msg]:
+        ready = self._ready
+        n = min(batch, len(ready))
+        return [ready.popleft() for _ in range(n)]
+
+    async def _wait(self, deadline: float) -> bool:
+        """Wait for the next arrival (message or status) until ``deadline``; False on timeout."""
+        self._arrived.clear()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        try:
+            await asyncio.wait_for(self._arrived.wait(), remaining)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _request(self, body: dict[str, Any]) -> None:
+        await self.nc.publish(self.next_subject, json.dumps(body).encode(), reply=self.inbox)
+
+    async def fetch(self, batch: int, timeout: float) -> list[Msg]:
+        """Up to ``batch`` messages: all available at once, else the first to arrive within ``timeout``.
+        Raises ``TimeoutError`` when none came."""
+        if self._ready:
+            return self._take(batch)
+        deadline = time.monotonic() + timeout
+        # 1. everything available now: the server answers with up to ``batch`` messages, then a 404/408
+        statuses = self._statuses
+        await self._request({"batch": batch, "no_wait": True})
+        while len(self._ready) < batch and self._statuses == statuses:
+            if not await self._wait(deadline):
+                break
+        if self._ready:
+            return self._take(batch)
+        # 2. nothing available: one message, as soon as it comes (expiring on the server before we give up)
+        expires = int((deadline - time.monotonic()) * 1e9) - 50_000_000
+        if expires <= 0:
+            raise TimeoutError("pull request timed out")
+        statuses = self._statuses
+        await self._request({"batch": 1, "expires": expires})
+        while not self._ready and self._statuses == statuses:
+            if not await self._wait(deadline):
+                break
+        if self._ready:
+            return self._take(batch)
+        raise TimeoutError("pull request timed out")
+
+
 class ConsumerLoop:
     """Runs one ``ConsumerSpec`` until ``stop`` is set."""
 
@@ -145,7 +244,9 @@ class ConsumerLoop:
 
     async def run(self) -> None:
         await ensure_consumer(self.bus, self.spec)
-        sub = await self.bus.js.pull_subscribe_bind(durable=self.spec.name, stream=self.spec.stream)
+        prefix = getattr(self.bus.js, "_prefix", "$JS.API")
+        sub = Puller(self.bus.nc, prefix, self.spec.stream, self.spec.name)
+        await sub.start()
         log.info("consumer.started", consumer=self.spec.name, subjects=list(self.spec.subjects))
         try:
             while not self.stop.is_set():
@@ -167,7 +268,7 @@ class ConsumerLoop:
                     await self.process(msgs)
         finally:
             try:
-                await sub.unsubscribe()
+                await sub.stop()
             except Exception as exc:
                 log.debug("consumer.unsubscribe_failed", error=repr(exc))
 

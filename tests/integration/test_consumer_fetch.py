@@ -1,0 +1,142 @@
+"""The consumer loop's fetching on a real nats-server: a trickle is handled as it comes (no waiting for a
+full batch), a backlog in full batches, and a batch is acked only after its handler returned."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.contracts import OHLCVBar
+from shared.runtime.bus import Bus
+from shared.runtime.consumer import ConsumerLoop, ConsumerSpec, Delivery, decoder_for
+from shared.runtime.settings import RuntimeSettings
+from tests.support.wait import eventually
+
+T0 = datetime(2024, 1, 1, 9, 15, tzinfo=UTC)
+
+
+def bar(i: int, symbol: str = "INFY") -> OHLCVBar:
+    ts = T0 + timedelta(minutes=i)
+    return OHLCVBar.build(
+        producer="marketdata",
+        key=OHLCVBar.key_for(symbol, "1m", ts.isoformat()),
+        occurred_at=ts,
+        symbol=symbol,
+        interval="1m",
+        timestamp=ts,
+        open=100 + i,
+        high=101 + i,
+        low=99 + i,
+        close=100.5 + i,
+        volume=1000,
+        source="synthetic",
+    )
+
+
+@pytest.fixture
+async def bus(nats_url: str):
+    b = await Bus.connect(RuntimeSettings(service="testsvc", nats_url=nats_url))
+    await b.ensure_streams(["MARKETDATA", "DLQ"])
+    yield b
+    await b.close()
+
+
+async def test_a_single_message_on_an_idle_consumer_is_handled_at_once_not_after_the_batch_fills(
+    bus: Bus,
+) -> None:
+    handled: list[tuple[int, float]] = []
+
+    async def handler(batch: Sequence[Delivery]) -> None:
+        now = time.perf_counter()
+        handled.extend((d.stream_sequence, now) for d in batch)
+
+    spec = ConsumerSpec(
+        "trickle", "MARKETDATA", ["md.v1.bar.>"], decoder_for(OHLCVBar), handler, batch=100, fetch_timeout=3.0
+    )
+    stop = asyncio.Event()
+    loop = ConsumerLoop(bus, spec, stop)
+    task = asyncio.create_task(loop.run())
+    try:
+        await eventually(lambda: _consumer_exists(bus, "trickle"), what="consumer created")
+        await asyncio.sleep(0.3)  # the loop is now waiting in a pull request
+        latencies = []
+        for i in range(5):
+            sent = time.perf_counter()
+            await bus.publish(bar(i))
+            await eventually(lambda n=i + 1: len(handled) >= n, timeout=5, interval=0.002, what="handled")
+            latencies.append(handled[-1][1] - sent)
+        # nats-py's fetch would wait for 100 messages or the 3 s timeout; the loop takes the first at once
+        assert max(latencies) < 0.5, latencies
+        await eventually(lambda: loop.stats.processed == 5, what="all acked")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_a_backlog_comes_in_full_batches_acked_only_after_the_handler_returned(bus: Bus) -> None:
+    await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(250)])
+    sizes: list[int] = []
+    release = asyncio.Event()
+    inside = asyncio.Event()
+
+    async def handler(batch: Sequence[Delivery]) -> None:
+        sizes.append(len(batch))
+        if len(sizes) == 1:
+            inside.set()
+            await release.wait()  # the first batch's effects are "being committed"
+
+    spec = ConsumerSpec("backlog", "MARKETDATA", ["md.v1.bar.>"], decoder_for(OHLCVBar), handler, batch=100)
+    stop = asyncio.Event()
+    loop = ConsumerLoop(bus, spec, stop)
+    task = asyncio.create_task(loop.run())
+    try:
+        await asyncio.wait_for(inside.wait(), 10)
+        info = await bus.js.consumer_info("MARKETDATA", "backlog")
+        assert info.num_ack_pending == 100  # delivered, handler running: nothing acked yet
+        assert info.ack_floor.stream_seq == 0
+        release.set()
+        await eventually(lambda: loop.stats.processed == 250, timeout=10, what="250 processed")
+        assert sizes == [100, 100, 50]
+        info = await bus.js.consumer_info("MARKETDATA", "backlog")
+        assert (info.num_ack_pending, info.num_pending) == (0, 0)
+    finally:
+        stop.set()
+        release.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_a_batch_whose_handler_failed_is_not_acked_and_comes_again_in_order(bus: Bus) -> None:
+    await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(30)])
+    seen: list[int] = []
+    failed = False
+
+    async def handler(batch: Sequence[Delivery]) -> None:
+        nonlocal failed
+        if not failed:
+            failed = True
+            raise ConnectionError("commit failed")
+        seen.extend(d.stream_sequence for d in batch)
+
+    spec = ConsumerSpec("flaky", "MARKETDATA", ["md.v1.bar.>"], decoder_for(OHLCVBar), handler, batch=10)
+    stop = asyncio.Event()
+    loop = ConsumerLoop(bus, spec, stop)
+    task = asyncio.create_task(loop.run())
+    try:
+        await eventually(lambda: loop.stats.processed == 30, timeout=15, what="30 processed")
+        assert seen == list(range(1, 31))
+        assert loop.stats.dead_lettered == 0
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def _consumer_exists(bus: Bus, name: str) -> bool:
+    try:
+        await bus.js.consumer_info("MARKETDATA", name)
+    except Exception:
+        return False
+    return True
