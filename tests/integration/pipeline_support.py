@@ -194,7 +194,7 @@ async def figures(nc: NATS) -> Figures:
         docs = [json.loads(d) for _, d in await read_subject(nc, stream, subject)]
         counts[kind] = await count_subject(nc, stream, subject)
         ids = {str(d[own]) for d in docs}
-        causes = frozenset(f"{d[cause]}|{d.get('status', '')}" for d in docs)
+        causes = frozenset(f"{d[cause]}|{d.get('status', d.get('approved', ''))}" for d in docs)
         assert len(docs) == counts[kind], f"{kind}: read {len(docs)} of {counts[kind]}"
         unique[kind] = min(len(ids), len(causes))
         keys[kind] = causes

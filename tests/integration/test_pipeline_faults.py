@@ -62,7 +62,9 @@ async def clean_run(tmp: Path, per_symbol: int) -> Figures:
 
 
 def assert_same(run: Figures, ref: Figures) -> None:
-    assert run.counts == ref.counts, (run.counts, ref.counts)
+    missing = {k: sorted(ref.keys[k] - run.keys[k])[:5] for k in ref.keys if ref.keys[k] - run.keys[k]}
+    extra = {k: sorted(run.keys[k] - ref.keys[k])[:5] for k in run.keys if run.keys[k] - ref.keys[k]}
+    assert run.counts == ref.counts, (run.counts, ref.counts, {"missing": missing, "extra": extra})
     assert run.unique == run.counts, f"duplicates: {run.unique} of {run.counts}"
     assert run.keys == ref.keys
     for kind in ("signals", "orders", "trades"):
