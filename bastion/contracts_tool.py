@@ -39,6 +39,12 @@ CHANNELS: dict[type[Contract], tuple[str, str, str]] = {
     contracts.LoginRequest: ("auth.v1.login", "dashboard, CLI", "Request; reply is a SessionReply"),
     contracts.TokenRequest: ("auth.v1.{verify|logout|whoami}", "any service", "Request; SessionReply"),
     contracts.SessionReply: ("_INBOX (reply)", "auth", "Reply to auth.v1.* requests"),
+    contracts.RecomputeInsights: (
+        "ctl.v1.analytics.recompute",
+        "CLI (bastion analytics update)",
+        "Request; reply is InsightsRecomputed",
+    ),
+    contracts.InsightsRecomputed: ("_INBOX (reply)", "analytics", "Reply to ctl.v1.analytics.recompute"),
     contracts.Heartbeat: ("KV SNAPSHOTS health.<service>", "every service", "Liveness and counters"),
 }
 

@@ -6,6 +6,9 @@ shared/runtime/settings.py) plus ``BASTION_ANALYTICS_CONFIG`` (optional YAML of 
 ``BASTION_ANALYTICS_ACK_WAIT`` (seconds before the server redelivers bars a crashed process had fetched,
 default 10).
 
+``bastion analytics update`` while the service runs: the service answers ``RecomputeInsights`` on
+``ctl.v1.analytics.recompute`` (``adapters.control``).
+
 Snapshots ``analytics.<SYM>`` are written in the background, each at most every ``SNAPSHOT_INTERVAL``
 seconds during a backlog and always with the final state (see ``handlers``), so they do not delay acks.
 """
@@ -19,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from services.analytics.adapters.control import ControlServer
 from services.analytics.adapters.store import AnalyticsStore
 from services.analytics.config import AnalyticsConfigError, load_config
 from services.analytics.domain.confluence import ConfluenceConfig
@@ -72,7 +76,11 @@ def make_runner(
         async def on_bars(deliveries: Sequence[Delivery]) -> None:
             await service.on_bars([d.event for d in deliveries])
 
+        control = ControlServer(bus, service)
+        await control.start()
+
         async def on_stop() -> None:
+            await control.stop()
             try:
                 await service.flush_snapshots()
             except Exception as exc:  # NATS gone at shutdown: the next start rewrites them

@@ -23,9 +23,10 @@ from services.analytics.adapters.store import AnalyticsStore
 from services.analytics.config import AnalyticsConfigError, load_config
 from services.analytics.domain.confluence import ConfluenceConfig, evaluate
 from services.analytics.domain.indicators import INDICATOR_NAMES, compute_all, rows_of
-from services.analytics.domain.insight import BarRow, build_insight, stable
-from shared.contracts.analytics import InsightEvent
-from shared.contracts.subjects import InvalidSymbolError, normalize_symbol
+from services.analytics.domain.insight import stable
+from services.analytics.recompute import UnknownSymbolError, symbols_to_update, update_symbol
+from shared.contracts.analytics import InsightEvent, InsightsRecomputed, RecomputeInsights
+from shared.contracts.subjects import ANALYTICS_RECOMPUTE, InvalidSymbolError, normalize_symbol
 from shared.runtime.bus import Bus
 from shared.runtime.settings import RuntimeSettings
 
@@ -66,39 +67,41 @@ def _interval(value: str) -> str:
     return value
 
 
-def recompute(
-    bars: Sequence[BarRow], config: ConfluenceConfig
-) -> tuple[list[dict[str, float | None]], list[InsightEvent]]:
-    """Batch indicators and insights of one symbol's bars (the same payloads the live service publishes)."""
-    values = rows_of(compute_all([b.high for b in bars], [b.low for b in bars], [b.close for b in bars]))
-    return values, [build_insight(b, v, config) for b, v in zip(bars, values, strict=True)]
-
-
 @app.command("update")
 def update(
     symbol: SymbolOpt = None,
     publish: Annotated[bool, typer.Option(help="Republish the insights (dedupe makes it safe)")] = True,
     config: ConfigOpt = None,
+    timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds to wait for the running service to finish")
+    ] = 600,
 ) -> None:
-    """Recompute indicators and insights of all (or one) symbols from the bars in analytics.duckdb."""
-    cfg = _config(config)
+    """Recompute indicators and insights of all (or one) symbols from the bars in analytics.duckdb.
+
+    With the analytics service stopped this works on the file itself; while it runs (it holds the file),
+    the service does it on request, with its own rules."""
     settings = RuntimeSettings.from_env("analytics")
     path = settings.data_dir / "analytics.duckdb"
+    wanted = _symbol(symbol) if symbol is not None else None
     if not path.exists():
         raise _fail(f"no analytics database at {path}: start the analytics service first", 2)
+    cfg = _config(config)
     try:
         store = AnalyticsStore.open(path)
-    except duckdb.IOException as exc:
-        raise _fail(
-            f"{path} is in use (stop the analytics service, DuckDB has one writer): {exc}", 1
-        ) from None
+    except duckdb.IOException:
+        if config is not None:
+            raise _fail(
+                "--config applies only with the analytics service stopped: the running service recomputes "
+                "with its own rules (BASTION_ANALYTICS_CONFIG)",
+                2,
+            ) from None
+        _update_in_service(settings, wanted, publish, timeout)
+        return
     try:
-        symbols = store.symbols()
-        if symbol is not None:
-            wanted = _symbol(symbol)
-            if wanted not in symbols:
-                raise _fail(f"no stored bars for {wanted}; known: {', '.join(symbols) or 'none'}", 2)
-            symbols = [wanted]
+        try:
+            symbols = symbols_to_update(store, wanted)
+        except UnknownSymbolError as exc:
+            raise _fail(str(exc), 2) from None
         insights = _update_store(store, symbols, cfg)
     finally:
         store.close()
@@ -111,15 +114,48 @@ def update(
     out.print(f"[green]updated {len(symbols)} symbol(s), {len(insights)} insight(s)[/green]")
 
 
+def _update_in_service(settings: RuntimeSettings, symbol: str | None, publish: bool, timeout: float) -> None:
+    request = RecomputeInsights.model_validate({"symbol": symbol, "publish": publish})
+    try:
+        with err.status("the analytics service holds the database: it recomputes on request ..."):
+            reply = asyncio.run(_ask_service(settings, request, timeout))
+    except Exception as exc:  # no service answering, broker unreachable: cron sees exit 1
+        raise _fail(
+            f"{settings.data_dir / 'analytics.duckdb'} is in use and the analytics service did not answer: "
+            f"{exc or type(exc).__name__} (is it running? is BASTION_NATS_URL right?)",
+            1,
+        ) from None
+    if reply.unknown_symbol:
+        raise _fail(f"no stored bars for {symbol}; known: {', '.join(reply.known) or 'none'}", 2)
+    if not reply.ok:
+        raise _fail(f"the analytics service could not recompute: {reply.error}", 1)
+    if publish and reply.insights:
+        out.print(
+            f"published {reply.insights} insight(s), {reply.published_new} new (the rest were duplicates)"
+        )
+    out.print(
+        f"[green]updated {len(reply.symbols)} symbol(s), {reply.insights} insight(s) "
+        "(by the running analytics service)[/green]"
+    )
+
+
+async def _ask_service(
+    settings: RuntimeSettings, request: RecomputeInsights, timeout: float
+) -> InsightsRecomputed:
+    bus = await asyncio.wait_for(Bus.connect(settings, replicas=settings.stream_replicas), timeout=10)
+    try:
+        msg = await bus.nc.request(ANALYTICS_RECOMPUTE, request.to_json(), timeout=timeout)
+    finally:
+        await bus.close()
+    return InsightsRecomputed.from_json(msg.data)
+
+
 def _update_store(store: AnalyticsStore, symbols: Sequence[str], cfg: ConfluenceConfig) -> list[InsightEvent]:
     done: list[InsightEvent] = []
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task("recomputing", total=len(symbols))
         for sym in symbols:
-            bars = store.bars(sym)
-            values, insights = recompute(bars, cfg)
-            store.upsert_derived(bars, values, insights)
-            done.extend(insights)
+            done.extend(update_symbol(store, sym, cfg))
             progress.advance(task)
     return done
 

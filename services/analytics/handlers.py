@@ -41,6 +41,7 @@ from services.analytics.domain.confluence import ConfluenceConfig
 from services.analytics.domain.indicators import SNAPSHOT_NAMES, IndicatorSet, Values
 from services.analytics.domain.indicators.state import StateFormatError, dump_state, load_state
 from services.analytics.domain.insight import PRODUCER, BarRow, build_insight, stable
+from services.analytics.recompute import update_symbol
 from shared.contracts.analytics import InsightEvent
 from shared.contracts.market_data import OHLCVBar
 
@@ -150,6 +151,15 @@ class AnalyticsService:
         for bar in self.store.bars(symbol):
             found.advance(bar)
         return found
+
+    def recompute_symbol(self, symbol: str) -> list[InsightEvent]:
+        """``bastion analytics update`` of one symbol inside the service (``adapters.control``): recompute
+        and upsert from the stored bars, then rebuild the symbol's memory from the file on next use."""
+        insights = update_symbol(self.store, symbol, self.config)
+        self.states.pop(symbol, None)
+        self._dirty[symbol] = None
+        self._wake.set()
+        return insights
 
     async def on_bars(self, bars: Sequence[OHLCVBar]) -> None:
         changes, republish = Changes(), []

@@ -4,7 +4,13 @@ One module per event family. Producers build strict models; consumers tolerate e
 minor version. See CHANGELOG.md beside this file for every contract version.
 """
 
-from shared.contracts.analytics import ConfluenceInsight, InsightComponent, InsightEvent
+from shared.contracts.analytics import (
+    ConfluenceInsight,
+    InsightComponent,
+    InsightEvent,
+    InsightsRecomputed,
+    RecomputeInsights,
+)
 from shared.contracts.audit import AuditRecord
 from shared.contracts.auth import AuthAudit, LoginRequest, SessionReply, TokenRequest
 from shared.contracts.envelope import (
@@ -47,6 +53,8 @@ ALL_CONTRACTS: tuple[type[Contract], ...] = (
     TokenRequest,
     SessionReply,
     AuthAudit,
+    RecomputeInsights,
+    InsightsRecomputed,
 )
 
 __all__ = [
@@ -62,12 +70,14 @@ __all__ = [
     "Heartbeat",
     "InsightComponent",
     "InsightEvent",
+    "InsightsRecomputed",
     "InvalidSymbolError",
     "LoginRequest",
     "OHLCVBar",
     "OrderEvent",
     "Position",
     "PositionSnapshot",
+    "RecomputeInsights",
     "RiskCheck",
     "RiskCommand",
     "RiskDecision",

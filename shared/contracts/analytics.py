@@ -12,7 +12,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.common import Interval, Symbol
-from shared.contracts.envelope import Event, UtcDatetime
+from shared.contracts.envelope import Command, Contract, Event, UtcDatetime
 from shared.contracts.subjects import insight_subject
 
 Bias = Literal["bullish", "bearish", "neutral"]
@@ -60,3 +60,31 @@ class InsightEvent(Event):
 
     def subject(self) -> str:
         return insight_subject(self.insight.symbol)
+
+
+class RecomputeInsights(Command):
+    """Request on ``ctl.v1.analytics.recompute`` (``bastion analytics update`` while the service runs): the
+    running analytics service recomputes indicators and insights of all (or one) stored symbols with its own
+    rules, upserts them and, with ``publish``, republishes the insights (dedupe drops the known ones)."""
+
+    SCHEMA: ClassVar[str] = "bastion.analytics.recompute"
+    VERSION: ClassVar[str] = "1.0"
+
+    symbol: Symbol | None = None
+    publish: bool = True
+
+
+class InsightsRecomputed(Contract):
+    """Reply to ``RecomputeInsights``. ``ok`` false carries ``error``; ``unknown_symbol`` says the symbol
+    has no stored bars (``known`` lists those that have)."""
+
+    SCHEMA: ClassVar[str] = "bastion.analytics.recomputed"
+    VERSION: ClassVar[str] = "1.0"
+
+    ok: bool
+    error: str | None = Field(default=None, max_length=500)
+    unknown_symbol: bool = False
+    known: tuple[str, ...] = ()
+    symbols: tuple[str, ...] = ()
+    insights: int = Field(default=0, ge=0)
+    published_new: int = Field(default=0, ge=0, description="Insights JetStream had not seen before")

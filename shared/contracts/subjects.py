@@ -78,6 +78,8 @@ AUTH_LOGOUT = "auth.v1.logout"
 AUTH_WHOAMI = "auth.v1.whoami"
 AUDIT_AUTH = "audit.v1.auth"
 AUDIT_EXEC = "audit.v1.exec"
+#: Control requests (core NATS request/reply; no stream holds ``ctl.>``).
+ANALYTICS_RECOMPUTE = "ctl.v1.analytics.recompute"
 
 # Wildcards consumers subscribe to.
 ALL_BARS = "md.v1.bar.>"

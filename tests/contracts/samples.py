@@ -178,6 +178,8 @@ def samples() -> list[c.Contract]:
         c.LoginRequest(username="alice", password="correct horse battery", client_addr="127.0.0.1"),
         c.TokenRequest(token="abc"),
         c.SessionReply(ok=True, username="alice", role="trader", expires_at=T),
+        c.RecomputeInsights(symbol="INFY"),
+        c.InsightsRecomputed(ok=True, symbols=("INFY",), insights=300, published_new=2),
         c.AuthAudit.build(
             producer="auth", key="a", occurred_at=T, action="login", username="alice", outcome="success"
         ),

@@ -70,6 +70,7 @@ async def test_strategy_worker_cannot_publish_orders_trades_or_bars(
         "risk.v1.command",
         "audit.v1.auth",
         "$KV.SNAPSHOTS.risk",
+        "ctl.v1.analytics.recompute",
     ],
 )
 async def test_dashboard_cannot_publish_any_event_subject(secured_server: NatsServer, subject: str) -> None:
@@ -153,3 +154,26 @@ async def test_every_service_writes_its_own_snapshots_and_heartbeat(secured_serv
         finally:
             await nc.close()
         assert errors == [], (user, errors)
+
+
+async def test_the_analytics_cli_user_asks_the_running_analytics_service_to_recompute(
+    secured_server: NatsServer,
+) -> None:
+    errors: list[str] = []
+    service = await connect_as(secured_server, "analytics", errors)
+    cli = await connect_as(secured_server, "analytics", errors)
+    try:
+
+        async def answer(msg: nats.aio.msg.Msg) -> None:
+            await msg.respond(b'{"ok": true}')
+
+        await service.subscribe("ctl.v1.analytics.recompute", queue="analytics", cb=answer)
+        await service.flush()
+        reply = await cli.request("ctl.v1.analytics.recompute", b"{}", timeout=5)
+    finally:
+        await cli.close()
+        await service.close()
+    assert reply.data == b'{"ok": true}'
+    assert errors == []
+    for user in ("strategy", "execution", "marketdata", "auth"):
+        assert await denied(secured_server, user, "ctl.v1.analytics.recompute"), user
