@@ -46,39 +46,54 @@ def rsi_kernel(
 
 
 @njit(cache=True, nogil=True)
-def macd_line_kernel(
+def macd_warmup_kernel(
     xs: np.ndarray,
     at: int,
+    first: int,
     slow_seed: float,
     fast_seed: float,
     slow_w: np.ndarray,
     fast_w: np.ndarray,
-    out: np.ndarray,
-) -> None:
-    """``out``: fast EMA - slow EMA, both seeded at ``at`` (``slow - 1``); ``*_w`` are (alpha, beta)."""
-    out[:at] = NAN
+    line: np.ndarray,
+) -> tuple[float, float]:
+    """``line[at:first + 1]`` (fast EMA - slow EMA, both seeded at ``at``); the two EMAs at ``first``."""
     slow, fast = slow_seed, fast_seed
-    out[at] = fast - slow
+    line[at] = fast - slow
     sa, sb, fa, fb = slow_w[0], slow_w[1], fast_w[0], fast_w[1]
-    for t in range(at + 1, len(xs)):
+    for t in range(at + 1, first + 1):
         x = xs[t]
         slow = slow * sb + sa * x
         fast = fast * fb + fa * x
-        out[t] = fast - slow
+        line[t] = fast - slow
+    return slow, fast
 
 
 @njit(cache=True, nogil=True)
-def macd_signal_kernel(
-    line: np.ndarray, at: int, seed: float, alpha: float, beta: float, sig: np.ndarray, hist: np.ndarray
+def macd_kernel(
+    xs: np.ndarray,
+    first: int,
+    slow: float,
+    fast: float,
+    sig: float,
+    weights: np.ndarray,
+    line: np.ndarray,
+    signal: np.ndarray,
+    hist: np.ndarray,
 ) -> None:
-    """``sig``, ``hist``: signal EMA (seeded at ``at``) and histogram; ``line`` is blanked before ``at``."""
-    line[:at] = NAN
-    sig[:at] = NAN
-    hist[:at] = NAN
-    prev = seed
-    sig[at] = prev
-    hist[at] = line[at] - prev
-    for t in range(at + 1, len(line)):
-        prev = prev * beta + alpha * line[t]
-        sig[t] = prev
-        hist[t] = line[t] - prev
+    """From ``first`` on, in one pass: both EMAs, the line, the signal EMA (seeded ``sig`` at ``first``)
+    and the histogram; NaN before ``first``. ``weights``: slow, fast, signal (alpha, beta) in a row."""
+    line[:first] = NAN
+    signal[:first] = NAN
+    hist[:first] = NAN
+    signal[first] = sig
+    hist[first] = line[first] - sig
+    sa, sb, fa, fb, ga, gb = weights[0], weights[1], weights[2], weights[3], weights[4], weights[5]
+    for t in range(first + 1, len(xs)):
+        x = xs[t]
+        slow = slow * sb + sa * x
+        fast = fast * fb + fa * x
+        value = fast - slow
+        sig = sig * gb + ga * value
+        line[t] = value
+        signal[t] = sig
+        hist[t] = value - sig

@@ -29,7 +29,7 @@ from services.analytics.domain.indicators.core import (
     step,
     wilder_weights,
 )
-from services.analytics.domain.indicators.kernels import macd_line_kernel, macd_signal_kernel, rsi_kernel
+from services.analytics.domain.indicators.kernels import macd_kernel, macd_warmup_kernel, rsi_kernel
 
 
 def _rsi(avg_gain: float, avg_loss: float) -> float:
@@ -132,9 +132,11 @@ def macd(
         return np.full(len(xs), NAN), np.full(len(xs), NAN), np.full(len(xs), NAN)
     slow_seed = math.fsum(xs[:slow].tolist()) / slow
     fast_seed = math.fsum(xs[slow - fast : slow].tolist()) / fast
-    weights = np.array(ema_weights(slow)), np.array(ema_weights(fast))
     line, sig, hist = np.empty(len(xs)), np.empty(len(xs)), np.empty(len(xs))
-    macd_line_kernel(xs, at, slow_seed, fast_seed, *weights, line)
+    slow_w, fast_w, sig_w = ema_weights(slow), ema_weights(fast), ema_weights(signal)
+    ema_at_first = macd_warmup_kernel(
+        xs, at, first, slow_seed, fast_seed, np.array(slow_w), np.array(fast_w), line
+    )
     sig_seed = math.fsum(line[at : first + 1].tolist()) / signal
-    macd_signal_kernel(line, first, sig_seed, *ema_weights(signal), sig, hist)
+    macd_kernel(xs, first, *ema_at_first, sig_seed, np.array([*slow_w, *fast_w, *sig_w]), line, sig, hist)
     return line, sig, hist
