@@ -6,43 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from shared.contracts import OHLCVBar
 from shared.runtime.bus import Bus
 from shared.runtime.consumer import ConsumerLoop, ConsumerSpec, Delivery, decoder_for
-from shared.runtime.settings import RuntimeSettings
+from tests.integration.test_runtime import bar
 from tests.support.wait import eventually
-
-T0 = datetime(2024, 1, 1, 9, 15, tzinfo=UTC)
-
-
-def bar(i: int, symbol: str = "INFY") -> OHLCVBar:
-    ts = T0 + timedelta(minutes=i)
-    return OHLCVBar.build(
-        producer="marketdata",
-        key=OHLCVBar.key_for(symbol, "1m", ts.isoformat()),
-        occurred_at=ts,
-        symbol=symbol,
-        interval="1m",
-        timestamp=ts,
-        open=100 + i,
-        high=101 + i,
-        low=99 + i,
-        close=100.5 + i,
-        volume=1000,
-        source="synthetic",
-    )
-
-
-@pytest.fixture
-async def bus(nats_url: str):
-    b = await Bus.connect(RuntimeSettings(service="testsvc", nats_url=nats_url))
-    await b.ensure_streams(["MARKETDATA", "DLQ"])
-    yield b
-    await b.close()
 
 
 async def test_a_single_message_on_an_idle_consumer_is_handled_at_once_not_after_the_batch_fills(

@@ -14,8 +14,7 @@ import duckdb
 import pytest
 
 from services.execution.adapters import store as store_module
-from services.execution.adapters.auth_client import Verdict
-from services.execution.adapters.store import MIGRATIONS, ExecutionStore, OutboxRow
+from services.execution.adapters.store import MIGRATIONS, ExecutionStore
 from services.execution.domain import audit
 from services.execution.domain.config import ExecutionConfig, SizingConfig
 from services.execution.handlers import ExecutionService
@@ -25,6 +24,7 @@ from shared.contracts.risk import RiskDecision, RiskStateChanged
 from shared.contracts.signals import Target
 from shared.runtime.consumer import Delivery
 from shared.runtime.duck import open_db
+from tests.integration.test_execution_handlers import Admin, FlakyPublisher
 from tests.unit.execution.helpers import FREE, NO_LIMITS, bar, command, signal
 
 SYMBOLS = ["AAA", "BBB", "CCC"]
@@ -33,20 +33,7 @@ KINDS = {
 }  # the audited domain events
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-        self.fail = False
-
-    async def __call__(self, rows: Sequence[OutboxRow]) -> None:
-        if self.fail:
-            raise ConnectionError("nats down")
-        self.sent += [r.event_id for r in rows]
-
-
-class Admin:
-    async def verify_admin(self, token: str) -> Verdict:
-        return Verdict("admin1", "accepted")
+Recorder = FlakyPublisher  # records what was published; ``fail`` makes it raise
 
 
 def config(bars_kept: int = 4) -> ExecutionConfig:

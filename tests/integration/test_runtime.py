@@ -11,7 +11,6 @@ import pytest
 from shared.contracts import DeadLetter, OHLCVBar
 from shared.runtime.bus import Bus
 from shared.runtime.consumer import ConsumerLoop, ConsumerSpec, Delivery, PermanentError, decoder_for
-from shared.runtime.settings import RuntimeSettings
 from tests.support.wait import eventually
 
 T0 = datetime(2024, 1, 1, 9, 15, tzinfo=UTC)
@@ -33,14 +32,6 @@ def bar(i: int, symbol: str = "INFY") -> OHLCVBar:
         volume=1000,
         source="synthetic",
     )
-
-
-@pytest.fixture
-async def bus(nats_url: str):
-    b = await Bus.connect(RuntimeSettings(service="testsvc", nats_url=nats_url))
-    await b.ensure_streams(["MARKETDATA", "DLQ"])
-    yield b
-    await b.close()
 
 
 async def stream_count(bus: Bus, stream: str) -> int:
