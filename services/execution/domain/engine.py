@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from services.execution.domain import risk
 from services.execution.domain.broker import PRODUCER, PendingOrder, fill
@@ -51,6 +51,11 @@ LIVE_SOURCE_PREFIX = "broker:"
 
 
 class BarRef(BaseModel):
+    """A kept bar. Frozen: the service persists kept bars by comparing them with the last committed ones
+    (``handlers.BarsTracker``), which relies on a ref never changing in place."""
+
+    model_config = ConfigDict(frozen=True)
+
     timestamp: datetime
     open: Decimal
     close: Decimal
