@@ -9,9 +9,12 @@ effects committed to DuckDB and its outputs published) are the messages acked. E
   kept) and dead-lettered as ``exhausted`` after ``max_deliver`` attempts. A message that crashed the whole
   process is redelivered by the server and dead-lettered once its delivery count passes ``max_deliver``.
 
-``max_ack_pending`` equals the batch size, so after a crash the server redelivers the unacked messages
-before any newer one: order survives restarts. Handlers must still be idempotent (a processed-events
-table), because an ack can be lost after the handler committed.
+Order survives restarts (``Recovery``): a process that crashed (or stopped) mid-batch leaves messages
+delivered but unacked, which the server redelivers only after ``ack_wait``, while newer ones would be
+handed out at once. So a starting loop that finds unacked messages holds the newer ones until those have
+come back, then handles everything in stream order. (``max_ack_pending`` equals the batch size, which keeps
+this bounded.) Handlers must still be idempotent (a processed-events table), because an ack can be lost
+after the handler committed.
 
 Fetching (``Puller``) is tuned for latency without giving up batching: a ``no_wait`` pull request takes
 every message available right now (up to the batch size, one round trip); only when there is none does
@@ -232,6 +235,31 @@ class Puller:
         raise TimeoutError("pull request timed out")
 
 
+@dataclass
+class Recovery:
+    """Messages a previous process left delivered and unacked: ``pending`` of them, none after stream
+    sequence ``upto``. Until they are redelivered (after ``ack_wait``), newer messages are held, so the loop
+    handles the lot in stream order; after ``deadline`` it goes on with what it has (logged)."""
+
+    upto: int
+    pending: int
+    deadline: float
+    old: dict[int, Msg] = field(default_factory=dict)
+    new: dict[int, Msg] = field(default_factory=dict)
+    touched: float = 0.0  # when the held newer messages last told the server they are in progress
+
+    def add(self, msgs: Sequence[Msg]) -> None:
+        for msg in msgs:
+            seq = int(msg.metadata.sequence.stream)
+            (self.old if seq <= self.upto else self.new)[seq] = msg  # a second delivery replaces the first
+
+    def complete(self, now: float) -> bool:
+        return len(self.old) >= self.pending or now > self.deadline
+
+    def in_order(self) -> list[Msg]:
+        return [self.old[s] for s in sorted(self.old)] + [self.new[s] for s in sorted(self.new)]
+
+
 class ConsumerLoop:
     """Runs one ``ConsumerSpec`` until ``stop`` is set."""
 
@@ -241,9 +269,53 @@ class ConsumerLoop:
         self.stop = stop
         self.stats = ConsumerStats()
         self._labels = {"service": bus.service, "consumer": spec.name}
+        self._handled: set[int] = set()  # stream sequences handled during recovery (see ``_fresh``)
+
+    async def _recovery(self) -> Recovery | None:
+        try:
+            info = await self.bus.js.consumer_info(self.spec.stream, self.spec.name)
+        except Exception as exc:  # the loop works without it; only the order after a crash is at stake
+            log.warning("consumer.info_failed", consumer=self.spec.name, error=repr(exc))
+            return None
+        pending = int(info.num_ack_pending or 0)
+        if not pending or info.delivered is None:
+            return None
+        upto = int(info.delivered.stream_seq or 0)
+        log.info("consumer.recovering", consumer=self.spec.name, unacked=pending, upto=upto)
+        return Recovery(upto, pending, time.monotonic() + 2 * self.spec.ack_wait + 5)
+
+    async def _recovered(self, recovery: Recovery, msgs: Sequence[Msg]) -> bool:
+        """Hold ``msgs`` in ``recovery``; once it is complete handle everything in order. True when done."""
+        recovery.add(msgs)
+        now = time.monotonic()
+        if not recovery.complete(now):
+            if now - recovery.touched > self.spec.ack_wait / 3:  # held ones must not be redelivered meanwhile
+                recovery.touched = now
+                for waiting in recovery.new.values():
+                    try:
+                        await waiting.in_progress()
+                    except Exception as exc:  # a late redelivery is deduplicated below anyway
+                        log.debug("consumer.in_progress_failed", consumer=self.spec.name, error=repr(exc))
+            return False
+        if len(recovery.old) < recovery.pending:
+            log.warning(
+                "consumer.recovery_incomplete",
+                consumer=self.spec.name,
+                expected=recovery.pending,
+                got=len(recovery.old),
+            )
+        held = recovery.in_order()
+        self._handled = set(recovery.old) | set(recovery.new)
+        log.info("consumer.recovered", consumer=self.spec.name, messages=len(held))
+        for start in range(0, len(held), self.spec.batch):
+            if self.stop.is_set():
+                break  # unacked: handled in order by the next start
+            await self.process(held[start : start + self.spec.batch])
+        return True
 
     async def run(self) -> None:
         await ensure_consumer(self.bus, self.spec)
+        recovery = await self._recovery()
         prefix = getattr(self.bus.js, "_prefix", "$JS.API")
         sub = Puller(self.bus.nc, prefix, self.spec.stream, self.spec.name)
         await sub.start()
@@ -253,6 +325,8 @@ class ConsumerLoop:
                 try:
                     msgs = await sub.fetch(self.spec.batch, timeout=self.spec.fetch_timeout)
                 except (nats.errors.TimeoutError, TimeoutError):  # nats-py raises either under load
+                    if recovery is not None and await self._recovered(recovery, []):
+                        recovery = None
                     continue
                 except (nats.errors.ConnectionClosedError, nats.errors.NoServersError):
                     if self.bus.nc.is_closed:
@@ -263,6 +337,12 @@ class ConsumerLoop:
                     log.warning("consumer.fetch_failed", consumer=self.spec.name, error=repr(exc))
                     await asyncio.sleep(0.5)
                     continue
+                if recovery is not None:
+                    if await self._recovered(recovery, msgs):
+                        recovery = None
+                    continue
+                if self._handled:
+                    msgs = await self._fresh(msgs)
                 if msgs:
                     self._record_lag(msgs[-1])
                     await self.process(msgs)
@@ -271,6 +351,18 @@ class ConsumerLoop:
                 await sub.stop()
             except Exception as exc:
                 log.debug("consumer.unsubscribe_failed", error=repr(exc))
+
+    async def _fresh(self, msgs: Sequence[Msg]) -> list[Msg]:
+        """``msgs`` without second deliveries of what recovery already handled (those are acked again)."""
+        fresh = []
+        for msg in msgs:
+            if int(msg.metadata.sequence.stream) in self._handled:
+                await msg.ack()
+            else:
+                fresh.append(msg)
+        if fresh and int(fresh[0].metadata.sequence.stream) > max(self._handled):
+            self._handled = set()  # past everything recovery held: nothing more to filter
+        return fresh
 
     def _record_lag(self, msg: Msg) -> None:
         try:
@@ -297,7 +389,7 @@ class ConsumerLoop:
                 log.info("consumer.batch_failed_isolating", consumer=self.spec.name, error=repr(exc))
                 for delivery in good:
                     if self.stop.is_set():
-                        return  # unacked: redelivered, in order, after restart
+                        return  # unacked: handled in order after the restart (``Recovery``)
                     await self._retry_single(delivery, None)
             return
         metrics.LATENCY.labels(**self._labels).observe(time.perf_counter() - started)

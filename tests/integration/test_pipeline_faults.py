@@ -122,6 +122,41 @@ async def test_sigkill_of_each_service_in_turn_mid_stream_loses_and_doubles_noth
     assert_same(run, reference)
 
 
+async def test_execution_killed_six_times_mid_stream_still_trades_exactly_like_an_uninterrupted_run(
+    nats_url: str, tmp_path: Path
+) -> None:
+    """Each SIGKILL leaves a partial batch of bars or signals unacked; the restarted process must still
+    handle them before the newer ones (the server hands those out first), or decisions see the wrong
+    position and orders go missing."""
+    reference = await clean_run(tmp_path / "clean", PER_SYMBOL)
+    items = feed(PER_SYMBOL)
+    pipeline = Pipeline(nats_url, tmp_path / "faulty")
+    bus = await feeder(nats_url)
+    kills = 6
+    chunk = len(items) // (kills + 1)
+    try:
+        pipeline.start_all()
+        for k in range(kills):
+            before = await progress(bus, "execution")
+            await publish_bars(bus.nc, items[k * chunk : (k + 1) * chunk])
+
+            async def moved(before: int = before) -> bool:
+                pipeline.alive()
+                return await progress(bus, "execution") > before
+
+            await eventually(moved, timeout=60, interval=0.05, what="execution at work")
+            await pipeline.kill_and_restart("execution")
+        await publish_bars(bus.nc, items[kills * chunk :])
+        await wait_drained(bus, pipeline, len(items), timeout=150)
+        run = await figures(bus.nc)
+    finally:
+        codes = await pipeline.stop()
+        await bus.close()
+    print(f"\nkill-execution x{kills}: {run.line()}")
+    assert set(codes.values()) == {0}, (codes, pipeline.logs())
+    assert_same(run, reference)
+
+
 async def backlog(bus: Bus) -> dict[str, int]:
     out: dict[str, int] = {}
     for name, stream in consumers():

@@ -137,6 +137,41 @@ async def test_handler_crash_before_ack_redelivers_everything_in_order(bus: Bus)
     await task
 
 
+async def test_a_partial_batch_left_unacked_by_a_crash_is_handled_before_newer_messages(bus: Bus) -> None:
+    """The dead process had 3 of its 5 allowed messages in hand: the server hands the next process the newer
+    ones at once and the 3 only after ack_wait; the loop must still handle them first."""
+    await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(3)])
+    crashed = asyncio.Event()
+
+    async def crashing(batch: Sequence[Delivery]) -> None:
+        crashed.set()
+        raise asyncio.CancelledError  # like a process dying mid-handler: nothing acked
+
+    spec = ConsumerSpec(
+        "t-partial", "MARKETDATA", ["md.v1.bar.>"], decoder_for(OHLCVBar), crashing, batch=5, ack_wait=1.0
+    )
+    first = asyncio.create_task(ConsumerLoop(bus, spec, asyncio.Event()).run())
+    await crashed.wait()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(3, 10)])
+
+    seen: list[int] = []
+
+    async def handler(batch: Sequence[Delivery]) -> None:
+        seen.extend(int(d.event.open) for d in batch)
+
+    stop = asyncio.Event()
+    spec2 = ConsumerSpec(
+        "t-partial", "MARKETDATA", ["md.v1.bar.>"], decoder_for(OHLCVBar), handler, batch=5, ack_wait=1.0
+    )
+    task = asyncio.create_task(ConsumerLoop(bus, spec2, stop).run())
+    await eventually(lambda: len(seen) >= 10, timeout=15, what="all 10 handled")
+    stop.set()
+    await task
+    assert seen == [100 + i for i in range(10)]
+
+
 async def test_permanent_error_from_handler_dead_letters_only_that_message(bus: Bus) -> None:
     seen: list[int] = []
 
