@@ -256,9 +256,6 @@ class Recovery:
     def complete(self, now: float) -> bool:
         return len(self.old) >= self.pending or now > self.deadline
 
-    def in_order(self) -> list[Msg]:
-        return [self.old[s] for s in sorted(self.old)] + [self.new[s] for s in sorted(self.new)]
-
 
 class ConsumerLoop:
     """Runs one ``ConsumerSpec`` until ``stop`` is set."""
@@ -304,13 +301,20 @@ class ConsumerLoop:
                 expected=recovery.pending,
                 got=len(recovery.old),
             )
-        held = recovery.in_order()
         self._handled = set(recovery.old) | set(recovery.new)
-        log.info("consumer.recovered", consumer=self.spec.name, messages=len(held))
-        for start in range(0, len(held), self.spec.batch):
-            if self.stop.is_set():
-                break  # unacked: handled in order by the next start
-            await self.process(held[start : start + self.spec.batch])
+        log.info(
+            "consumer.recovered", consumer=self.spec.name, messages=len(recovery.old) + len(recovery.new)
+        )
+        # the predecessor's messages first and on their own (most were handled before the crash, only their
+        # acks were lost): acked before anything new is decided, so a second crash does not count them again
+        for part in (
+            [recovery.old[s] for s in sorted(recovery.old)],
+            [recovery.new[s] for s in sorted(recovery.new)],
+        ):
+            for start in range(0, len(part), self.spec.batch):
+                if self.stop.is_set():
+                    return True  # unacked: handled in order by the next start
+                await self.process(part[start : start + self.spec.batch])
         return True
 
     async def run(self) -> None:
