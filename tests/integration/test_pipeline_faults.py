@@ -1,7 +1,7 @@
 """Fault injection on the whole pipeline (marketdata, analytics, strategy, execution, auth as real
-``python -m services.<svc>`` processes): SIGKILL each service in turn mid-stream, and pause execution for
-30 s while bars keep coming. Both must end with exactly the figures of an uninterrupted run: nothing lost,
-nothing doubled."""
+``python -m services.<svc>`` processes): SIGKILL each service in turn mid-stream, SIGKILL execution six
+times, and pause execution for 30 s while bars keep coming. Each must end with exactly the figures of an
+uninterrupted run: nothing lost, nothing doubled, nothing dead-lettered."""
 
 from __future__ import annotations
 
