@@ -5,7 +5,6 @@ create replicated streams, and stopping the MARKETDATA stream leader mid-stream 
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -13,13 +12,18 @@ from pathlib import Path
 import pytest
 
 from bastion.up import NATS_USERS
-from shared.contracts.market_data import OHLCVBar
 from shared.runtime.bus import Bus
 from shared.runtime.settings import RuntimeSettings
-from tests.integration.fault_support import count_subject, log_tail, read_subject, spawn, terminate
-from tests.integration.test_analytics_service import expected_payloads, stream_payloads
+from tests.integration.fault_support import count_subject, log_tail, spawn, terminate
 from tests.integration.test_execution_support import write_config
-from tests.integration.test_nats_restart import BARS, CONSUMERS, SYMBOLS, consumer_state, feed
+from tests.integration.test_nats_restart import (
+    BARS,
+    CONSUMERS,
+    SYMBOLS,
+    check_every_bar_and_signal_once,
+    consumer_state,
+    feed,
+)
 from tests.integration.test_nats_restart import publish_through_outages as publish
 from tests.support.cluster import NatsCluster
 from tests.support.wait import eventually
@@ -179,25 +183,12 @@ async def test_stopping_the_marketdata_leader_mid_stream_loses_and_doubles_nothi
         assert replicas == 3, stream
         assert leader != stopped, stream
 
-    found = [json.loads(d) for _, d in await read_subject(feeder.nc, "ANALYTICS", "analytics.v1.insight.>")]
-    decisions = [json.loads(d) for _, d in await read_subject(feeder.nc, "EXECUTION", "risk.v1.decision.>")]
-    stream_total = (await feeder.js.stream_info("ANALYTICS")).state.messages
-    dead = await count_subject(feeder.nc, "DLQ", "dlq.>")
-    bar_ids = {str(b.event_id) for s in series.values() for b in s}
-    signal_ids = {str(e.event_id) for e in events if not isinstance(e, OHLCVBar)}
-    print(
-        f"\nnats cluster: {total} bars + {len(signal_ids)} signals published to 3 nodes (R3); stopped "
-        f"MARKETDATA leader {stopped} after {at_stop} insights, new leader {new_leader}; insights "
-        f"{len(found)} (unique {len({i['bar_event_id'] for i in found})}, ANALYTICS stream {stream_total}); "
-        f"decisions {len(decisions)} (unique {len({d['signal_id'] for d in decisions})}); dead letters {dead}"
-    )
     assert at_stop < total, "analytics finished before the node stopped: not mid-stream"
-    assert stream_total == len(found) == total
-    assert {i["bar_event_id"] for i in found} == bar_ids
-    assert await stream_payloads(feeder) == {s: expected_payloads(b) for s, b in series.items()}
-    assert len(decisions) == total
-    assert {d["signal_id"] for d in decisions} == signal_ids
-    assert dead == 0
+    line = await check_every_bar_and_signal_once(feeder, series, events)
+    print(
+        f"\nnats cluster (R3): stopped MARKETDATA leader {stopped} after {at_stop} insights, new leader "
+        f"{new_leader}; {line}"
+    )
 
 
 async def _at_least(count: Callable[[], Awaitable[int]], n: int) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import nats.errors
@@ -139,24 +140,31 @@ async def test_nats_server_restart_mid_stream_loses_and_doubles_nothing(
         codes = {name: await terminate(proc, 10) for name, proc in procs.items()}
     assert codes == {"analytics": 0, "execution": 0}, {n: log_tail(data, n) for n in procs}
 
-    insights = [
-        json.loads(d) for _, d in await read_subject(feeder.nc, "ANALYTICS", "analytics.v1.insight.>")
-    ]
-    decisions = [json.loads(d) for _, d in await read_subject(feeder.nc, "EXECUTION", "risk.v1.decision.>")]
-    stream_total = (await feeder.js.stream_info("ANALYTICS")).state.messages
-    dead = await count_subject(feeder.nc, "DLQ", "dlq.>")
+    line = await check_every_bar_and_signal_once(feeder, series, events)
+    print(f"\nnats restart: restart after {at_restart} insights; {line}")
+    await feeder.close()
+
+
+async def check_every_bar_and_signal_once(
+    bus: Bus, series: dict[str, list[OHLCVBar]], events: Sequence[Event]
+) -> str:
+    """Every bar gave exactly one insight (the expected payloads) and every signal one decision, nothing
+    was dead-lettered; returns the figures as one line."""
+    insights = [json.loads(d) for _, d in await read_subject(bus.nc, "ANALYTICS", "analytics.v1.insight.>")]
+    decisions = [json.loads(d) for _, d in await read_subject(bus.nc, "EXECUTION", "risk.v1.decision.>")]
+    stream_total = (await bus.js.stream_info("ANALYTICS")).state.messages
+    dead = await count_subject(bus.nc, "DLQ", "dlq.>")
     bar_ids = {str(b.event_id) for s in series.values() for b in s}
     signal_ids = {str(e.event_id) for e in events if not isinstance(e, OHLCVBar)}
-    print(
-        f"\nnats restart: {total} bars + {len(signal_ids)} signals published, restart after {at_restart} "
-        f"insights; insights {len(insights)} (unique {len({i['bar_event_id'] for i in insights})}, "
-        f"ANALYTICS stream {stream_total}); decisions {len(decisions)} "
-        f"(unique {len({d['signal_id'] for d in decisions})}); dead letters {dead}"
+    line = (
+        f"{len(bar_ids)} bars + {len(signal_ids)} signals published; insights {len(insights)} "
+        f"(unique {len({i['bar_event_id'] for i in insights})}, ANALYTICS stream {stream_total}); "
+        f"decisions {len(decisions)} (unique {len({d['signal_id'] for d in decisions})}); dead letters {dead}"
     )
-    assert stream_total == len(insights) == total
+    assert stream_total == len(insights) == len(bar_ids), line
     assert {i["bar_event_id"] for i in insights} == bar_ids
-    assert await stream_payloads(feeder) == {s: expected_payloads(b) for s, b in series.items()}
-    assert len(decisions) == total
+    assert await stream_payloads(bus) == {s: expected_payloads(b) for s, b in series.items()}
+    assert len(decisions) == len(signal_ids), line
     assert {d["signal_id"] for d in decisions} == signal_ids
-    assert dead == 0
-    await feeder.close()
+    assert dead == 0, line
+    return line

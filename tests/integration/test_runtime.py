@@ -105,21 +105,26 @@ async def test_transient_failure_is_retried_in_place_keeping_order_then_dead_let
     await task
 
 
-async def test_handler_crash_before_ack_redelivers_everything_in_order(bus: Bus) -> None:
-    await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(20)])
+async def crash_mid_batch(bus: Bus, name: str, batch: int = 5) -> None:
+    """A consumer ``name`` whose process dies in the middle of its first batch: nothing acked."""
     crashed = asyncio.Event()
 
-    async def crashing(batch: Sequence[Delivery]) -> None:
+    async def crashing(deliveries: Sequence[Delivery]) -> None:
         crashed.set()
-        raise asyncio.CancelledError  # like a process dying mid-handler: nothing acked
+        raise asyncio.CancelledError  # like a process dying mid-handler
 
     spec = ConsumerSpec(
-        "t-crash", "MARKETDATA", ["md.v1.bar.>"], decoder_for(OHLCVBar), crashing, batch=5, ack_wait=1.0
+        name, "MARKETDATA", ["md.v1.bar.>"], decoder_for(OHLCVBar), crashing, batch=batch, ack_wait=1.0
     )
     first = asyncio.create_task(ConsumerLoop(bus, spec, asyncio.Event()).run())
     await crashed.wait()
     with pytest.raises(asyncio.CancelledError):
         await first
+
+
+async def test_handler_crash_before_ack_redelivers_everything_in_order(bus: Bus) -> None:
+    await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(20)])
+    await crash_mid_batch(bus, "t-crash")
 
     seen: list[int] = []
 
@@ -141,19 +146,7 @@ async def test_a_partial_batch_left_unacked_by_a_crash_is_handled_before_newer_m
     """The dead process had 3 of its 5 allowed messages in hand: the server hands the next process the newer
     ones at once and the 3 only after ack_wait; the loop must still handle them first."""
     await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(3)])
-    crashed = asyncio.Event()
-
-    async def crashing(batch: Sequence[Delivery]) -> None:
-        crashed.set()
-        raise asyncio.CancelledError  # like a process dying mid-handler: nothing acked
-
-    spec = ConsumerSpec(
-        "t-partial", "MARKETDATA", ["md.v1.bar.>"], decoder_for(OHLCVBar), crashing, batch=5, ack_wait=1.0
-    )
-    first = asyncio.create_task(ConsumerLoop(bus, spec, asyncio.Event()).run())
-    await crashed.wait()
-    with pytest.raises(asyncio.CancelledError):
-        await first
+    await crash_mid_batch(bus, "t-partial")
     await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(3, 10)])
 
     seen: list[int] = []
