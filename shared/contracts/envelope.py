@@ -13,7 +13,7 @@ import hashlib
 import uuid
 from datetime import UTC, datetime
 from functools import cache, lru_cache
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Self, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -26,6 +26,8 @@ def _to_utc(value: datetime) -> datetime:
 
 
 #: A timezone-aware datetime, normalised to UTC. Naive datetimes are rejected.
+M = TypeVar("M", bound=BaseModel)
+
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 
@@ -148,13 +150,20 @@ class Event(Contract):
         names = _field_names(cls)
         if len(values) != len(names) or not values.keys() <= names:
             raise TypeError(f"{cls.__name__}.build_trusted needs exactly the fields {sorted(names)}")
-        event = object.__new__(cls)  # what ``model_construct`` does, minus its per-field default handling
-        _set = object.__setattr__
-        _set(event, "__dict__", values)
-        _set(event, "__pydantic_fields_set__", set(values))
-        _set(event, "__pydantic_extra__", None)
-        _set(event, "__pydantic_private__", None)
-        return event
+        return trusted(cls, values)
+
+
+def trusted(model: type[M], values: dict[str, Any]) -> M:
+    """An instance of ``model`` holding ``values`` as they are, without validation: what
+    ``model_construct`` does, minus its per-field default handling. Every field must be given, with its
+    final type; for values the caller has already checked."""
+    instance = object.__new__(model)
+    _set = object.__setattr__
+    _set(instance, "__dict__", values)
+    _set(instance, "__pydantic_fields_set__", set(values))
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", None)
+    return instance
 
 
 @cache

@@ -30,7 +30,7 @@ from services.execution.domain.positions import Portfolio
 from services.execution.domain.risk import RiskState
 from services.execution.domain.sizing import target_quantity
 from shared.contracts.common import TradingState
-from shared.contracts.envelope import Event, derive_event_id
+from shared.contracts.envelope import Event, derive_event_id, trusted
 from shared.contracts.market_data import OHLCVBar
 from shared.contracts.orders import OrderEvent, OrderStatus
 from shared.contracts.risk import PositionSnapshot, RiskCommand, RiskDecision, RiskStateChanged
@@ -66,14 +66,8 @@ class BarRef(BaseModel):
 def _bar_ref(timestamp: datetime, open_: Decimal, close: Decimal, event_id: uuid.UUID, live: bool) -> BarRef:
     """``BarRef(timestamp=..., open=..., close=..., event_id=..., live=...)`` without validating again what is
     already of its type (a validated bar's time and id, Decimals from ``price_decimal``): the same model."""
-    ref = object.__new__(BarRef)
-    _set = object.__setattr__
     values = {"timestamp": timestamp, "open": open_, "close": close, "event_id": event_id, "live": live}
-    _set(ref, "__dict__", values)
-    _set(ref, "__pydantic_fields_set__", set(values))
-    _set(ref, "__pydantic_extra__", None)
-    _set(ref, "__pydantic_private__", None)
-    return ref
+    return trusted(BarRef, values)
 
 
 _PRICES: dict[float, Decimal] = {}
