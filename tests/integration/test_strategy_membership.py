@@ -44,6 +44,29 @@ async def test_a_worker_name_has_one_lease_at_a_time_and_a_dead_holders_lease_ex
     assert await first.members() == {}
 
 
+async def test_a_lease_that_ages_out_while_acquire_looks_at_it_is_taken(nc: NATS) -> None:
+    """nats-py's create reads the key twice; if the old lease expires between the reads, the name is free."""
+    js = nc.jetstream()
+    kv = await bucket(js, WORKERS_BUCKET, ttl=60.0)
+    old = Membership(js, kv, "w1", "token-1")
+    assert await old.acquire()
+    real_get = kv._get
+    expired = []
+
+    async def get_after_expiry(key: str, revision: int | None = None) -> object:
+        if not expired:  # the server ages the old lease out right here, as max_age would
+            subject = f"$KV.{WORKERS_BUCKET}.{key}"
+            expired.append(await js.purge_stream(f"KV_{WORKERS_BUCKET}", subject=subject))
+        return await real_get(key, revision)
+
+    kv._get = get_after_expiry  # type: ignore[method-assign]
+    heir = Membership(js, kv, "w1", "token-2")
+    assert await heir.acquire()
+    assert expired == [True]
+    kv._get = real_get  # type: ignore[method-assign]
+    assert (await heir.members())["w1"].token == "token-2"
+
+
 async def test_state_is_written_only_by_whoever_read_the_latest_revision(nc: NATS) -> None:
     states = KvStates(await bucket(nc.jetstream(), STATE_BUCKET))
     assert await states.load("M&M") == (None, 0)

@@ -93,11 +93,17 @@ class Membership:
 
     async def acquire(self) -> bool:
         """Take the lease of this worker's name; False while another live process holds it."""
-        try:
-            self.revision = int(await self.kv.create(self.worker, self._value([])))
-        except KeyWrongLastSequenceError:
-            return False
-        return True
+        for _ in range(3):
+            try:
+                self.revision = int(await self.kv.create(self.worker, self._value([])))
+            except KeyWrongLastSequenceError:
+                return False
+            except KeyNotFoundError:
+                # nats-py's create saw the key, then found it gone: the old lease aged out between
+                # its two reads. The name is free now; try again.
+                continue
+            return True
+        return False
 
     async def refresh(self, held: list[str]) -> bool:
         """Extend the lease (and publish ``held``); False if it was lost (expired or taken)."""
