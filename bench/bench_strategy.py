@@ -38,7 +38,7 @@ from bench.support import bar
 from services.strategy.config import parse_config
 from services.strategy.domain import StrategyContext
 from services.strategy.domain.signals import build_signal
-from services.strategy.handlers import MemoryStates, StrategyEngine
+from services.strategy.handlers import StateConflict, StrategyEngine
 from shared.contracts.analytics import ConfluenceInsight, InsightEvent, Regime
 from shared.contracts.market_data import OHLCVBar
 from shared.contracts.signals import SignalEvent, Target
@@ -57,6 +57,23 @@ CONFIG = {
     ]
 }
 REGIMES: list[Regime] = ["trending_up", "ranging", "trending_down", "volatile"]
+
+
+class MemoryStates:
+    """A ``StateStore`` in a dict: the engine measured without NATS (the services use ``KvStates``)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, tuple[bytes, int]] = {}
+
+    async def load(self, symbol: str) -> tuple[bytes | None, int]:
+        value, revision = self.values.get(symbol, (None, 0))
+        return value, revision
+
+    async def save(self, symbol: str, value: bytes, revision: int) -> int:
+        if self.values.get(symbol, (b"", 0))[1] != revision:
+            raise StateConflict(symbol)
+        self.values[symbol] = (value, revision + 1)
+        return revision + 1
 
 
 def data(symbol: str, seed: int) -> list[tuple[OHLCVBar, InsightEvent]]:

@@ -175,20 +175,3 @@ class StrategyEngine:
             await self.publish(signals)
             self.record(signals)
         held.unpublished = False
-
-
-class MemoryStates:
-    """A ``StateStore`` in a dict (tests, benchmarks)."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, tuple[bytes, int]] = {}
-
-    async def load(self, symbol: str) -> tuple[bytes | None, int]:
-        value, revision = self.values.get(symbol, (None, 0))
-        return value, revision
-
-    async def save(self, symbol: str, value: bytes, revision: int) -> int:
-        if self.values.get(symbol, (b"", 0))[1] != revision:
-            raise StateConflict(symbol)
-        self.values[symbol] = (value, revision + 1)
-        return revision + 1

@@ -1,8 +1,9 @@
-"""The worker's per-symbol join, state store and outbox, with in-memory fakes of the state bucket and NATS."""
+"""The worker's per-symbol join, state store and outbox, with the state in a real ``STRATEGY_STATE``-style KV
+bucket on a real nats-server (one bucket per replayed run). Signals are collected from the engine's publish
+hook; tests/integration/test_strategy_worker.py runs the whole worker with its JetStream publisher."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,10 +11,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from nats.aio.client import Client as NATS
 
+from services.strategy.adapters.nats_kv import KvStates, bucket
 from services.strategy.config import parse_config
 from services.strategy.domain.book import SymbolBook
-from services.strategy.handlers import MemoryStates, NotOwner, StateConflict, StrategyEngine
+from services.strategy.handlers import NotOwner, StateConflict, StrategyEngine
 from shared.contracts.analytics import InsightEvent
 from shared.contracts.market_data import OHLCVBar
 from shared.contracts.signals import SignalEvent
@@ -41,13 +44,19 @@ class Outbox:
         self.sent.extend(signals)
 
 
-STORES: dict[Path, MemoryStates] = {}
+async def states(nc: NATS, name: str) -> KvStates:
+    """The state store over bucket ``name`` (created on first use, then kept: a reopened worker's view)."""
+    return KvStates(await bucket(nc.jetstream(), name))
 
 
-async def replay(path: Path, events: Sequence[OHLCVBar | InsightEvent]) -> list[bytes]:
-    """Feed ``events`` to a fresh engine over the state store named ``path`` (kept between calls)."""
+def bucket_name(path: Path) -> str:
+    return "STATE_" + "".join(c if c.isalnum() else "_" for c in str(path))[-200:]
+
+
+async def replay(nc: NATS, path: Path, events: Sequence[OHLCVBar | InsightEvent]) -> list[bytes]:
+    """Feed ``events`` to a fresh engine over the state bucket named after ``path`` (kept between calls)."""
     out = Outbox()
-    engine = StrategyEngine(parse_config(CONFIG), STORES.setdefault(path, MemoryStates()), out)
+    engine = StrategyEngine(parse_config(CONFIG), await states(nc, bucket_name(path)), out)
     for e in events:
         if isinstance(e, OHLCVBar):
             await engine.on_bars(e.symbol, [e])
@@ -71,9 +80,9 @@ def interleavings() -> st.SearchStrategy[list[OHLCVBar | InsightEvent]]:
     return st.lists(st.booleans(), max_size=2 * len(bars_)).map(merge)
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
-    signals = asyncio.run(replay(tmp_path_factory.mktemp("ref") / "s.duckdb", EVENTS))
+@pytest.fixture
+async def reference(nc: NATS, tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
+    signals = await replay(nc, tmp_path_factory.mktemp("ref"), EVENTS)
     assert signals  # the feed does produce signals
     return signals
 
@@ -81,53 +90,56 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(order=interleavings())
 async def test_signals_do_not_depend_on_how_bars_and_insights_interleave(
-    tmp_path_factory: pytest.TempPathFactory, reference: list[bytes], order: list[OHLCVBar | InsightEvent]
+    nc: NATS,
+    tmp_path_factory: pytest.TempPathFactory,
+    reference: list[bytes],
+    order: list[OHLCVBar | InsightEvent],
 ) -> None:
-    assert await replay(tmp_path_factory.mktemp("any") / "s.duckdb", order) == reference
+    assert await replay(nc, tmp_path_factory.mktemp("any"), order) == reference
 
 
-async def test_redelivered_bars_and_insights_change_nothing(tmp_path: Path) -> None:
-    once = await replay(tmp_path / "a.duckdb", EVENTS)
-    twice = await replay(tmp_path / "b.duckdb", list(itertools.chain(*zip(EVENTS, EVENTS, strict=True))))
+async def test_redelivered_bars_and_insights_change_nothing(nc: NATS, tmp_path: Path) -> None:
+    once = await replay(nc, tmp_path / "a", EVENTS)
+    twice = await replay(nc, tmp_path / "b", list(itertools.chain(*zip(EVENTS, EVENTS, strict=True))))
     assert twice == once
 
 
-async def test_bars_wait_for_their_insight_and_are_kept_across_a_reopen(tmp_path: Path) -> None:
+async def test_bars_wait_for_their_insight_and_are_kept_across_a_reopen(nc: NATS, tmp_path: Path) -> None:
     bars_ = [e for e in EVENTS if isinstance(e, OHLCVBar)]
     insights = [e for e in EVENTS if isinstance(e, InsightEvent)]
-    first = await replay(tmp_path / "s.duckdb", bars_)  # insights not there yet: only sma signals
+    first = await replay(nc, tmp_path / "s", bars_)  # insights not there yet: only sma signals
     assert first
     assert {SignalEvent.from_json(s).strategy_id for s in first} == {"sma"}
-    rest = await replay(tmp_path / "s.duckdb", insights)  # reopened: the buffered bars meet their insights
+    rest = await replay(nc, tmp_path / "s", insights)  # reopened: the buffered bars meet their insights
     assert {SignalEvent.from_json(s).strategy_id for s in rest} == {"cc"}
-    assert sorted(first + rest) == await replay(tmp_path / "ref.duckdb", EVENTS)
+    assert sorted(first + rest) == await replay(nc, tmp_path / "ref", EVENTS)
 
 
-async def test_a_worker_that_lost_the_symbol_cannot_overwrite_the_new_owners_state() -> None:
-    states = MemoryStates()
+async def test_a_worker_that_lost_the_symbol_cannot_overwrite_the_new_owners_state(nc: NATS) -> None:
+    store = await states(nc, "STATE")
     bars_ = [e for e in EVENTS if isinstance(e, OHLCVBar)]
-    old = StrategyEngine(parse_config(CONFIG), states, Outbox())
-    new = StrategyEngine(parse_config(CONFIG), states, Outbox())
+    old = StrategyEngine(parse_config(CONFIG), store, Outbox())
+    new = StrategyEngine(parse_config(CONFIG), store, Outbox())
     await old.on_bars("INFY", bars_[:3])
     await new.on_bars("INFY", bars_[3:6])  # the new owner loaded the old one's state and moved on
-    before = states.values["INFY"]
+    before = await store.load("INFY")
     with pytest.raises(StateConflict):
         await old.on_bars("INFY", bars_[6:8])  # stale revision: refused
-    assert states.values["INFY"] == before
+    assert await store.load("INFY") == before
 
 
-async def test_the_next_owner_republishes_only_the_outbox_tail_missing_from_the_stream() -> None:
-    states = MemoryStates()
+async def test_the_next_owner_republishes_only_the_outbox_tail_missing_from_the_stream(nc: NATS) -> None:
+    store = await states(nc, "STATE")
     reached: list[SignalEvent] = []
 
     async def dies_mid_publish(signals: Sequence[SignalEvent]) -> None:
         reached.extend(signals[:1])  # the first signal reached the stream, then the worker died
         raise ConnectionError("killed")
 
-    dead = StrategyEngine(parse_config(CONFIG), states, dies_mid_publish)
+    dead = StrategyEngine(parse_config(CONFIG), store, dies_mid_publish)
     with pytest.raises(ConnectionError):
         await dead.on_bars("INFY", [e for e in EVENTS if isinstance(e, OHLCVBar)])
-    outbox = SymbolBook.from_json(states.values["INFY"][0]).outbox
+    outbox = SymbolBook.from_json(await saved(store, "INFY")).outbox
     assert len(outbox) >= 2  # state written with several signals...
     assert reached == outbox[:1]  # ...and the publish cut short
 
@@ -135,17 +147,19 @@ async def test_the_next_owner_republishes_only_the_outbox_tail_missing_from_the_
         return str(reached[-1].event_id)
 
     heir_out = Outbox()
-    heir = StrategyEngine(parse_config(CONFIG), states, heir_out, last_published=last)
+    heir = StrategyEngine(parse_config(CONFIG), store, heir_out, last_published=last)
     await heir.acquire("INFY")
     assert heir_out.sent == outbox[1:]
 
 
-async def test_a_symbol_is_claimed_by_one_worker_and_the_old_owner_stops_when_it_is_taken_over() -> None:
-    states = MemoryStates()
+async def test_a_symbol_is_claimed_by_one_worker_and_the_old_owner_stops_when_it_is_taken_over(
+    nc: NATS,
+) -> None:
+    store = await states(nc, "STATE")
     bars_ = [e for e in EVENTS if isinstance(e, OHLCVBar)]
     lost: list[str] = []
-    old = StrategyEngine(parse_config(CONFIG), states, Outbox(), owner="w1/a", on_lost=lost.append)
-    new = StrategyEngine(parse_config(CONFIG), states, Outbox(), owner="w2/b")
+    old = StrategyEngine(parse_config(CONFIG), store, Outbox(), owner="w1/a", on_lost=lost.append)
+    new = StrategyEngine(parse_config(CONFIG), store, Outbox(), owner="w2/b")
 
     async def held(_owner: str, _symbol: str) -> bool:
         return True
@@ -163,4 +177,11 @@ async def test_a_symbol_is_claimed_by_one_worker_and_the_old_owner_stops_when_it
     with pytest.raises(NotOwner):
         await old.on_bars("INFY", bars_[4:8])  # reloaded: someone else's claim
     assert lost == ["INFY"]
-    assert SymbolBook.from_json(states.values["INFY"][0]).owner == "w2/b"
+    assert SymbolBook.from_json(await saved(store, "INFY")).owner == "w2/b"
+
+
+async def saved(store: KvStates, symbol: str) -> bytes:
+    """The bytes stored for ``symbol`` now, read back from the bucket."""
+    value, _ = await store.load(symbol)
+    assert value is not None
+    return value

@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from nats.aio.client import Client as NATS
+
+from services.strategy.adapters.nats_kv import STATE_BUCKET, KvStates, bucket
 from services.strategy.adapters.store import SignalLog
 from services.strategy.config import parse_config
-from services.strategy.handlers import MemoryStates, StrategyEngine
+from services.strategy.handlers import StrategyEngine
 from shared.contracts.signals import SignalEvent
 from tests.unit.strategy.helpers import bar
 
@@ -18,13 +21,14 @@ CONFIG = {
 CLOSES = [10, 10, 10, 10, 12, 14, 14, 10, 8, 8, 12, 14, 9, 7, 12, 15, 9, 6, 12, 16]
 
 
-async def signals() -> list[SignalEvent]:
+async def signals(nc: NATS) -> list[SignalEvent]:
     sent: list[SignalEvent] = []
 
     async def publish(batch: Sequence[SignalEvent]) -> None:
         sent.extend(batch)
 
-    engine = StrategyEngine(parse_config(CONFIG), MemoryStates(), publish)
+    states = KvStates(await bucket(nc.jetstream(), STATE_BUCKET))
+    engine = StrategyEngine(parse_config(CONFIG), states, publish)
     for i, close in enumerate(CLOSES):
         await engine.on_bars("INFY", [bar(i, float(close))])
     return sent
@@ -34,8 +38,8 @@ def logged(log: SignalLog) -> list[str]:
     return [str(r[0]) for r in log.conn.execute("SELECT event_id FROM signals ORDER BY bar_ts").fetchall()]
 
 
-async def test_each_signal_is_logged_once_though_a_batch_repeats_some(tmp_path: Path) -> None:
-    sent = await signals()
+async def test_each_signal_is_logged_once_though_a_batch_repeats_some(nc: NATS, tmp_path: Path) -> None:
+    sent = await signals(nc)
     assert len(sent) >= 4
     log = SignalLog.open(tmp_path / "s.duckdb")
     log.record(sent[:2])
