@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -19,22 +21,16 @@ class AlwaysLong(BaseStrategy[StrategyParams]):
         return self.change_to(ctx, "long", 1.0, "always"), {}
 
 
-class FakeEntryPoint:
-    def __init__(self, name: str, obj: Any) -> None:
-        self.name, self.value, self._obj = name, f"plugin:{name}", obj
-
-    def load(self) -> Any:
-        if isinstance(self._obj, Exception):
-            raise self._obj
-        return self._obj
-
-
-def _plugins(monkeypatch: pytest.MonkeyPatch, *eps: FakeEntryPoint) -> None:
-    def fake(group: str) -> tuple[FakeEntryPoint, ...]:
-        assert group == "bastion.strategies"
-        return eps
-
-    monkeypatch.setattr(registry, "entry_points", fake)
+def _plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *eps: tuple[str, str]) -> None:
+    """Install a distribution declaring ``eps`` (name, ``module:attr``) in the ``bastion.strategies`` group
+    on a directory put first on ``sys.path``: what ``pip install`` of a plugin package leaves behind, read by
+    the real ``importlib.metadata``."""
+    info = tmp_path / "bastion_test_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: bastion-test-plugin\nVersion: 1.0\n")
+    lines = "".join(f"{name} = {value}\n" for name, value in eps)
+    (info / "entry_points.txt").write_text(f"[{registry.ENTRY_POINT_GROUP}]\n{lines}")
+    monkeypatch.syspath_prepend(str(tmp_path))
 
 
 def test_builtins_are_registered_with_defaults() -> None:
@@ -73,24 +69,32 @@ def test_instance_id_must_be_given() -> None:
         create_strategy("sma_cross", "", {})
 
 
-def test_third_party_strategies_load_from_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
-    _plugins(monkeypatch, FakeEntryPoint("always_long", AlwaysLong))
+def test_third_party_strategies_load_from_entry_points(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _plugins(tmp_path, monkeypatch, ("always_long", f"{__name__}:AlwaysLong"))
     s = create_strategy("always_long", "al-1", {})
     assert isinstance(s, AlwaysLong)
     assert "always_long" in registry.available()
 
 
-def test_a_plugin_cannot_replace_a_builtin(monkeypatch: pytest.MonkeyPatch) -> None:
-    _plugins(monkeypatch, FakeEntryPoint("sma_cross", AlwaysLong))
+def test_a_plugin_cannot_replace_a_builtin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _plugins(tmp_path, monkeypatch, ("sma_cross", f"{__name__}:AlwaysLong"))
+    assert "sma_cross" in {ep.name for ep in entry_points(group=registry.ENTRY_POINT_GROUP)}
     assert registry.available()["sma_cross"].__name__ == "SmaCross"
 
 
 @pytest.mark.parametrize(
-    ("obj", "message"),
-    [(object, "not a BaseStrategy subclass"), (ImportError("boom"), "failed to load: boom")],
+    ("target", "message"),
+    [
+        ("builtins:object", "not a BaseStrategy subclass"),
+        ("bastion_no_such_plugin_module:Strategy", "failed to load: No module named"),
+    ],
 )
-def test_a_broken_plugin_is_reported_by_name(monkeypatch: pytest.MonkeyPatch, obj: Any, message: str) -> None:
-    _plugins(monkeypatch, FakeEntryPoint("bad", obj))
+def test_a_broken_plugin_is_reported_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str, message: str
+) -> None:
+    _plugins(tmp_path, monkeypatch, ("bad", target))
     with pytest.raises(StrategyConfigError, match=f"strategy plugin 'bad'.*{message}"):
         registry.available()
 
