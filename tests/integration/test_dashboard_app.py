@@ -1,36 +1,56 @@
-"""The web app with a fake auth service: sessions, CSRF, headers, escaping, read-only routes, the JSON API."""
+"""The web app (``create_app``) with the real auth service on a real nats-server, reached through the
+dashboard's ``AuthClient``: sessions, CSRF, headers, escaping, read-only routes, the JSON API, and what a
+page does while no auth service answers. The snapshots come from a filled ``SnapshotStore`` (no KV watch)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
+from nats.aio.client import Client as NATS
 
 from services.dashboard import api, pages
-from services.dashboard.adapters.auth_client import AuthUnavailableError
+from services.dashboard.adapters.auth_client import AuthClient, AuthUnavailableError
 from services.dashboard.app import create_app
 from services.dashboard.security import SESSION_COOKIE
 from services.dashboard.settings import DashboardSettings
-from tests.unit.dashboard.fakes import FakeAuth, filled_store
+from shared.contracts import subjects
+from tests.integration.test_execution_support import Auth, read_subject
+from tests.support.wait import eventually
 from tests.unit.dashboard.sample_snapshots import HOSTILE, risk, snapshots
+from tests.unit.dashboard.support import filled_store
 
 PASSWORD = "correct horse battery"
 
 
-def make_app(auth: FakeAuth, values: dict[str, object] | None = None, **settings: object):  # type: ignore[no-untyped-def]
+def make_app(auth: AuthClient, values: dict[str, object] | None = None, **settings: object):  # type: ignore[no-untyped-def]
     store = filled_store(values if values is not None else snapshots())
     return create_app(store, auth, DashboardSettings(**settings))  # type: ignore[arg-type]
 
 
 @pytest.fixture
-def auth() -> FakeAuth:
-    return FakeAuth()
+async def auth_service(
+    nc: NATS, nats_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Auth]:
+    """``python -m services.auth``'s runner in this event loop; trader ``alice`` made by ``bastion users``."""
+    monkeypatch.setenv("BASTION_AUTH_ROUNDS", "1000")  # real PBKDF2, cheap: hashing cost is not tested here
+    service = Auth(nats_url, tmp_path / "data")
+    service.create_user("alice", "trader", PASSWORD)
+    await service.start(nc)
+    yield service
+    await service.stop()  # a no-op when the test stopped it already
 
 
 @pytest.fixture
-async def client(auth: FakeAuth) -> AsyncIterator[httpx.AsyncClient]:
+def auth(nc: NATS, auth_service: Auth) -> AuthClient:
+    return AuthClient(nc)
+
+
+@pytest.fixture
+async def client(auth: AuthClient) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=make_app(auth))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
@@ -46,6 +66,11 @@ async def log_in(client: httpx.AsyncClient) -> httpx.Response:
     page = await client.get("/login")
     form = {"username": "alice", "password": PASSWORD, "csrf_token": csrf_of(page.text)}
     return await client.post("/login", data=form)
+
+
+async def auth_audits(nc: NATS, action: str) -> list[dict[str, object]]:
+    """What the auth service recorded on ``audit.v1.auth`` for ``action`` (it publishes before it replies)."""
+    return [a for a in await read_subject(nc, "AUDIT", subjects.AUDIT_AUTH) if a["action"] == action]
 
 
 async def test_unauthenticated_pages_redirect_to_login_and_api_gets_401(client: httpx.AsyncClient) -> None:
@@ -64,13 +89,14 @@ async def test_unauthenticated_pages_redirect_to_login_and_api_gets_401(client: 
         assert (await client.get(path)).status_code == 401, path
 
 
-async def test_a_forged_session_cookie_is_not_accepted(client: httpx.AsyncClient) -> None:
+async def test_a_forged_session_cookie_is_not_accepted(client: httpx.AsyncClient, auth: AuthClient) -> None:
+    assert not (await auth.verify("made-up")).ok
     client.cookies.set(SESSION_COOKIE, "made-up")
     assert (await client.get("/api/overview")).status_code == 401
 
 
 async def test_login_without_or_with_a_wrong_csrf_token_is_refused(
-    client: httpx.AsyncClient, auth: FakeAuth
+    client: httpx.AsyncClient, nc: NATS
 ) -> None:
     await client.get("/login")
     missing = await client.post("/login", data={"username": "alice", "password": PASSWORD})
@@ -78,10 +104,13 @@ async def test_login_without_or_with_a_wrong_csrf_token_is_refused(
         "/login", data={"username": "alice", "password": PASSWORD, "csrf_token": "0" * 64}
     )
     assert (missing.status_code, forged.status_code) == (403, 403)
-    assert "login" not in auth.calls
+    assert SESSION_COOKIE not in client.cookies
+    assert await auth_audits(nc, "login") == []  # the auth service was never asked
+    assert (await log_in(client)).status_code == 303
+    assert [a["outcome"] for a in await auth_audits(nc, "login")] == ["success"]
 
 
-async def test_a_csrf_token_from_another_browser_is_refused(auth: FakeAuth) -> None:
+async def test_a_csrf_token_from_another_browser_is_refused(auth: AuthClient) -> None:
     app = make_app(auth)
     async with (
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as victim,
@@ -93,6 +122,7 @@ async def test_a_csrf_token_from_another_browser_is_refused(auth: FakeAuth) -> N
             "/login", data={"username": "alice", "password": PASSWORD, "csrf_token": token}
         )
         assert response.status_code == 403
+        assert SESSION_COOKIE not in victim.cookies
 
 
 async def test_login_sets_a_strict_httponly_session_cookie(client: httpx.AsyncClient) -> None:
@@ -105,7 +135,7 @@ async def test_login_sets_a_strict_httponly_session_cookie(client: httpx.AsyncCl
     assert (await client.get("/api/me")).json() == {"username": "alice", "role": "trader"}
 
 
-async def test_cookies_are_secure_over_https(auth: FakeAuth) -> None:
+async def test_cookies_are_secure_over_https(auth: AuthClient) -> None:
     transport = httpx.ASGITransport(app=make_app(auth))
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
         response = await log_in(c)
@@ -124,14 +154,21 @@ async def test_wrong_password_shows_an_error_on_the_login_page(client: httpx.Asy
     assert "&lt;script&gt;" in response.text
 
 
-async def test_logout_needs_csrf_then_ends_the_session(client: httpx.AsyncClient, auth: FakeAuth) -> None:
+async def test_logout_needs_csrf_then_ends_the_session(
+    client: httpx.AsyncClient, auth: AuthClient, nc: NATS
+) -> None:
     await log_in(client)
+    token = client.cookies[SESSION_COOKIE]
     assert (await client.post("/logout", data={})).status_code == 403
+    assert (await auth.verify(token)).ok  # the refused logout did not reach the auth service
     page = await client.get("/")
     response = await client.post("/logout", data={"csrf_token": csrf_of(page.text)})
     assert (response.status_code, response.headers["location"]) == (303, "/login")
-    assert "logout" in auth.calls
-    assert not auth.sessions
+    assert SESSION_COOKIE not in client.cookies
+    assert [a["username"] for a in await auth_audits(nc, "logout")] == ["alice"]
+    assert not (await auth.verify(token)).ok
+    assert (await client.get("/api/overview")).status_code == 401
+    client.cookies.set(SESSION_COOKIE, token)  # the old cookie, replayed
     assert (await client.get("/api/overview")).status_code == 401
 
 
@@ -156,7 +193,7 @@ async def test_pages_have_no_inline_script(client: httpx.AsyncClient) -> None:
         assert not re.search(r"\son[a-z]+=", html), path
 
 
-async def test_symbol_and_reason_text_with_html_is_shown_escaped(auth: FakeAuth) -> None:
+async def test_symbol_and_reason_text_with_html_is_shown_escaped(auth: AuthClient) -> None:
     values = snapshots()
     values["execution.risk"] = risk(reason=HOSTILE)
     values["execution.positions"]["positions"][0]["symbol"] = HOSTILE  # type: ignore[index]
@@ -177,8 +214,8 @@ async def test_unknown_or_invalid_symbol_is_404(client: httpx.AsyncClient) -> No
     assert (await client.get("/api/symbols/a.b")).status_code == 404
 
 
-def test_no_route_changes_state_except_login_and_logout(auth: FakeAuth) -> None:
-    app = make_app(auth)
+async def test_no_route_changes_state_except_login_and_logout(nc: NATS) -> None:
+    app = make_app(AuthClient(nc))  # only the route table is read: no auth service needed
     every = [*app.routes, *pages.router.routes, *api.router.routes]
     routes = [r for r in every if getattr(r, "methods", None)]
     assert len(routes) > 10
@@ -220,7 +257,7 @@ async def test_partial_refresh_returns_only_the_content_block(client: httpx.Asyn
     assert "<html" not in html
 
 
-async def test_pages_render_with_an_empty_bucket(auth: FakeAuth) -> None:
+async def test_pages_render_with_an_empty_bucket(auth: AuthClient) -> None:
     transport = httpx.ASGITransport(app=make_app(auth, {}))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         await log_in(c)
@@ -231,15 +268,22 @@ async def test_pages_render_with_an_empty_bucket(auth: FakeAuth) -> None:
 
 
 async def test_pages_stay_usable_for_a_recent_session_while_auth_is_down(
-    client: httpx.AsyncClient, auth: FakeAuth, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, auth: AuthClient, auth_service: Auth, nc: NATS
 ) -> None:
     await log_in(client)
     assert (await client.get("/api/overview")).status_code == 200
+    await auth_service.stop()
 
-    async def down(token: str) -> object:
-        raise AuthUnavailableError("down")
+    async def unanswered() -> bool:
+        try:
+            await AuthClient(nc, timeout=1).verify("probe")
+        except AuthUnavailableError:
+            return True
+        return False
 
-    monkeypatch.setattr(auth, "verify", down)
+    await eventually(unanswered, what="no auth service answering")
+    with pytest.raises(AuthUnavailableError):
+        await auth.verify(client.cookies[SESSION_COOKIE])
     assert (await client.get("/")).status_code == 200
     client.cookies.set(SESSION_COOKIE, "never-verified")
     response = await client.get("/api/overview")
