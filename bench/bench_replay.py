@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bastion.natsd import NatsServer
 from services.marketdata.adapters.store import BarStore
 from services.marketdata.domain.bars import SYNTHETIC, file_source, to_bars
-from services.marketdata.domain.files import load_bar_file
 from services.marketdata.domain.synthetic import generate
 from services.marketdata.handlers import ingest
+from shared.barfiles import load_bar_file
 from shared.contracts.market_data import OHLCVBar
 from shared.runtime.bus import Bus
 

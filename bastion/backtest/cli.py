@@ -13,6 +13,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -29,15 +30,15 @@ from bastion.backtest.trips import round_trips
 from services.execution.adapters.config_file import ConfigError
 from services.execution.adapters.config_file import load_config as load_execution_config
 from services.execution.domain.config import ExecutionConfig
-from services.marketdata.domain.files import BarFileError
 from services.strategy.domain.registry import StrategyConfigError, strategy_class
+from shared.barfiles import BarFileError
 
 console = Console(stderr=True)
 out = Console()
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/] {message}")
+    console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -183,7 +184,7 @@ def backtest(
     except (BacktestError, BarFileError, StrategyConfigError, ValidationError) as exc:
         raise _fail(str(exc)) from None
     except FileNotFoundError as exc:
-        raise _fail(f"no such file: {exc.filename}") from None
+        raise _fail(f"{exc.filename}: no such file") from None
     if grid_specs:
         params = _optimize(cls.name, params, grid_specs, maximize, top, config, bars, close_at_end, json_out)
         if report_out is None:

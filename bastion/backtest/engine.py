@@ -36,10 +36,10 @@ from services.analytics.domain.insight import BarRow, build_insight
 from services.execution.domain.config import CostModel, ExecutionConfig, RiskLimits, SizingConfig
 from services.execution.domain.engine import ExecutionCore
 from services.marketdata.domain.bars import file_source, to_bars
-from services.marketdata.domain.files import load_bar_file
 from services.strategy.domain import BaseStrategy, StrategyContext
 from services.strategy.domain.registry import create_strategy
 from services.strategy.domain.signals import build_signal
+from shared.barfiles import load_bar_file
 from shared.contracts.analytics import InsightEvent
 from shared.contracts.envelope import Event
 from shared.contracts.market_data import OHLCVBar
@@ -103,7 +103,12 @@ def load_bars(
     bars: list[OHLCVBar] = []
     for index, path in enumerate(inputs):
         symbol = symbols[index] if symbols else path.stem.upper()
-        frame = load_bar_file(path)
+        try:
+            frame = load_bar_file(path)
+        except FileNotFoundError:
+            raise BacktestError(f"{path}: no such file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BacktestError(f"{path}: cannot read: {exc}") from None
         if start is not None:
             frame = frame[frame["timestamp"] >= pd.Timestamp(start)]
         if end is not None:

@@ -16,15 +16,16 @@ import duckdb
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
-from services.analytics.adapters.bars_file import BarFileError, read_bars
 from services.analytics.adapters.store import AnalyticsStore
 from services.analytics.config import AnalyticsConfigError, load_config
 from services.analytics.domain.confluence import ConfluenceConfig, evaluate
 from services.analytics.domain.indicators import INDICATOR_NAMES, compute_all, rows_of
 from services.analytics.domain.insight import stable
 from services.analytics.recompute import UnknownSymbolError, symbols_to_update, update_symbol
+from shared.barfiles import BarFileError, load_bar_file
 from shared.contracts.analytics import InsightEvent, InsightsRecomputed, RecomputeInsights
 from shared.contracts.subjects import ANALYTICS_RECOMPUTE, InvalidSymbolError, normalize_symbol
 from shared.runtime.bus import Bus
@@ -41,7 +42,7 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Confluence rul
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    err.print(f"[red]{message}[/red]", soft_wrap=True)
+    err.print(f"[red]{escape(message)}[/red]", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -171,26 +172,35 @@ async def _publish(settings: RuntimeSettings, insights: Sequence[InsightEvent]) 
 
 @app.command("indicators")
 def indicators(
-    input_file: Annotated[Path, typer.Option("--input", help="CSV or Parquet file of bars")],
+    input_file: Annotated[
+        Path, typer.Option("--input", help="CSV or Parquet bar file, validated as `bastion feed replay` does")
+    ],
     symbol: Annotated[str, typer.Option("--symbol", help="Symbol of the bars")],
     output: Annotated[Path, typer.Option("--output", help="CSV file to write")],
     interval: Annotated[str, typer.Option(help="Bar interval, e.g. 1m, 1d")] = "1d",
     config: ConfigOpt = None,
 ) -> None:
-    """Offline: indicators and the insight's bias, confidence and regime for every bar of a file."""
+    """Offline: indicators and the insight's bias, confidence and regime for every bar of a file.
+
+    The whole file is validated first, exactly as ``bastion feed replay`` and ``bastion backtest`` do."""
     sym, cfg, interval = _symbol(symbol), _config(config), _interval(interval)
+    if not input_file.is_file():
+        raise _fail(f"{input_file}: no such file", 2)
     try:
-        frame = read_bars(input_file, sym)
+        frame = load_bar_file(input_file)
     except BarFileError as exc:
         raise _fail(str(exc), 2) from None
-    values = rows_of(compute_all(frame.high, frame.low, frame.close))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(f"{input_file}: cannot read: {exc}", 2) from None
+    high, low, close = (frame[name].to_numpy() for name in ("high", "low", "close"))
+    values = rows_of(compute_all(high, low, close))
+    timestamps = pd.DatetimeIndex(frame["timestamp"])
     try:
         with output.open("w", newline="") as fh:
-            _write_rows(csv.writer(fh), frame.timestamps, frame.close.tolist(), values, sym, interval, cfg)
+            _write_rows(csv.writer(fh), timestamps, close.tolist(), values, sym, interval, cfg)
     except OSError as exc:
         raise _fail(f"cannot write {output}: {exc}", 2) from None
-    note = f", {frame.dropped_duplicates} repeated time(s) dropped" if frame.dropped_duplicates else ""
-    out.print(f"[green]wrote {len(values)} row(s) to {output}{note}[/green]")
+    out.print(f"[green]wrote {len(values)} row(s) to {escape(str(output))}[/green]")
 
 
 def _write_rows(

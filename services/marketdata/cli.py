@@ -20,10 +20,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from services.marketdata.adapters.store import BarStore, StoreBusyError
 from services.marketdata.domain.bars import SYNTHETIC, file_source, to_bars
-from services.marketdata.domain.files import BarFileError, load_bar_file
 from services.marketdata.domain.intervals import BadIntervalError, interval_seconds
 from services.marketdata.domain.synthetic import DEFAULT_START, generate
 from services.marketdata.handlers import IngestReport, ingest
+from shared.barfiles import BarFileError, load_bar_file
 from shared.contracts.market_data import OHLCVBar
 from shared.contracts.subjects import InvalidSymbolError, normalize_symbol
 from shared.runtime.bus import Bus

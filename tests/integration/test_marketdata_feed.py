@@ -17,7 +17,7 @@ from typer.testing import CliRunner, Result
 from services.marketdata.adapters.store import BarStore
 from services.marketdata.cli import app
 from services.marketdata.domain.bars import file_source, to_bars
-from services.marketdata.domain.files import load_bar_file
+from shared.barfiles import load_bar_file
 
 HEADER = "timestamp,open,high,low,close,volume\n"
 

@@ -1,1 +1,1 @@
-"""Analytics adapters: the DuckDB store and the offline bar-file reader."""
+"""Analytics adapters: the DuckDB store and the recompute request endpoint (bar files: shared.barfiles)."""

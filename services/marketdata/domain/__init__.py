@@ -1,1 +1,1 @@
-"""Pure market data logic: bar files, intervals, the synthetic generator. No I/O besides reading a file."""
+"""Pure market data logic: bar events, intervals, the synthetic generator (bar files: ``shared.barfiles``)."""

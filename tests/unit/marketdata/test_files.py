@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from services.marketdata.domain.files import BarFileError, load_bar_file
+from shared.barfiles import BarFileError, load_bar_file
 
 GENERIC = "timestamp,open,high,low,close,volume\n"
 ROWS = [

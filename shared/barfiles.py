@@ -1,13 +1,20 @@
 """Bar files (CSV and Parquet): read, then validate the WHOLE file before anything is used.
 
+The one reader of OHLCV bar files: ``bastion feed replay``, ``bastion backtest`` and
+``bastion analytics indicators`` all call ``load_bar_file``, so a file is accepted or refused, with the same
+message, everywhere. It lives in ``shared`` because services may not import each other.
+
 Accepted headers, case-insensitive, in any column order, extra columns (such as ``Adj Close``) ignored:
 ``timestamp,open,high,low,close,volume`` or the Yahoo / broker export ``Date,Open,High,Low,Close,Volume``
 (``datetime`` is accepted for the time column too). Timestamps are ISO-8601; without an offset they are UTC.
+Parquet columns may be typed, and the time may be the index (as ``DataFrame.to_parquet`` of a Yahoo download
+keeps it) when the index is named like a time column.
 
 A row is valid when every value parses, prices are > 0, ``high >= max(open, close)``,
 ``low <= min(open, close)``, ``volume >= 0`` and its timestamp is after the previous row's. The first bad
 row is reported as ``BarFileError`` with the file, the line (CSV; the header is line 1) or row (Parquet,
-1-based) and the column, plus how many other rows are bad.
+1-based) and the column, plus how many other rows are bad. Rows are never sorted, deduplicated or filtered.
+A missing or unreadable file raises ``OSError`` / ``UnicodeDecodeError``; callers name it themselves.
 """
 
 from __future__ import annotations
@@ -83,16 +90,19 @@ def _read_csv(path: Path) -> _Raw:
         header_line = 1
         rows: list[list[str]] = []
         lines: list[int] = []
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            if not header:
-                header, header_line = row, reader.line_num
-                continue
-            if len(row) != len(header):
-                _bad_width(str(path), reader.line_num, header, row)
-            rows.append(row)
-            lines.append(reader.line_num)
+        try:
+            for row in reader:
+                if not any(cell.strip() for cell in row):
+                    continue
+                if not header:
+                    header, header_line = row, reader.line_num
+                    continue
+                if len(row) != len(header):
+                    _bad_width(str(path), reader.line_num, header, row)
+                rows.append(row)
+                lines.append(reader.line_num)
+        except csv.Error as exc:  # e.g. a field over the csv module's size limit
+            raise BarFileError(str(path), reader.line_num, "-", f"not readable as CSV: {exc}") from None
     if not header:
         raise BarFileError(str(path), 1, "-", f"empty file; {_HEADER_HINT}")
     index = _canonical(header, str(path), header_line, "line")
