@@ -6,62 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
-from nats.aio.client import Client as NATS
 from nats.errors import ConnectionClosedError
 
 from bastion.natsd import NatsServer
-from services.execution.__main__ import STREAMS, publisher
+from services.execution.__main__ import publisher
 from services.execution.adapters.auth_client import NatsVerifier
 from services.execution.adapters.store import ExecutionStore
 from services.execution.domain.config import CostModel, ExecutionConfig
 from services.execution.handlers import ExecutionService
 from shared.runtime.bus import MSG_ID, Bus
 from shared.runtime.consumer import Delivery
-from shared.runtime.settings import RuntimeSettings
-from tests.integration.test_execution_support import Auth
+from tests.integration.conftest import Connect
 from tests.support.streams import stored_messages
 from tests.unit.execution.helpers import NO_LIMITS, bar, command, signal
 
-ADMIN_PASSWORD = "admin-Password-42!"
 #: The streams the outbox publishes to: decisions, orders, trades and risk state; the audit records.
 OUTPUT_STREAMS = ("EXECUTION", "AUDIT")
-Connect = Callable[[], Awaitable[Bus]]
-
-
-@pytest.fixture
-async def connect(nats_url: str) -> AsyncIterator[Connect]:
-    """Opens the execution service's connection as its runner does (reconnecting forever, streams
-    ensured); every one opened is closed after the test."""
-    opened: list[Bus] = []
-
-    async def open_bus() -> Bus:
-        bus = await Bus.connect(RuntimeSettings(service="execution", nats_url=nats_url))
-        opened.append(bus)
-        await bus.ensure_streams(STREAMS)
-        return bus
-
-    yield open_bus
-    for bus in opened:
-        await bus.close()
-
-
-@pytest.fixture
-async def admin_token(
-    nc: NATS, nats_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[str]:
-    """A session token of admin ``admin1`` from the real auth service, which keeps answering on the server."""
-    monkeypatch.setenv("BASTION_AUTH_ROUNDS", "50000")
-    auth = Auth(nats_url, tmp_path / "auth")
-    auth.create_user("admin1", "admin", ADMIN_PASSWORD)
-    await auth.start(nc)
-    yield await auth.login(nc, "admin1", ADMIN_PASSWORD)
-    await auth.stop()
 
 
 def deliveries(*events: Any) -> list[Delivery]:
@@ -90,10 +55,10 @@ def unsent(svc: ExecutionService) -> list[str]:
 
 
 async def test_a_crash_between_commit_and_publish_republishes_the_same_events(
-    tmp_path: Path, nats_server: NatsServer, connect: Connect
+    tmp_path: Path, nats_server: NatsServer, execution_connect: Connect
 ) -> None:
     db = tmp_path / "e.duckdb"
-    bus = await connect()
+    bus = await execution_connect()
     svc = service(db, bus)
     b0, b1 = bar(0, 100.0), bar(1, 101.0)
     await svc.on_bars(deliveries(b0))
@@ -110,7 +75,7 @@ async def test_a_crash_between_commit_and_publish_republishes_the_same_events(
     svc.store.close()
     await asyncio.to_thread(nats_server.restart)
 
-    bus = await connect()
+    bus = await execution_connect()
     assert await stored_ids(bus) == before  # nothing of the batch got out
     svc = service(db, bus)  # restart
     assert unsent(svc) == pending
@@ -129,10 +94,10 @@ async def test_a_crash_between_commit_and_publish_republishes_the_same_events(
 
 
 async def test_a_crash_before_the_published_mark_is_saved_republishes_and_jetstream_keeps_one_copy(
-    tmp_path: Path, connect: Connect
+    tmp_path: Path, execution_connect: Connect
 ) -> None:
     db = tmp_path / "e.duckdb"
-    bus = await connect()
+    bus = await execution_connect()
     svc = service(db, bus)
     b0 = bar(0, 100.0)
     await svc.on_bars(deliveries(b0))
@@ -142,7 +107,7 @@ async def test_a_crash_before_the_published_mark_is_saved_republishes_and_jetstr
     svc.store.close()  # killed before the idle save of the mark
     await bus.close()
 
-    bus = await connect()
+    bus = await execution_connect()
     svc = service(db, bus)  # restart
     assert sorted(unsent(svc)) == sorted(published)  # all of it goes out again, with the same ids
     await svc.flush()
@@ -152,9 +117,9 @@ async def test_a_crash_before_the_published_mark_is_saved_republishes_and_jetstr
 
 
 async def test_a_failed_commit_rolls_the_core_back_to_the_last_commit(
-    tmp_path: Path, connect: Connect
+    tmp_path: Path, execution_connect: Connect
 ) -> None:
-    bus = await connect()
+    bus = await execution_connect()
     svc = service(tmp_path / "e.duckdb", bus)
     b0 = bar(0, 100.0)
     await svc.on_bars(deliveries(b0))
@@ -177,9 +142,9 @@ async def test_a_failed_commit_rolls_the_core_back_to_the_last_commit(
 
 
 async def test_commands_are_applied_only_with_an_admin_verdict(
-    tmp_path: Path, connect: Connect, admin_token: str
+    tmp_path: Path, execution_connect: Connect, admin_token: str
 ) -> None:
-    svc = service(tmp_path / "e.duckdb", await connect())
+    svc = service(tmp_path / "e.duckdb", await execution_connect())
     forged = command("halt").model_copy(update={"session_token": "nope"})
     await svc.on_commands(deliveries(forged))
     assert svc.core.state.risk.state == "ACTIVE"

@@ -1,7 +1,9 @@
 """The execution store's incremental persistence: kept bars as rows of ``core_bars`` (only the changed ones
 written per batch), the rest of the state as JSON, the published mark kept in memory and saved late.
 
-Every test restarts the service on the same DuckDB file and compares with what was in memory before."""
+Every test restarts the service on the same DuckDB file and compares with what was in memory before. The
+service publishes with its own JetStream publisher to a real nats-server and verifies commands with the real
+auth service."""
 
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ from typing import Any
 import duckdb
 import pytest
 
+from services.execution.__main__ import publisher
 from services.execution.adapters import store as store_module
-from services.execution.adapters.store import MIGRATIONS, ExecutionStore
+from services.execution.adapters.auth_client import NatsVerifier
+from services.execution.adapters.store import MIGRATIONS, ExecutionStore, OutboxRow
 from services.execution.domain import audit
 from services.execution.domain.config import ExecutionConfig, SizingConfig
 from services.execution.handlers import ExecutionService
@@ -22,9 +26,11 @@ from shared.contracts.audit import AuditRecord
 from shared.contracts.orders import OrderEvent, TradeEvent
 from shared.contracts.risk import RiskDecision, RiskStateChanged
 from shared.contracts.signals import Target
+from shared.runtime.bus import Bus
 from shared.runtime.consumer import Delivery
 from shared.runtime.duck import open_db
-from tests.integration.test_execution_handlers import Admin, FlakyPublisher
+from tests.integration.conftest import Connect
+from tests.support.streams import stored_messages
 from tests.unit.execution.helpers import FREE, NO_LIMITS, bar, command, signal
 
 SYMBOLS = ["AAA", "BBB", "CCC"]
@@ -33,7 +39,24 @@ KINDS = {
 }  # the audited domain events
 
 
-Recorder = FlakyPublisher  # records what was published; ``fail`` makes it raise
+class Recorder:
+    """The service's JetStream publisher on ``bus``, noting the id of every row it published."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self.publish = publisher(bus)
+        self.sent: list[str] = []
+
+    async def __call__(self, rows: Sequence[OutboxRow]) -> None:
+        await self.publish(rows)
+        self.sent += [r.event_id for r in rows]
+
+    async def stored(self) -> list[str]:
+        """The event ids the EXECUTION and AUDIT streams hold."""
+        out = []
+        for stream in ("EXECUTION", "AUDIT"):
+            out += [json.loads(m.data)["event_id"] for m in await stored_messages(self.bus.js, stream)]
+        return out
 
 
 def config(bars_kept: int = 4) -> ExecutionConfig:
@@ -46,7 +69,7 @@ def config(bars_kept: int = 4) -> ExecutionConfig:
 
 
 def open_service(path: Path, pub: Recorder, cfg: ExecutionConfig | None = None) -> ExecutionService:
-    return ExecutionService(ExecutionStore.open(path), cfg or config(), pub, Admin())
+    return ExecutionService(ExecutionStore.open(path), cfg or config(), pub, NatsVerifier(pub.bus.nc))
 
 
 def deliveries(events: Sequence[Any]) -> list[Delivery]:
@@ -83,8 +106,10 @@ def state_of(svc: ExecutionService) -> str:
     return svc.core.state.model_dump_json()
 
 
-async def test_the_state_after_every_restart_equals_the_state_before(tmp_path: Path) -> None:
-    path, pub = tmp_path / "e.duckdb", Recorder()
+async def test_the_state_after_every_restart_equals_the_state_before(
+    tmp_path: Path, execution_connect: Connect
+) -> None:
+    path, pub = tmp_path / "e.duckdb", Recorder(await execution_connect())
     svc = open_service(path, pub)
     for kind, events in batches():
         await feed(svc, kind, events)
@@ -104,8 +129,11 @@ async def test_the_state_after_every_restart_equals_the_state_before(tmp_path: P
     svc.store.close()
 
 
-async def test_a_restarted_run_produces_the_same_outputs_as_an_uninterrupted_one(tmp_path: Path) -> None:
-    straight, restarted = Recorder(), Recorder()
+async def test_a_restarted_run_produces_the_same_outputs_as_an_uninterrupted_one(
+    tmp_path: Path, execution_connect: Connect
+) -> None:
+    bus = await execution_connect()
+    straight, restarted = Recorder(bus), Recorder(bus)
     a = open_service(tmp_path / "a.duckdb", straight)
     b = open_service(tmp_path / "b.duckdb", restarted)
     for n, (kind, events) in enumerate(batches()):
@@ -117,15 +145,16 @@ async def test_a_restarted_run_produces_the_same_outputs_as_an_uninterrupted_one
     # a restart republishes the last batch (its mark was not saved): the same ids, which JetStream drops
     assert straight.sent == list(dict.fromkeys(restarted.sent))
     assert len(restarted.sent) > len(straight.sent)
+    assert sorted(await straight.stored()) == sorted(straight.sent)  # the stream holds each event once
     assert state_of(a) == state_of(b)
     a.store.close()
     b.store.close()
 
 
 async def test_a_failed_commit_leaves_the_bar_rows_consistent(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, execution_connect: Connect
 ) -> None:
-    path, pub = tmp_path / "e.duckdb", Recorder()
+    path, pub = tmp_path / "e.duckdb", Recorder(await execution_connect())
     svc = open_service(path, pub)
     plan = batches()
     for kind, events in plan[:4]:
@@ -150,8 +179,10 @@ async def test_a_failed_commit_leaves_the_bar_rows_consistent(
     svc.store.close()
 
 
-async def test_a_file_from_before_the_bars_table_is_read_then_moved(tmp_path: Path) -> None:
-    path, pub = tmp_path / "e.duckdb", Recorder()
+async def test_a_file_from_before_the_bars_table_is_read_then_moved(
+    tmp_path: Path, execution_connect: Connect
+) -> None:
+    path, pub = tmp_path / "e.duckdb", Recorder(await execution_connect())
     svc = open_service(path, pub)
     for kind, events in batches()[:6]:
         await feed(svc, kind, events)
@@ -177,9 +208,9 @@ async def test_a_file_from_before_the_bars_table_is_read_then_moved(tmp_path: Pa
 
 
 async def test_a_crash_before_the_published_mark_is_saved_republishes_only_the_same_ids(
-    tmp_path: Path,
+    tmp_path: Path, execution_connect: Connect
 ) -> None:
-    path, pub = tmp_path / "e.duckdb", Recorder()
+    path, pub = tmp_path / "e.duckdb", Recorder(await execution_connect())
     svc = open_service(path, pub)
     plan = batches()
     for kind, events in plan[:5]:
@@ -200,19 +231,23 @@ async def test_a_crash_before_the_published_mark_is_saved_republishes_only_the_s
     outbox = svc.store.conn.execute("SELECT count(*), count(DISTINCT event_id) FROM outbox").fetchone()
     assert outbox is not None
     assert outbox[0] == outbox[1]
-    assert set(pub.sent) == {
-        str(r[0]) for r in svc.store.conn.execute("SELECT event_id FROM outbox").fetchall()
-    }
+    in_outbox = {str(r[0]) for r in svc.store.conn.execute("SELECT event_id FROM outbox").fetchall()}
+    assert set(pub.sent) == in_outbox
+    stored = await pub.stored()
+    assert sorted(stored) == sorted(in_outbox)  # each once: JetStream dropped the republished copies
     assert audit.verify_chain(svc.store.audit_rows()).ok
     svc.store.close()
 
 
-async def test_audit_rows_and_records_match_their_validated_builds(tmp_path: Path) -> None:
-    svc = open_service(tmp_path / "e.duckdb", Recorder())
+async def test_audit_rows_and_records_match_their_validated_builds(
+    tmp_path: Path, execution_connect: Connect, admin_token: str
+) -> None:
+    svc = open_service(tmp_path / "e.duckdb", Recorder(await execution_connect()))
     for n, (kind, events) in enumerate(batches()):
         await feed(svc, kind, events)
         if n in (5, 9):
-            await svc.on_commands(deliveries([command("halt" if n == 5 else "resume")]))
+            cmd = command("halt" if n == 5 else "resume").model_copy(update={"session_token": admin_token})
+            await svc.on_commands(deliveries([cmd]))
     rows = {str(r.ref_id): r for r in svc.store.audit_rows()}
     seen = 0
     for kind, payload in svc.store.conn.execute("SELECT kind, payload FROM outbox ORDER BY seq").fetchall():
