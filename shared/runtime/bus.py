@@ -78,7 +78,15 @@ class Bus:
                 await self.nc.drain()
             except Exception as exc:  # draining a dead connection must not block shutdown
                 log.warning("nats.drain_failed", error=str(exc))
-                await self.nc.close()
+                try:
+                    await self.nc.close()
+                except asyncio.CancelledError:
+                    # nats-py's close of a connection in the middle of reconnecting can let the
+                    # cancellation of its own reconnect task escape; only ours may propagate.
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        raise
+                    log.warning("nats.close_interrupted")
 
     # -- streams and KV ---------------------------------------------------------------------------
     async def ensure_stream(self, name: str, subjects: Sequence[str] | None = None, **config: Any) -> None:
