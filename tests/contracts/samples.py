@@ -5,11 +5,20 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TypedDict
 
 from shared import contracts as c
 
 T = datetime(2024, 1, 2, 3, 45, tzinfo=UTC)
 ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
+
+
+class Envelope(TypedDict):
+    """The envelope fields every sample event after the bar shares."""
+
+    occurred_at: datetime
+    correlation_id: uuid.UUID
+    causation_id: uuid.UUID
 
 
 def bar() -> c.OHLCVBar:
@@ -43,7 +52,7 @@ def samples() -> list[c.Contract]:
             c.InsightComponent(indicator="rsi_14", value=61.2, vote=0.5, weight=1.0, reason="RSI > 55"),
         ),
     )
-    common = {"occurred_at": T, "correlation_id": b.event_id, "causation_id": b.event_id}
+    common: Envelope = {"occurred_at": T, "correlation_id": b.event_id, "causation_id": b.event_id}
     return [
         b,
         c.InsightEvent.build(
@@ -108,7 +117,9 @@ def samples() -> list[c.Contract]:
             filled_at=T,
             **common,
         ),
-        c.RiskCommand(command_id=ID, action="halt", reason="manual", session_token="tok", issued_at=T),
+        c.RiskCommand.model_validate(
+            {"command_id": ID, "action": "halt", "reason": "manual", "session_token": "tok", "issued_at": T}
+        ),
         c.RiskStateChanged.build(
             producer="execution",
             key="s",
@@ -175,11 +186,15 @@ def samples() -> list[c.Contract]:
             reason="cannot decode",
             payload_b64="e30=",
         ),
-        c.LoginRequest(username="alice", password="correct horse battery", client_addr="127.0.0.1"),
-        c.TokenRequest(token="abc"),
-        c.SessionReply(ok=True, username="alice", role="trader", expires_at=T),
-        c.RecomputeInsights(symbol="INFY"),
-        c.InsightsRecomputed(ok=True, symbols=("INFY",), insights=300, published_new=2),
+        c.LoginRequest.model_validate(
+            {"username": "alice", "password": "correct horse battery", "client_addr": "127.0.0.1"}
+        ),
+        c.TokenRequest.model_validate({"token": "abc"}),
+        c.SessionReply.model_validate({"ok": True, "username": "alice", "role": "trader", "expires_at": T}),
+        c.RecomputeInsights.model_validate({"symbol": "INFY"}),
+        c.InsightsRecomputed.model_validate(
+            {"ok": True, "symbols": ("INFY",), "insights": 300, "published_new": 2}
+        ),
         c.AuthAudit.build(
             producer="auth", key="a", occurred_at=T, action="login", username="alice", outcome="success"
         ),

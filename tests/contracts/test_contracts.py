@@ -124,7 +124,7 @@ def _bar_without_volume(version: str) -> type[c.Contract]:
     model = create_model("OHLCVBar", __base__=c.Event, **fields)  # type: ignore[call-overload]
     model.SCHEMA = c.OHLCVBar.SCHEMA
     model.VERSION = version
-    return model  # type: ignore[no-any-return]
+    return model
 
 
 def test_removing_a_required_field_without_a_major_bump_fails_the_check() -> None:

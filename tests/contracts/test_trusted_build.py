@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -73,7 +74,9 @@ bar_rows = st.integers(min_value=1, max_value=30).flatmap(
 
 @settings(max_examples=60, deadline=None)
 @given(bar_rows, st.sampled_from(["UTC", "Asia/Kolkata"]))
-def test_to_bars_equals_the_validated_build_byte_for_byte(rows: tuple[list[float], ...], tz: str) -> None:
+def test_to_bars_equals_the_validated_build_byte_for_byte(
+    rows: tuple[list[float], list[float], list[float]], tz: str
+) -> None:
     frame = _frame(*rows, tz=tz)
     fast = to_bars(frame, "INFY", "1m", "synthetic")
     slow = _validated(frame, "INFY", "1m", "synthetic")
@@ -84,7 +87,9 @@ def test_to_bars_equals_the_validated_build_byte_for_byte(rows: tuple[list[float
 
 def test_a_frame_that_fails_the_column_checks_still_raises_the_contract_error() -> None:
     frame = _frame([100.0, 101.0, 102.0], [0.01, 0.0, -0.01], [10.0, 10.0, 10.0])
-    frame.loc[2, "high"] = frame.loc[2, "close"] - 1  # high below close on the last row
+    close = frame.loc[2, "close"]
+    assert isinstance(close, float)
+    frame.loc[2, "high"] = close - 1  # high below close on the last row
     with pytest.raises(ValidationError, match="high"):
         to_bars(frame, "INFY", "1m", "synthetic")
 
@@ -97,7 +102,9 @@ def test_a_bad_symbol_is_refused_even_when_every_value_is_fine() -> None:
 
 def test_build_trusted_refuses_a_missing_or_unknown_field() -> None:
     moment = datetime(2026, 1, 5, 3, 45, tzinfo=UTC)
-    fields = dict(symbol="INFY", interval="1m", timestamp=moment, open=1.0, high=1.0, low=1.0, close=1.0)
+    fields: dict[str, Any] = dict(
+        symbol="INFY", interval="1m", timestamp=moment, open=1.0, high=1.0, low=1.0, close=1.0
+    )
     with pytest.raises(TypeError, match="needs exactly the fields"):
         OHLCVBar.build_trusted(producer="p", key="k", occurred_at=moment, **fields, volume=0.0)
     with pytest.raises(TypeError, match="needs exactly the fields"):

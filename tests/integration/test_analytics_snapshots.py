@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -101,7 +102,11 @@ async def test_throttled_snapshots_are_written_in_the_background_once_per_interv
     # the final state lands within the interval, though no more bars come
     for sym in ("INFY", "TCS"):
         final = svc.snapshot_json(sym)
-        await eventually(lambda s=sym, f=final: puts.last(f"analytics.{s}") == f, timeout=5, what="final")
+
+        def landed(s: str = sym, f: bytes = final) -> bool:
+            return puts.last(f"analytics.{s}") == f
+
+        await eventually(landed, timeout=5, what="final")
     snap = json.loads(puts.last("analytics.INFY") or b"{}")
     assert snap["updated_at"] == infy[-1].timestamp.isoformat()
     assert snap["insight"]["bar_event_id"] == str(infy[-1].event_id)
@@ -161,8 +166,8 @@ async def test_checkpoints_are_updated_in_place_and_a_restart_still_uses_them(
 ) -> None:
     published: list[InsightEvent] = []
 
-    async def publish(events: object) -> None:
-        published.extend(events)  # type: ignore[call-overload]
+    async def publish(events: Sequence[InsightEvent]) -> None:
+        published.extend(events)
 
     async def ignore(_key: str, _value: object) -> None:
         return None
@@ -182,8 +187,8 @@ async def test_checkpoints_are_updated_in_place_and_a_restart_still_uses_them(
     second.store.close()
     straight: list[InsightEvent] = []
 
-    async def collect(events: object) -> None:
-        straight.extend(events)  # type: ignore[call-overload]
+    async def collect(events: Sequence[InsightEvent]) -> None:
+        straight.extend(events)
 
     ref = AnalyticsService(AnalyticsStore.open(tmp_path / "b.duckdb"), collect, ignore, ConfluenceConfig())
     await ref.on_bars(series)

@@ -55,7 +55,7 @@ async def admin_password(
             return False
         return True
 
-    assert await eventually(ready, what="auth service answering")  # type: ignore[arg-type]
+    assert await eventually(ready, what="auth service answering")
     yield password
     runner.stop.set()
     assert await asyncio.wait_for(task, 10) == 0

@@ -167,7 +167,7 @@ async def test_services_in_paper_mode_trade_exactly_like_the_backtest(
             )
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{seen}") from None
-        trades = await read_subject(nc, "EXECUTION", "exec.v1.trade.>")
+        stored_trades = await read_subject(nc, "EXECUTION", "exec.v1.trade.>")
         for symbol, (_, _, fills, _) in expected.items():
             got = sorted(
                 (
@@ -177,7 +177,7 @@ async def test_services_in_paper_mode_trade_exactly_like_the_backtest(
                     Decimal(t["price"]),
                     Decimal(t["commission"]),
                 )
-                for t in trades
+                for t in stored_trades
                 if t["symbol"] == symbol
             )
             assert got == fills, symbol

@@ -9,6 +9,7 @@ from pathlib import Path
 import nats
 import pytest
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 
 from bastion.natsd import NatsServer
 from bastion.up import NATS_CONFIG, NATS_USERS
@@ -164,7 +165,7 @@ async def test_the_analytics_cli_user_asks_the_running_analytics_service_to_reco
     cli = await connect_as(secured_server, "analytics", errors)
     try:
 
-        async def answer(msg: nats.aio.msg.Msg) -> None:
+        async def answer(msg: Msg) -> None:
             await msg.respond(b'{"ok": true}')
 
         await service.subscribe("ctl.v1.analytics.recompute", queue="analytics", cb=answer)

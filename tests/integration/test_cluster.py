@@ -106,6 +106,7 @@ async def test_the_production_node_config_forms_a_cluster_where_a_service_user_c
             await bus.snapshots()
             for stream in ("ANALYTICS", "KV_SNAPSHOTS"):
                 replicas, leader, peers = await replicas_of(bus, stream)
+                assert leader is not None, stream
                 assert (replicas, sorted([leader, *peers])) == (3, ["n1", "n2", "n3"]), stream
         finally:
             await bus.close()

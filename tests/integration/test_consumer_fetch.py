@@ -36,7 +36,11 @@ async def test_a_single_message_on_an_idle_consumer_is_handled_at_once_not_after
         for i in range(5):
             sent = time.perf_counter()
             await bus.publish(bar(i))
-            await eventually(lambda n=i + 1: len(handled) >= n, timeout=5, interval=0.002, what="handled")
+
+            def enough(n: int = i + 1) -> bool:
+                return len(handled) >= n
+
+            await eventually(enough, timeout=5, interval=0.002, what="handled")
             latencies.append(handled[-1][1] - sent)
         # nats-py's fetch would wait for 100 messages or the 3 s timeout; the loop takes the first at once
         assert max(latencies) < 0.5, latencies

@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 
 from services.dashboard import api, pages
@@ -26,9 +28,9 @@ from tests.unit.dashboard.support import filled_store
 PASSWORD = "correct horse battery"
 
 
-def make_app(auth: AuthClient, values: dict[str, object] | None = None, **settings: object):  # type: ignore[no-untyped-def]
+def make_app(auth: AuthClient, values: dict[str, object] | None = None, **settings: Any) -> FastAPI:
     store = filled_store(values if values is not None else snapshots())
-    return create_app(store, auth, DashboardSettings(**settings))  # type: ignore[arg-type]
+    return create_app(store, auth, DashboardSettings(**settings))
 
 
 @pytest.fixture
@@ -196,8 +198,8 @@ async def test_pages_have_no_inline_script(client: httpx.AsyncClient) -> None:
 async def test_symbol_and_reason_text_with_html_is_shown_escaped(auth: AuthClient) -> None:
     values = snapshots()
     values["execution.risk"] = risk(reason=HOSTILE)
-    values["execution.positions"]["positions"][0]["symbol"] = HOSTILE  # type: ignore[index]
-    values["execution.orders.recent"]["orders"][0]["reason"] = HOSTILE  # type: ignore[index]
+    values["execution.positions"]["positions"][0]["symbol"] = HOSTILE
+    values["execution.orders.recent"]["orders"][0]["reason"] = HOSTILE
     transport = httpx.ASGITransport(app=make_app(auth, values))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         await log_in(c)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 from nats.aio.client import Client as NATS
+from nats.js.kv import KeyValue
 
 from services.strategy.adapters.nats_kv import (
     STATE_BUCKET,
@@ -38,7 +39,7 @@ async def test_a_worker_name_has_one_lease_at_a_time_and_a_dead_holders_lease_ex
     assert members["w1"].token == "token-1"
     assert members["w1"].held == ("INFY",)
     # first stops refreshing (killed): its key ages out and the name is free again
-    await eventually(second.acquire, timeout=20, what="the dead lease to expire")  # type: ignore[arg-type]
+    await eventually(second.acquire, timeout=20, what="the dead lease to expire")
     assert not await first.refresh([])  # the old holder learns it lost the lease
     await second.release()
     assert await first.members() == {}
@@ -51,9 +52,9 @@ async def test_a_lease_that_ages_out_while_acquire_looks_at_it_is_taken(nc: NATS
     old = Membership(js, kv, "w1", "token-1")
     assert await old.acquire()
     real_get = kv._get
-    expired = []
+    expired: list[bool] = []
 
-    async def get_after_expiry(key: str, revision: int | None = None) -> object:
+    async def get_after_expiry(key: str, revision: int | None = None) -> KeyValue.Entry:
         if not expired:  # the server ages the old lease out right here, as max_age would
             subject = f"$KV.{WORKERS_BUCKET}.{key}"
             expired.append(await js.purge_stream(f"KV_{WORKERS_BUCKET}", subject=subject))

@@ -135,7 +135,7 @@ async def signals_in_stream(nc: NATS, want: int) -> list[SignalEvent]:
         except NotFoundError:
             return False
 
-    await eventually(count, timeout=60, interval=0.1, what=f"{want} signals in SIGNALS")  # type: ignore[arg-type]
+    await eventually(count, timeout=60, interval=0.1, what=f"{want} signals in SIGNALS")
     total = (await js.stream_info("SIGNALS")).state.messages
     sub = await js.subscribe("strategy.v1.signal.>", stream="SIGNALS", ordered_consumer=True)
     got = [SignalEvent.from_json((await sub.next_msg(timeout=5)).data) for _ in range(total)]
@@ -164,7 +164,7 @@ async def wait_split(nc: NATS, names: set[str]) -> dict[str, list[str]]:
         good = set(view) == names and held == sorted(SYMBOLS) and all(view.values())
         return view if good else None
 
-    return await eventually(split, timeout=45, interval=0.1, what=f"symbols split over {sorted(names)}")  # type: ignore[arg-type]
+    return await eventually(split, timeout=45, interval=0.1, what=f"symbols split over {sorted(names)}")
 
 
 def assert_same_signals(got: list[SignalEvent], want: list[bytes]) -> None:

@@ -91,7 +91,7 @@ async def collect(nc: NATS, want: int) -> list[SignalEvent]:
         except Exception:
             return len(got) >= want
 
-    await eventually(enough, timeout=20, what=f"{want} signals")  # type: ignore[arg-type]
+    await eventually(enough, timeout=20, what=f"{want} signals")
     await sub.unsubscribe()
     return got
 

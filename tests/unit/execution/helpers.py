@@ -63,13 +63,15 @@ def signal(b: OHLCVBar, target: Target = "long", strategy_id: str = "s1") -> Sig
 
 
 def command(action: str = "halt", cancel: bool = True) -> RiskCommand:
-    return RiskCommand(
-        command_id=uuid.uuid4(),
-        action=action,  # type: ignore[arg-type]
-        reason="test",
-        session_token="t",
-        issued_at=T0,
-        cancel_orders=cancel,
+    return RiskCommand.model_validate(
+        {
+            "command_id": uuid.uuid4(),
+            "action": action,
+            "reason": "test",
+            "session_token": "t",
+            "issued_at": T0,
+            "cancel_orders": cancel,
+        }
     )
 
 
@@ -81,10 +83,10 @@ def core(
     **sizing: object,
 ) -> ExecutionCore:
     cfg = ExecutionConfig(
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
         initial_cash=Decimal(100_000),
         limits=limits,
-        sizing=SizingConfig(quantity=Decimal(qty), **sizing),  # type: ignore[arg-type]
+        sizing=SizingConfig(quantity=Decimal(qty), **sizing),
         costs=costs,
     )
     return ExecutionCore(cfg)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -34,7 +35,8 @@ def test_any_edit_or_deletion_is_found_at_its_row(index: int, how: str) -> None:
             return  # the tail: only an outside anchor (the AUDIT stream / snapshot head) shows it
     else:
         value = '{"i":999}' if how == "payload" else "f" * 64
-        rows[index] = dataclasses.replace(rows[index], **{how: value})
+        edit: dict[str, Any] = {how: value}  # one of the str fields, named at run time
+        rows[index] = dataclasses.replace(rows[index], **edit)
     result = verify_chain(rows)
     assert not result.ok
     assert result.bad_seq == index + 1 or (how == "hash" and result.bad_seq == index + 2)

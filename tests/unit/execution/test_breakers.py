@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from services.execution.domain.engine import ExecutionCore
 from services.execution.domain.risk import session_day
 from shared.contracts.orders import OrderEvent
 from shared.contracts.risk import RiskDecision, RiskStateChanged
@@ -12,7 +13,7 @@ from tests.unit.execution.helpers import NO_LIMITS, bar, command, core, limits, 
 D = Decimal
 
 
-def buy_at(c, i: int, price: float, day: int = 0) -> None:  # type: ignore[no-untyped-def]
+def buy_at(c: ExecutionCore, i: int, price: float, day: int = 0) -> None:
     b = bar(i, price, day=day)
     c.on_bar(b)
     c.on_signal(signal(b))

@@ -114,13 +114,14 @@ def test_stale_signal_is_rejected_by_data_time_age() -> None:
 def test_replayed_bars_decide_the_same_however_late_the_signal_arrives(source: str) -> None:
     """Staleness is judged on live feeds only: a replay's signal may reach execution after any number of
     newer bars (that is the machine's pace), and must be decided as if it arrived at once."""
-    decisions = []
+    decisions: list[RiskDecision] = []
     for late in (0, 1, 5):
         c = core(limits(max_signal_age_bars=1, max_signal_age_seconds=30))
         b0 = bar(0, 100, source=source)
         for b in (b0, *(bar(i, 100, source=source) for i in range(1, late + 1))):
             c.on_bar(b)
         (decision,) = c.on_signal(signal(b0)).of(RiskDecision)
+        assert isinstance(decision, RiskDecision)
         decisions.append(decision)
     assert all(d.approved for d in decisions)
     assert len({d.event_id for d in decisions}) == 1
