@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -39,6 +40,7 @@ from shared.contracts.signals import SignalEvent
 BARS_KEPT = 64  # the default of ExecutionConfig.bars_kept
 ACTION_STATE: dict[str, TradingState] = {"halt": "HALTED", "resume": "ACTIVE", "reduce": "REDUCING"}
 EQUITY_POINTS_KEPT = 500
+E = TypeVar("E", bound=Event)
 
 
 def order_id_for(signal_id: uuid.UUID) -> uuid.UUID:
@@ -116,7 +118,7 @@ class Outcome:
     def extend(self, other: Outcome) -> None:
         self.events.extend(other.events)
 
-    def of(self, kind: type[Event]) -> list[Event]:
+    def of(self, kind: type[E]) -> list[E]:
         return [e for e in self.events if isinstance(e, kind)]
 
     def __iter__(self) -> Iterator[Event]:

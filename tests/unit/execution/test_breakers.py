@@ -27,13 +27,13 @@ def test_daily_loss_breaker_halts_on_a_losing_day() -> None:
     assert not c.on_bar(bar(2, 96)).of(RiskStateChanged)  # -400
     out = c.on_bar(bar(3, 94))  # -600
     (changed,) = out.of(RiskStateChanged)
-    assert changed.state == "HALTED"  # type: ignore[attr-defined]
-    assert changed.changed_by == "breaker:daily_loss"  # type: ignore[attr-defined]
-    assert "day P&L -600" in changed.reason  # type: ignore[attr-defined]
+    assert changed.state == "HALTED"
+    assert changed.changed_by == "breaker:daily_loss"
+    assert "day P&L -600" in changed.reason
     b = bar(4, 95)
     c.on_bar(b)
     (d,) = c.on_signal(signal(b, "flat")).of(RiskDecision)
-    assert not d.approved  # type: ignore[attr-defined]
+    assert not d.approved
 
 
 def test_daily_loss_resets_at_the_next_session() -> None:
@@ -52,7 +52,7 @@ def test_drawdown_breaker_halts_from_equity_peak() -> None:
     assert c.state.risk.state == "ACTIVE"
     out = c.on_bar(bar(3, 99))  # equity 99_900: 1.09% below peak
     (changed,) = out.of(RiskStateChanged)
-    assert changed.changed_by == "breaker:max_drawdown"  # type: ignore[attr-defined]
+    assert changed.changed_by == "breaker:max_drawdown"
 
 
 def test_breaker_cancels_working_orders() -> None:
@@ -63,7 +63,7 @@ def test_breaker_cancels_working_orders() -> None:
     c.on_signal(signal(b))
     assert c.state.pending
     out = c.on_bar(bar(3, 90))
-    assert [o.status for o in out.of(OrderEvent)] == ["cancelled"]  # type: ignore[attr-defined]
+    assert [o.status for o in out.of(OrderEvent)] == ["cancelled"]
 
 
 def test_resume_rearms_breakers_from_current_equity() -> None:

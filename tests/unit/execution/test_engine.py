@@ -19,16 +19,16 @@ def test_approved_long_signal_fills_at_next_bar_open() -> None:
     c.on_bar(b0)
     out = c.on_signal(signal(b0))
     (decision,) = out.of(RiskDecision)
-    assert decision.approved  # type: ignore[attr-defined]
+    assert decision.approved
     (order,) = out.of(OrderEvent)
-    assert order.status == "accepted"  # type: ignore[attr-defined]
-    assert order.order_id == order_id_for(signal(b0).event_id)  # type: ignore[attr-defined]
+    assert order.status == "accepted"
+    assert order.order_id == order_id_for(signal(b0).event_id)
     assert not out.of(TradeEvent)
     fills = c.on_bar(bar(1, 105, open_=102))
     (trade,) = fills.of(TradeEvent)
-    assert trade.price == 102  # type: ignore[attr-defined]
+    assert trade.price == 102
     assert c.state.portfolio.quantity("INFY") == 10
-    assert [o.status for o in fills.of(OrderEvent)] == ["filled"]  # type: ignore[attr-defined]
+    assert [o.status for o in fills.of(OrderEvent)] == ["filled"]
 
 
 def test_signal_before_its_bar_is_parked_until_the_bar_arrives() -> None:
@@ -46,7 +46,7 @@ def test_signal_after_later_bars_fills_at_the_bar_after_its_own() -> None:
         c.on_bar(b)
     out = c.on_signal(signal(b0))
     (trade,) = out.of(TradeEvent)
-    assert trade.price == D("100.5")  # type: ignore[attr-defined]
+    assert trade.price == D("100.5")
 
 
 def test_flat_signal_closes_the_position_and_realises_pnl() -> None:
@@ -67,7 +67,7 @@ def test_signal_already_at_target_is_approved_without_an_order() -> None:
     b0 = bar(0, 100)
     c.on_bar(b0)
     out = c.on_signal(signal(b0, "flat"))
-    assert out.of(RiskDecision)[0].approved  # type: ignore[attr-defined]
+    assert out.of(RiskDecision)[0].approved
     assert not out.of(OrderEvent)
 
 
@@ -85,7 +85,7 @@ def test_signal_close_fill_model_fills_immediately_at_the_close() -> None:
     b0 = bar(0, 100, open_=90)
     c.on_bar(b0)
     (trade,) = c.on_signal(signal(b0)).of(TradeEvent)
-    assert trade.price == 100  # type: ignore[attr-defined]
+    assert trade.price == 100
 
 
 def test_commission_and_slippage_reduce_equity() -> None:
@@ -94,8 +94,8 @@ def test_commission_and_slippage_reduce_equity() -> None:
     c.on_bar(b0)
     c.on_signal(signal(b0))
     (trade,) = c.on_bar(bar(1, 100)).of(TradeEvent)
-    assert trade.price == 101  # type: ignore[attr-defined]
-    assert trade.commission == D("11.10")  # type: ignore[attr-defined]
+    assert trade.price == 101
+    assert trade.commission == D("11.10")
     assert c.state.portfolio.equity == D(100_000) - 10 - D("11.10")
 
 
@@ -120,7 +120,7 @@ def test_state_round_trips_through_json() -> None:
     restored = ExecutionCore(c.config, CoreState.model_validate_json(c.state.model_dump_json()))
     assert restored.state == c.state
     (trade,) = restored.on_bar(bar(1, 100)).of(TradeEvent)
-    assert trade.quantity == 10  # type: ignore[attr-defined]
+    assert trade.quantity == 10
 
 
 def test_repeated_bar_changes_nothing() -> None:

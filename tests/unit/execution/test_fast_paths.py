@@ -108,10 +108,10 @@ def test_decisions_state_the_limits_in_force_after_the_config_is_replaced() -> N
     b0, b1 = bar(0, 100), bar(1, 100)
     c.on_bar(b0)
     (first,) = c.on_signal(signal(b0)).of(RiskDecision)
-    assert first.limits == NO_LIMITS.as_strings()  # type: ignore[attr-defined]
+    assert first.limits == NO_LIMITS.as_strings()
     tighter = limits(max_order_qty=Decimal(5))
     c.config = c.config.model_copy(update={"limits": tighter})
     c.on_bar(b1)
     (second,) = c.on_signal(signal(b1, "flat")).of(RiskDecision)
-    assert second.limits == tighter.as_strings()  # type: ignore[attr-defined]
-    assert second.limits["max_order_qty"] == "5"  # type: ignore[attr-defined]
+    assert second.limits == tighter.as_strings()
+    assert second.limits["max_order_qty"] == "5"

@@ -74,8 +74,8 @@ def test_after_halt_nothing_is_approved_until_resume(
         b = bar(i, float(price), symbol)
         out = c.on_bar(b)
         out.extend(c.on_signal(signal(b, target, strategy)))  # type: ignore[arg-type]
-        assert not any(d.approved for d in out.of(RiskDecision))  # type: ignore[attr-defined]
-        assert not any(o.status == "accepted" for o in out.of(OrderEvent))  # type: ignore[attr-defined]
+        assert not any(d.approved for d in out.of(RiskDecision))
+        assert not any(o.status == "accepted" for o in out.of(OrderEvent))
         if cancel:
             assert not out.of(TradeEvent)
         i += 1
@@ -84,4 +84,4 @@ def test_after_halt_nothing_is_approved_until_resume(
     c.on_command(command("resume"), "admin")
     b = bar(i, 100.0, "Z")
     c.on_bar(b)
-    assert c.on_signal(signal(b, "long", "fresh")).of(RiskDecision)[0].approved  # type: ignore[attr-defined]
+    assert c.on_signal(signal(b, "long", "fresh")).of(RiskDecision)[0].approved

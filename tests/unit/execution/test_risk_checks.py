@@ -97,8 +97,8 @@ def test_stale_signal_is_rejected_by_bar_age() -> None:
     for b in (b0, bar(1, 100, source=LIVE), bar(2, 100, source=LIVE)):
         c.on_bar(b)
     (decision,) = c.on_signal(signal(b0)).of(RiskDecision)
-    assert "stale_data" in failed(decision)  # type: ignore[arg-type]
-    assert "2 bars old" in failed(decision)["stale_data"]  # type: ignore[arg-type]
+    assert "stale_data" in failed(decision)
+    assert "2 bars old" in failed(decision)["stale_data"]
 
 
 def test_stale_signal_is_rejected_by_data_time_age() -> None:
@@ -107,7 +107,7 @@ def test_stale_signal_is_rejected_by_data_time_age() -> None:
     for b in (b0, bar(2, 100, source=LIVE)):
         c.on_bar(b)
     (decision,) = c.on_signal(signal(b0)).of(RiskDecision)
-    assert "120s old" in failed(decision)["stale_data"]  # type: ignore[arg-type]
+    assert "120s old" in failed(decision)["stale_data"]
 
 
 @pytest.mark.parametrize("source", ["synthetic", "file:bars.csv"])
@@ -134,11 +134,11 @@ def test_duplicate_signal_for_same_strategy_and_bar_is_suppressed() -> None:
     c = core(limits(suppress_duplicates=True))
     b0 = bar(0, 100)
     c.on_bar(b0)
-    assert c.on_signal(signal(b0, "long")).of(RiskDecision)[0].approved  # type: ignore[attr-defined]
+    assert c.on_signal(signal(b0, "long")).of(RiskDecision)[0].approved
     (second,) = c.on_signal(signal(b0, "flat")).of(RiskDecision)
-    assert "duplicate_signal" in failed(second)  # type: ignore[arg-type]
+    assert "duplicate_signal" in failed(second)
     (other,) = c.on_signal(signal(b0, "flat", "s2")).of(RiskDecision)
-    assert other.approved  # type: ignore[attr-defined]
+    assert other.approved
 
 
 def test_rate_throttle_per_second_in_data_time() -> None:
@@ -185,15 +185,15 @@ def test_no_price_known_is_rejected() -> None:
     # a signal whose bar was evicted: decided with no reference price
     out = c._decide(signal(b0))
     (decision,) = out.of(RiskDecision)
-    assert "price_known" in failed(decision)  # type: ignore[arg-type]
+    assert "price_known" in failed(decision)
 
 
 def test_halted_rejects_everything_until_resume() -> None:
     c = core()
     out = c.on_command(command("halt"), "admin")
     (changed,) = out.of(RiskStateChanged)
-    assert changed.state == "HALTED"  # type: ignore[attr-defined]
-    assert changed.changed_by == "admin"  # type: ignore[attr-defined]
+    assert changed.state == "HALTED"
+    assert changed.changed_by == "admin"
     d = decide(c, 0)
     assert not d.approved
     assert d.state == "HALTED"
@@ -213,7 +213,7 @@ def test_halt_cancels_working_orders_so_none_fill() -> None:
     decide(c, 0)
     assert c.state.pending
     out = c.on_command(command("halt"), "admin")
-    assert [o.status for o in out.of(OrderEvent)] == ["cancelled"]  # type: ignore[attr-defined]
+    assert [o.status for o in out.of(OrderEvent)] == ["cancelled"]
     assert not c.on_bar(bar(1, 100)).of(OrderEvent)
     assert c.state.portfolio.quantity("INFY") == 0
 
