@@ -133,6 +133,9 @@ class ExecutionCore:
         self._sessions = risk.SessionCalendar()
         self._limits_seen: RiskLimits | None = None
         self._limits_text: dict[str, str] = {}
+        #: ``state.parked`` by symbol, in parking order (built on first use): a bar looks only at its own
+        #: symbol's parked signals, so a backlog of parked signals costs no scan of all of them per bar
+        self._parked: dict[str, list[SignalEvent]] | None = None
 
     # -- inputs ---------------------------------------------------------------------------------------
     def on_bar(self, bar: OHLCVBar) -> Outcome:
@@ -151,17 +154,31 @@ class ExecutionCore:
         if risk.breakers_armed(limits):  # else _breakers would find nothing to fire
             out.extend(self._breakers(bar.event_id, at))
         if state.parked:
-            ready = [s for s in self.state.parked if s.symbol == bar.symbol and s.bar_timestamp <= at]
-            for signal in sorted(ready, key=lambda s: (s.bar_timestamp, str(s.event_id))):
-                self.state.parked.remove(signal)
-                out.extend(self._decide(signal))
+            waiting = self._parked_of(bar.symbol)
+            ready = [s for s in waiting if s.bar_timestamp <= at]
+            if ready:
+                taken = {id(s) for s in ready}
+                waiting[:] = [s for s in waiting if id(s) not in taken]
+                state.parked[:] = [s for s in state.parked if id(s) not in taken]
+                for signal in sorted(ready, key=lambda s: (s.bar_timestamp, str(s.event_id))):
+                    out.extend(self._decide(signal))
         return out
+
+    def _parked_of(self, symbol: str) -> list[SignalEvent]:
+        """The parked signals of ``symbol`` (the index's own list, so callers may update it in place)."""
+        if self._parked is None:
+            self._parked = {}
+            for signal in self.state.parked:
+                self._parked.setdefault(signal.symbol, []).append(signal)
+        return self._parked.setdefault(symbol, [])
 
     def on_signal(self, signal: SignalEvent) -> Outcome:
         """Decide now if the signal's bar is known, else park it until that bar arrives."""
         bars = self.state.bars.get(signal.symbol, [])
         if not bars or bars[-1].timestamp < signal.bar_timestamp:
             self.state.parked.append(signal)
+            if self._parked is not None:
+                self._parked.setdefault(signal.symbol, []).append(signal)
             return Outcome()
         return self._decide(signal)
 
