@@ -35,6 +35,11 @@ STREAMS = ["EXECUTION", "AUDIT", "SIGNALS", "MARKETDATA"]
 SNAPSHOT_INTERVAL = 0.5
 #: Unacked messages of a crashed process are redelivered after this; batches take well under a second.
 ACK_WAIT = 5.0
+#: Bars and signals per fetch and DuckDB transaction under a backlog (a trickle is still handled message
+#: by message). A commit costs ~25 ms whatever its size, so at 100 the service spent most of a backlog
+#: committing: 500 took the pipeline benchmark from ~940 to ~1,330 bars/s and its p99 at 1,000 bars/s from
+#: ~1.9 s to ~0.9 s. A batch of 500 signals takes well under a second, far inside ``ACK_WAIT``.
+BATCH = 500
 log = structlog.get_logger()
 
 
@@ -80,6 +85,7 @@ def consumers(svc: ExecutionService) -> list[ConsumerSpec]:
             subjects=[subjects.ALL_BARS],
             decode=decoder_for(OHLCVBar),
             handler=svc.on_bars,
+            batch=BATCH,
             ack_wait=ACK_WAIT,
         ),
         ConsumerSpec(
@@ -88,6 +94,7 @@ def consumers(svc: ExecutionService) -> list[ConsumerSpec]:
             subjects=[subjects.ALL_SIGNALS],
             decode=decoder_for(SignalEvent),
             handler=svc.on_signals,
+            batch=BATCH,
             ack_wait=ACK_WAIT,
         ),
     ]
