@@ -52,6 +52,12 @@ class SymbolBook:
     insights: dict[uuid.UUID, InsightEvent] = field(default_factory=dict)  # by bar event id
     outbox: list[SignalEvent] = field(default_factory=list)
     owner: str | None = None  # the worker (``name/token``) that claimed the symbol last
+    #: the event ids of ``bars`` (not serialised): a redelivered bar is found without a scan of all the
+    #: bars waiting, which under a backlog (bars ahead of their insights) are hundreds
+    _bar_ids: set[uuid.UUID] = field(default_factory=set, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._bar_ids = {b.event_id for b in self.bars}
 
     # -- the join -----------------------------------------------------------------------------------
     def apply(
@@ -95,27 +101,28 @@ class SymbolBook:
         return floor is None or ts > floor  # else every instance is past it: a redelivery
 
     def _add_bar(self, bar: OHLCVBar) -> bool:
-        if any(b.event_id == bar.event_id for b in self.bars):
+        if bar.event_id in self._bar_ids:
             return False
-        bisect.insort(self.bars, bar, key=lambda b: b.timestamp)
+        bisect.insort(self.bars, bar, key=_timestamp)
+        self._bar_ids.add(bar.event_id)
         return True
 
     def _forget_done(self, strategies: Strategies) -> None:
         floor = self._floor(strategies)
         if floor is None:
             return
-        done = [b for b in self.bars if b.timestamp <= floor]
+        done = self.bars[: bisect.bisect_right(self.bars, floor, key=_timestamp)]
         self.bars = self.bars[len(done) :]
         for b in done:
+            self._bar_ids.discard(b.event_id)
             self.insights.pop(b.event_id, None)
 
     def _run(self, strategy: BaseStrategy[Any]) -> list[SignalEvent]:
         cursor = self.cursor(strategy)
         last = cursor.last_bar_ts
         out: list[SignalEvent] = []
-        for bar in self.bars:
-            if last is not None and bar.timestamp <= last:
-                continue
+        start = 0 if last is None else bisect.bisect_right(self.bars, last, key=_timestamp)
+        for bar in self.bars[start:]:
             insight = None
             if strategy.requires_insights:
                 insight = self.insights.get(bar.event_id)
@@ -175,3 +182,7 @@ class SymbolBook:
             outbox=[SignalEvent.from_json(s) for s in doc["outbox"]],
             owner=doc.get("owner"),
         )
+
+
+def _timestamp(bar: OHLCVBar) -> datetime:
+    return bar.timestamp

@@ -50,3 +50,28 @@ def test_redelivered_inputs_change_nothing() -> None:
 def test_an_unknown_book_format_is_refused() -> None:
     with pytest.raises(ValueError, match="format"):
         SymbolBook.from_json(b'{"format": 99}')
+
+
+def test_bars_redelivered_while_they_wait_for_insights_are_kept_once_and_run_once() -> None:
+    """Bars ahead of their insights wait in the book; a redelivery of them (also after a JSON round trip,
+    i.e. in another worker) adds nothing, so each bar is run once when its insight arrives."""
+    bars_ = [bar(i, float(c)) for i, c in enumerate(CLOSES)]
+    insights = [
+        insight(b, bias="bullish" if i % 4 < 2 else "bearish", confidence=0.9) for i, b in enumerate(bars_)
+    ]
+    cc = strategies()[1:]
+    plain = SymbolBook("INFY")
+    plain.apply(cc, bars_)
+    want = plain.apply(cc, (), insights) or []
+
+    book = SymbolBook("INFY")
+    book.apply(cc, bars_[:8])
+    assert book.apply(cc, bars_[2:6]) is None  # waiting already: nothing changes
+    book = SymbolBook.from_json(book.to_json())
+    book.apply(cc, bars_)
+    assert [b.event_id for b in book.bars] == [b.event_id for b in bars_]
+    got = book.apply(cc, (), insights) or []
+    assert want
+    assert [s.to_json() for s in got] == [s.to_json() for s in want]
+    assert book.bars == []
+    assert book.apply(cc, bars_[-3:]) is None  # done: a late redelivery is skipped too
