@@ -131,7 +131,15 @@ class StrategyEngine:
             held = await self._get(symbol)
             if held.unpublished:  # an earlier publish failed after its state was written
                 await self._publish(held, held.book.outbox)
-            signals = held.book.apply(self.strategies(symbol), bars, insights)
+            try:
+                signals = held.book.apply(self.strategies(symbol), bars, insights)
+            except BaseException:
+                # A strategy raised part-way: the book already holds the new bars and the cursors of the
+                # instances run before it. Kept, the retry would find "only redeliveries" and the batch
+                # would be acked with those instances' signals never published. Reload instead, so the
+                # retry runs the whole batch again (and a bar that always fails ends in the DLQ).
+                self._held.pop(symbol, None)
+                raise
             if signals is None:
                 return  # only redeliveries
             held.book.outbox = signals
