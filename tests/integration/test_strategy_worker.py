@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -13,11 +14,15 @@ from services.strategy.__main__ import make_runner
 from services.strategy.config import load_config
 from services.strategy.domain.signals import build_signal
 from shared.contracts.analytics import InsightEvent
+from shared.contracts.health import DeadLetter
 from shared.contracts.market_data import OHLCVBar
 from shared.contracts.signals import SignalEvent
 from shared.runtime.bus import Bus
 from shared.runtime.service import ServiceRunner
 from shared.runtime.settings import RuntimeSettings
+from tests.integration.test_strategy_engine import FailsOnBar
+from tests.support.plugins import install_plugins
+from tests.support.streams import stored_messages
 from tests.support.wait import eventually
 from tests.unit.strategy.helpers import bar, insight, run
 
@@ -151,3 +156,50 @@ async def test_a_restarted_worker_resumes_its_state_without_losing_or_repeating_
     assert sorted(s.to_json() for s in got) == sorted(want)  # the cross at bar 7 needs bars 4-6 from before
     info = await bus.js.stream_info("SIGNALS")
     assert info.state.messages == len(want)  # nothing published twice
+
+
+async def test_a_strategy_that_raises_on_some_bars_dead_letters_them_and_the_worker_carries_on(
+    bus: Bus, nc: NATS, nats_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's plugin with a bug on some bars (close 14): each such bar lands in ``dlq.v1.strategy`` with
+    the error, the worker keeps running, and sma on the same symbol publishes exactly what a pure run over
+    the other bars gives (nothing of a failed batch was half kept)."""
+    install_plugins(
+        tmp_path / "plugins",
+        monkeypatch,
+        ("fails_on_bar", "tests.integration.test_strategy_engine:FailsOnBar"),
+    )
+    config = tmp_path / "strategies.yaml"
+    config.write_text(
+        "instances:\n"
+        "  - {name: sma_cross, id: sma, params: {fast: 2, slow: 4}, symbols: [INFY]}\n"
+        "  - {name: fails_on_bar, id: bug, symbols: [INFY]}\n"
+    )
+    rows = feed("INFY")
+    poison = [b for b, _ in rows if b.close == FailsOnBar.bad_close]
+    assert len(poison) >= 2
+    sma = load_config(config)[0].strategy
+    kept = [(b, None) for b, _ in rows if b.close != FailsOnBar.bad_close]
+    want = {build_signal(sma, kept[i][0], None, d).to_json() for i, d in run(sma, kept)}
+    assert want
+
+    await bus.ensure_streams(["DLQ"])
+    worker = Worker(nats_url, tmp_path / "data", config)
+    try:
+        await bus.publish_many([(b.subject(), b) for b, _ in rows])
+
+        async def dead_lettered() -> list[DeadLetter]:
+            assert not worker.task.done(), "the worker stopped"
+            letters = [DeadLetter.from_json(m.data) for m in await stored_messages(nc.jetstream(), "DLQ")]
+            return letters if len(letters) >= len(poison) else []
+
+        letters = await eventually(dead_lettered, timeout=60, what="the poison bars in the DLQ")
+        got = await collect(nc, len(want))
+        assert not worker.task.done()
+    finally:
+        await worker.stop()
+    assert sorted(s.to_json() for s in got) == sorted(want)
+    assert sorted(OHLCVBar.from_json(base64.b64decode(d.payload_b64)).event_id for d in letters) == sorted(
+        b.event_id for b in poison
+    )
+    assert all(d.service == "strategy" and "ZeroDivisionError" in d.reason for d in letters), letters

@@ -11,6 +11,7 @@ from services.strategy.domain.registry import StrategyConfigError, create_strate
 from services.strategy.domain.strategies.sma_cross import SmaCrossParams
 from shared.contracts.analytics import InsightEvent
 from shared.contracts.market_data import OHLCVBar
+from tests.support.plugins import install_plugins
 
 
 class AlwaysLong(BaseStrategy[StrategyParams]):
@@ -19,18 +20,6 @@ class AlwaysLong(BaseStrategy[StrategyParams]):
 
     def on_bar(self, bar: OHLCVBar, insight: InsightEvent | None, ctx: StrategyContext) -> StrategyResult:
         return self.change_to(ctx, "long", 1.0, "always"), {}
-
-
-def _plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *eps: tuple[str, str]) -> None:
-    """Install a distribution declaring ``eps`` (name, ``module:attr``) in the ``bastion.strategies`` group
-    on a directory put first on ``sys.path``: what ``pip install`` of a plugin package leaves behind, read by
-    the real ``importlib.metadata``."""
-    info = tmp_path / "bastion_test_plugin-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: bastion-test-plugin\nVersion: 1.0\n")
-    lines = "".join(f"{name} = {value}\n" for name, value in eps)
-    (info / "entry_points.txt").write_text(f"[{registry.ENTRY_POINT_GROUP}]\n{lines}")
-    monkeypatch.syspath_prepend(str(tmp_path))
 
 
 def test_builtins_are_registered_with_defaults() -> None:
@@ -72,14 +61,14 @@ def test_instance_id_must_be_given() -> None:
 def test_third_party_strategies_load_from_entry_points(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _plugins(tmp_path, monkeypatch, ("always_long", f"{__name__}:AlwaysLong"))
+    install_plugins(tmp_path, monkeypatch, ("always_long", f"{__name__}:AlwaysLong"))
     s = create_strategy("always_long", "al-1", {})
     assert isinstance(s, AlwaysLong)
     assert "always_long" in registry.available()
 
 
 def test_a_plugin_cannot_replace_a_builtin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _plugins(tmp_path, monkeypatch, ("sma_cross", f"{__name__}:AlwaysLong"))
+    install_plugins(tmp_path, monkeypatch, ("sma_cross", f"{__name__}:AlwaysLong"))
     assert "sma_cross" in {ep.name for ep in entry_points(group=registry.ENTRY_POINT_GROUP)}
     assert registry.available()["sma_cross"].__name__ == "SmaCross"
 
@@ -94,7 +83,7 @@ def test_a_plugin_cannot_replace_a_builtin(tmp_path: Path, monkeypatch: pytest.M
 def test_a_broken_plugin_is_reported_by_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str, message: str
 ) -> None:
-    _plugins(tmp_path, monkeypatch, ("bad", target))
+    install_plugins(tmp_path, monkeypatch, ("bad", target))
     with pytest.raises(StrategyConfigError, match=f"strategy plugin 'bad'.*{message}"):
         registry.available()
 
