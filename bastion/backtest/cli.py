@@ -22,6 +22,7 @@ from bastion.backtest.engine import (
     Backtest,
     BacktestError,
     BacktestResult,
+    StrategyRaised,
     execution_config,
     load_bars,
     parse_sizing,
@@ -37,9 +38,10 @@ console = Console(stderr=True)
 out = Console()
 
 
-def _fail(message: str) -> typer.Exit:
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    """The message on stderr and the exit: 2 for bad input, 1 for a strategy that failed on a bar."""
     console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
-    return typer.Exit(2)
+    return typer.Exit(code)
 
 
 def _param(text: str) -> tuple[str, Any]:
@@ -186,7 +188,11 @@ def backtest(
     except FileNotFoundError as exc:
         raise _fail(f"{exc.filename}: no such file") from None
     if grid_specs:
-        params = _optimize(cls.name, params, grid_specs, maximize, top, config, bars, close_at_end, json_out)
+        try:
+            grid = (grid_specs, maximize, top)
+            params = _optimize(cls.name, params, *grid, config, bars, close_at_end, json_out)
+        except StrategyRaised as exc:
+            raise _fail(str(exc), 1) from None
         if report_out is None:
             return
         json_out = None  # the grid's JSON is written; the report is the best point's
@@ -201,7 +207,10 @@ def backtest(
         transient=True,
     ) as progress:
         task = progress.add_task("bars", total=len(bars))
-        result = engine.run(bars, close_at_end=close_at_end, progress=lambda n: progress.advance(task, n))
+        try:
+            result = engine.run(bars, close_at_end=close_at_end, progress=lambda n: progress.advance(task, n))
+        except StrategyRaised as exc:
+            raise _fail(str(exc), 1) from None
     trips = round_trips(result.fills)
     figures = stats.compute(result.equity, float(config.initial_cash), trips, result.exposed)
     symbols = sorted({b.symbol for b in bars})

@@ -21,6 +21,7 @@ pins this to the loop that reads the portfolio after every bar).
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,6 +53,18 @@ NO_LIMITS = RiskLimits.off()
 
 class BacktestError(ValueError):
     """Bad backtest input: a clear message for the user, never a traceback."""
+
+
+class StrategyRaised(RuntimeError):
+    """The strategy's own code raised on a bar: which strategy, which bar, what, and where in its code."""
+
+    def __init__(self, strategy: BaseStrategy[Any], bar: OHLCVBar, exc: Exception) -> None:
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        super().__init__(
+            f"strategy {strategy.name!r} (id {strategy.instance_id}) raised {type(exc).__name__}: {exc}"
+            f"{where}, on the {bar.symbol} bar of {bar.timestamp.isoformat()}"
+        )
 
 
 def parse_sizing(text: str, allow_short: bool) -> SizingConfig:
@@ -169,7 +182,10 @@ class Backtest:
         if cursor is None:
             cursor = self.cursors[bar.symbol] = Cursor()
         ctx = StrategyContext(bar.symbol, strategy.instance_id, cursor.target, cursor.state)
-        decision, cursor.state = strategy.on_bar(bar, insight, ctx)
+        try:
+            decision, cursor.state = strategy.on_bar(bar, insight, ctx)
+        except Exception as exc:  # a bug in the strategy: say where, not a traceback of the engine
+            raise StrategyRaised(strategy, bar, exc) from exc
         if decision is not None:
             signal = build_signal(strategy, bar, insight, decision)
             cursor.target = decision.target

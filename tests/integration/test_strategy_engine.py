@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,12 +15,12 @@ from nats.aio.client import Client as NATS
 
 from services.strategy.adapters.nats_kv import KvStates, bucket
 from services.strategy.config import Instance, parse_config
-from services.strategy.domain.base import BaseStrategy, StrategyContext, StrategyParams, StrategyResult
 from services.strategy.domain.book import SymbolBook
 from services.strategy.handlers import NotOwner, StateConflict, StrategyEngine
 from shared.contracts.analytics import InsightEvent
 from shared.contracts.market_data import OHLCVBar
 from shared.contracts.signals import SignalEvent
+from tests.support.plugins import BAD_CLOSE, FailsOnBar, FailsOnBarParams
 from tests.unit.strategy.helpers import bar, insight
 
 CONFIG = {
@@ -189,26 +188,13 @@ async def saved(store: KvStates, symbol: str) -> bytes:
     return value
 
 
-class FailsOnBar(BaseStrategy[StrategyParams]):
-    """A strategy with a bug that shows on one bar (a user's plugin, say)."""
-
-    name: ClassVar[str] = "fails_on_bar"
-    params_model = StrategyParams
-    bad_close: ClassVar[float] = 14.0
-
-    def on_bar(self, bar: OHLCVBar, insight: InsightEvent | None, ctx: StrategyContext) -> StrategyResult:
-        if bar.close == self.bad_close:
-            raise ZeroDivisionError("division by zero")
-        return None, {}
-
-
 async def test_a_strategy_that_raises_loses_no_signal_of_the_others_on_its_symbol(nc: NATS) -> None:
     """sma runs before the failing instance: the failed batch must not be half kept. Its retry fails
     again (nothing of the first try was kept), so the consumer dead-letters the batch's poison bar
     rather than acking the batch with sma's signals unpublished."""
     store = await states(nc, "STATE")
     sma = parse_config({"instances": [CONFIG["instances"][0]]})
-    instances = [*sma, Instance(FailsOnBar("bug", StrategyParams()), "*")]
+    instances = [*sma, Instance(FailsOnBar("bug", FailsOnBarParams()), "*")]
     out = Outbox()
     engine = StrategyEngine(instances, store, out)
     bars_ = [e for e in EVENTS if isinstance(e, OHLCVBar)]
@@ -221,7 +207,7 @@ async def test_a_strategy_that_raises_loses_no_signal_of_the_others_on_its_symbo
 
     alone = Outbox()  # what sma publishes for the bars before the poison one, as the isolated retry does
     clean = StrategyEngine(sma, await states(nc, "CLEAN"), alone)
-    first_bad = next(i for i, b in enumerate(bars_) if b.close == FailsOnBar.bad_close)
+    first_bad = next(i for i, b in enumerate(bars_) if b.close == BAD_CLOSE)
     await clean.on_bars("INFY", bars_[:first_bad])
     for b in bars_[:first_bad]:
         await engine.on_bars("INFY", [b])

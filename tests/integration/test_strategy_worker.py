@@ -20,8 +20,7 @@ from shared.contracts.signals import SignalEvent
 from shared.runtime.bus import Bus
 from shared.runtime.service import ServiceRunner
 from shared.runtime.settings import RuntimeSettings
-from tests.integration.test_strategy_engine import FailsOnBar
-from tests.support.plugins import install_plugins
+from tests.support.plugins import BAD_CLOSE, FAILS_ON_BAR, install_plugins
 from tests.support.streams import stored_messages
 from tests.support.wait import eventually
 from tests.unit.strategy.helpers import bar, insight, run
@@ -164,11 +163,7 @@ async def test_a_strategy_that_raises_on_some_bars_dead_letters_them_and_the_wor
     """A user's plugin with a bug on some bars (close 14): each such bar lands in ``dlq.v1.strategy`` with
     the error, the worker keeps running, and sma on the same symbol publishes exactly what a pure run over
     the other bars gives (nothing of a failed batch was half kept)."""
-    install_plugins(
-        tmp_path / "plugins",
-        monkeypatch,
-        ("fails_on_bar", "tests.integration.test_strategy_engine:FailsOnBar"),
-    )
+    install_plugins(tmp_path / "plugins", monkeypatch, FAILS_ON_BAR)
     config = tmp_path / "strategies.yaml"
     config.write_text(
         "instances:\n"
@@ -176,10 +171,10 @@ async def test_a_strategy_that_raises_on_some_bars_dead_letters_them_and_the_wor
         "  - {name: fails_on_bar, id: bug, symbols: [INFY]}\n"
     )
     rows = feed("INFY")
-    poison = [b for b, _ in rows if b.close == FailsOnBar.bad_close]
+    poison = [b for b, _ in rows if b.close == BAD_CLOSE]
     assert len(poison) >= 2
     sma = load_config(config)[0].strategy
-    kept = [(b, None) for b, _ in rows if b.close != FailsOnBar.bad_close]
+    kept = [(b, None) for b, _ in rows if b.close != BAD_CLOSE]
     want = {build_signal(sma, kept[i][0], None, d).to_json() for i, d in run(sma, kept)}
     assert want
 

@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
+from services.strategy.domain.base import BaseStrategy, StrategyContext, StrategyParams, StrategyResult
 from services.strategy.domain.registry import ENTRY_POINT_GROUP
+from shared.contracts.analytics import InsightEvent
+from shared.contracts.market_data import OHLCVBar
 
 
 def install_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *eps: tuple[str, str]) -> None:
@@ -19,3 +23,26 @@ def install_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *eps: tuple
     lines = "".join(f"{name} = {value}\n" for name, value in eps)
     (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{lines}")
     monkeypatch.syspath_prepend(str(tmp_path))
+
+
+BAD_CLOSE = 14.0
+
+
+class FailsOnBarParams(StrategyParams):
+    bad_close: float = BAD_CLOSE
+
+
+class FailsOnBar(BaseStrategy[FailsOnBarParams]):
+    """A strategy with a bug that shows on the bars closing at ``bad_close`` (a user's plugin, say)."""
+
+    name: ClassVar[str] = "fails_on_bar"
+    params_model = FailsOnBarParams
+
+    def on_bar(self, bar: OHLCVBar, insight: InsightEvent | None, ctx: StrategyContext) -> StrategyResult:
+        if bar.close == self.params.bad_close:
+            raise ZeroDivisionError("division by zero")
+        return None, {}
+
+
+#: ``FailsOnBar`` as an entry point of ``install_plugins``
+FAILS_ON_BAR = ("fails_on_bar", f"{__name__}:FailsOnBar")

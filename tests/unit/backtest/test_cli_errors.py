@@ -1,0 +1,38 @@
+"""``bastion backtest`` when the strategy's own code raises: a message naming the strategy, the bar and the
+place in the strategy's code, exit code 1, no traceback and no output file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bastion.cli import app
+from tests.support.plugins import BAD_CLOSE, FAILS_ON_BAR, install_plugins
+
+HEADER = "timestamp,open,high,low,close,volume\n"
+
+
+def bar_file(path: Path, closes: list[float]) -> Path:
+    rows = [f"2024-01-{i + 1:02d},{c},{c + 1},{c - 1},{c},100\n" for i, c in enumerate(closes)]
+    path.write_text(HEADER + "".join(rows))
+    return path
+
+
+@pytest.mark.parametrize("extra", [[], ["--optimize", "bad_close=14,15"]])
+def test_a_strategy_that_raises_is_reported_with_its_bar_and_line_and_exit_code_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: list[str]
+) -> None:
+    install_plugins(tmp_path / "plugins", monkeypatch, FAILS_ON_BAR)
+    data = bar_file(tmp_path / "infy.csv", [10, 11, 12, 13, BAD_CLOSE, 13])
+    out = tmp_path / "out.json"
+    args = ["backtest", "--strategy", "fails_on_bar", "--input", str(data), "--json", str(out), *extra]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    message = " ".join(result.output.split())
+    assert "strategy 'fails_on_bar'" in message
+    assert "ZeroDivisionError: division by zero at plugins.py:" in message
+    assert "on the INFY bar of 2024-01-05T00:00:00+00:00" in message
+    assert not out.exists()
