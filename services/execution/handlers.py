@@ -63,7 +63,7 @@ class ExecutionService:
         self.publish = publish
         self.verifier = verifier
         self.bars = BarsTracker()
-        self.core = ExecutionCore(config, self._load_state())
+        self.core = ExecutionCore(config, self._load_state(), record_bars=True)
         self.lock = asyncio.Lock()  # the core and the store: one batch at a time
         self.publishing = asyncio.Lock()  # the outbox is published in seq order, by one flush at a time
         self.head = store.audit_head()
@@ -88,7 +88,18 @@ class ExecutionService:
         await self._run("bars", deliveries, lambda bar: self.core.on_bar(bar).events)
 
     async def on_signals(self, deliveries: Sequence[Delivery]) -> None:
-        await self._run("signals", deliveries, lambda sig: self.core.on_signal(sig).events)
+        def decide(sig: SignalEvent) -> list[Event]:
+            return self.core.on_signal(sig, self._history(sig)).events
+
+        await self._run("signals", deliveries, decide)
+
+    def _history(self, signal: SignalEvent) -> list[BarRef]:
+        """The stored bars a signal needs when its bar has left the kept window (else none)."""
+        until = self.core.history_from(signal)
+        if until is None:
+            return []
+        refs = self.store.bars_before(signal.symbol, _micros(signal.bar_timestamp), _micros(until))
+        return [BarRef.model_validate_json(ref) for ref in refs]
 
     async def on_commands(self, deliveries: Sequence[Delivery]) -> None:
         verdicts: dict[uuid.UUID, Verdict] = {}
@@ -138,10 +149,15 @@ class ExecutionService:
                 if builder.processed:
                     state = self.core.state
                     deltas = self.bars.changes(state.bars)
-                    self.store.commit(builder.build(state.model_dump_json(exclude=_BARS), deltas))
+                    history = _history_rows(self.core.new_bars or [])
+                    batch = builder.build(state.model_dump_json(exclude=_BARS), deltas, history)
+                    self.store.commit(batch)
+                    if self.core.new_bars is not None:
+                        self.core.new_bars.clear()
                     self.bars.committed(state.bars, deltas)
             except Exception:
-                self.core = ExecutionCore(self.config, self._load_state())  # back to the last commit
+                # back to the last commit
+                self.core = ExecutionCore(self.config, self._load_state(), record_bars=True)
                 raise
             if builder.processed:
                 self.head = builder.head
@@ -249,8 +265,14 @@ class _BatchBuilder:
         self.seq += 1
         return payload
 
-    def build(self, state_json: str, bars: list[BarsDelta]) -> Batch:
-        return Batch(self.consumer, self.processed, state_json, self.outbox, self.audit, self.signals, bars)
+    def build(self, state_json: str, bars: list[BarsDelta], history: list[tuple[str, int, str]]) -> Batch:
+        return Batch(
+            self.consumer, self.processed, state_json, self.outbox, self.audit, self.signals, bars, history
+        )
+
+
+def _history_rows(new_bars: Sequence[tuple[str, BarRef]]) -> list[tuple[str, int, str]]:
+    return [(symbol, _micros(ref.timestamp), ref.model_dump_json()) for symbol, ref in new_bars]
 
 
 _BARS = {"bars"}

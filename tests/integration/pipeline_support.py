@@ -96,9 +96,9 @@ class Pipeline:
             }
         if name == "execution":
             # every limit off (rate, exposure and position limits depend on the order in which signals of
-            # different symbols arrive) and a window of bars long enough that a signal arriving after all
-            # its symbol's bars is still priced
-            return {"BASTION_EXECUTION_CONFIG": str(write_config(self.tmp, bars_kept=10_000))}
+            # different symbols arrive); the default bars_kept: a signal arriving after all its symbol's
+            # bars is priced from the bar history
+            return {"BASTION_EXECUTION_CONFIG": str(write_config(self.tmp))}
         if name == "auth":
             return {"BASTION_AUTH_ROUNDS": "4"}
         return {}

@@ -53,7 +53,8 @@ def _configs(tmp_path: Path) -> tuple[Path, Path]:
         "execution": {
             "mode": "paper",
             "initial_cash": 100000,
-            "bars_kept": BARS + 10,  # bars are replayed at full speed, far ahead of the signals
+            # default bars_kept (64): the bars are replayed at full speed, far ahead of the signals, and a
+            # signal whose bar left the kept window is decided on the service's bar history
             "limits": NO_LIMITS.model_dump(mode="json"),
             "sizing": {"policy": "fixed_qty", "quantity": 10},
             "costs": {"slippage_bps": 5, "commission_pct": 0.1, "flat_fee": 0},

@@ -190,6 +190,7 @@ async def test_a_file_from_before_the_bars_table_is_read_then_moved(
     svc.store.close()
     conn = duckdb.connect(str(path))
     conn.execute("DROP TABLE core_bars")
+    conn.execute("DROP TABLE bar_history")  # a file of migration 1 has neither
     conn.execute("DELETE FROM schema_migrations WHERE version > 1")
     conn.execute("UPDATE core_state SET state = ?", [legacy])
     conn.close()
@@ -262,4 +263,54 @@ async def test_audit_rows_and_records_match_their_validated_builds(
     assert seen == len(rows) - 2 > 20  # the two commands are audited without an event of their own
     kinds = {r.kind for r in rows.values()}
     assert RiskStateChanged.SCHEMA in kinds
+    svc.store.close()
+
+
+async def test_a_signal_whose_bar_left_the_window_is_decided_on_the_stored_history_after_a_restart(
+    tmp_path: Path, execution_connect: Connect
+) -> None:
+    """Bars far ahead of their signals (a replay at full speed): with 4 bars kept, a restarted service
+    decides and fills the late signals from ``bar_history`` exactly as one that keeps every bar."""
+    bus = await execution_connect()
+    small = open_service(tmp_path / "small.duckdb", Recorder(bus))
+    full = open_service(tmp_path / "full.duckdb", Recorder(bus), config(bars_kept=1000))
+    bars = [bar(i, 100.0 + (i * 7) % 11, "AAA", open_=100.0 + i % 5) for i in range(30)]
+    for svc in (small, full):
+        await svc.on_bars(deliveries(bars))
+    small.store.close()
+    small = open_service(tmp_path / "small.duckdb", Recorder(bus))  # restart: the history is in the file
+    assert len(small.core.state.bars["AAA"]) == 4
+    targets: list[Target] = ["long", "flat", "short", "long"]
+    late = [signal(bars[i], targets[n % 4], f"s{n}") for n, i in enumerate((2, 3, 9, 17, 28))]
+    for svc in (small, full):
+        await svc.on_signals(deliveries(late))
+    kinds = ("bastion.risk.decision", "bastion.exec.order", "bastion.exec.trade")
+    decided = [
+        [
+            p
+            for k, p in svc.store.conn.execute("SELECT kind, payload FROM outbox ORDER BY seq").fetchall()
+            if k in kinds
+        ]
+        for svc in (small, full)
+    ]
+    assert decided[0] == decided[1]
+    assert sum('"approved":true' in p for p in decided[0]) == len(late)  # every one priced, none refused
+    small.store.close()
+    full.store.close()
+
+
+async def test_the_bar_history_keeps_its_last_days_only(tmp_path: Path, execution_connect: Connect) -> None:
+    path = tmp_path / "e.duckdb"
+    svc = open_service(path, Recorder(await execution_connect()))
+    await svc.on_bars(deliveries([bar(i, 100.0, "AAA") for i in range(3)]))
+    newest = svc.store.conn.execute("SELECT max(ts) FROM bar_history").fetchone()
+    assert newest is not None
+    old = newest[0] - (store_module.HISTORY_DAYS * store_module.DAY_MICROS + 1)
+    svc.store.conn.execute(
+        "INSERT INTO bar_history VALUES ('AAA', ?, '{}'), ('BBB', ?, '{}')", [old, old + 2]
+    )
+    svc.store.close()
+    svc = open_service(path, Recorder(await execution_connect()))
+    rows = svc.store.conn.execute("SELECT symbol, ts FROM bar_history ORDER BY ts").fetchall()
+    assert [r[0] for r in rows] == ["BBB", "AAA", "AAA", "AAA"]  # only the one more than 30 days older
     svc.store.close()

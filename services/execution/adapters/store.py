@@ -9,6 +9,10 @@ The core state is stored in two parts (migration 2): the kept bars of every symb
 as JSON in ``core_state``. Files written before migration 2 keep their bars inside that JSON; they are read
 as they are, and moved to ``core_bars`` by the first commit.
 
+``bar_history`` (migration 3) keeps every bar taken in, beyond the kept window, for ``HISTORY_DAYS``: a
+signal whose bar left the window before the signal arrived (bars replayed far ahead of the strategies) is
+decided on these, as if every bar had been kept.
+
 Rows are written with one statement per table and batch (lists bound as arrays and ``unnest``ed). The next
 outbox seq and the published mark are kept in memory (they only change here); the published mark
 (``meta.outbox_sent``) is written with the next commit or by ``save_sent``: it may lag what was really
@@ -52,7 +56,13 @@ MIGRATIONS = [
         symbol VARCHAR NOT NULL, sym_order INTEGER NOT NULL, ts BIGINT NOT NULL, ref VARCHAR NOT NULL
     );
     """,
+    """
+    CREATE TABLE bar_history (symbol VARCHAR NOT NULL, ts BIGINT NOT NULL, ref VARCHAR NOT NULL);
+    """,
 ]
+#: Bars older than this (before the newest stored bar) leave ``bar_history`` when the store opens.
+HISTORY_DAYS = 30
+DAY_MICROS = 86_400_000_000
 
 CHECKPOINT_THRESHOLD = "64MB"
 OUTBOX_COLUMNS = ["seq", "event_id", "kind", "subject", "order_id", "signal_id", "occurred_at", "payload"]
@@ -99,6 +109,7 @@ class Batch:
     audit: list[AuditRow]
     signals: list[dict[str, Any]]
     bars: list[BarsDelta] = field(default_factory=list)
+    history: list[tuple[str, int, str]] = field(default_factory=list)  # new bars: symbol, ts (us), ref JSON
 
 
 class ExecutionStore:
@@ -119,6 +130,10 @@ class ExecutionStore:
         # that crosses it: at the default 16 MB a busy service stalled a batch ~0.1-0.3 s every few seconds.
         # Durability is the WAL's either way; a larger WAL only makes the replay after a crash longer.
         conn.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
+        conn.execute(
+            "DELETE FROM bar_history WHERE ts < (SELECT max(ts) FROM bar_history) - ?",
+            [HISTORY_DAYS * DAY_MICROS],
+        )
         return cls(conn)
 
     def close(self) -> None:
@@ -143,6 +158,17 @@ class ExecutionStore:
                 bars.setdefault(symbol, []).append(json.loads(ref))
             data["bars"] = bars
         return json.dumps(data)
+
+    def bars_before(self, symbol: str, at: int, until: int) -> list[str]:
+        """The stored bars of ``symbol`` (``BarRef`` JSON, in time order) from the last two at or before
+        ``at`` up to, not including, ``until`` (times in microseconds since the epoch)."""
+        rows = self.conn.execute(
+            "SELECT ts, ref FROM ("
+            "  SELECT ts, ref FROM bar_history WHERE symbol = ? AND ts <= ? ORDER BY ts DESC LIMIT 2"
+            ") UNION ALL SELECT ts, ref FROM bar_history WHERE symbol = ? AND ts > ? AND ts < ? ORDER BY ts",
+            [symbol, at, symbol, at, until],
+        ).fetchall()
+        return [str(r[1]) for r in rows]
 
     def processed(self, consumer: str, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         return already_processed(self.conn, consumer, ids)
@@ -205,6 +231,13 @@ class ExecutionStore:
                 batch.state_json,
             )
             _write_bars(conn, batch.bars, order)
+            _insert(
+                conn,
+                "bar_history",
+                ["symbol", "ts", "ref"],
+                ["VARCHAR", "BIGINT", "VARCHAR"],
+                [list(row) for row in batch.history],
+            )
             _insert(
                 conn,
                 "outbox",

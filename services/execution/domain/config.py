@@ -111,8 +111,9 @@ class ExecutionConfig(BaseModel):
         default=64,
         ge=2,
         le=100_000,
-        description="bars per symbol remembered to price and fill a signal that arrives after newer bars; a "
-        "signal older than this window is rejected (price unknown). Raise it to replay history at full speed",
+        description="bars per symbol kept in memory to price and fill a signal that arrives after newer bars; "
+        "the service decides an older signal on its bar history (execution.duckdb, 30 days) as if every bar "
+        "had been kept (the core alone, as in a backtest, rejects it: price unknown)",
     )
 
     def effective_costs(self) -> CostModel:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -126,7 +126,9 @@ class Outcome:
 
 
 class ExecutionCore:
-    def __init__(self, config: ExecutionConfig, state: CoreState | None = None) -> None:
+    def __init__(
+        self, config: ExecutionConfig, state: CoreState | None = None, *, record_bars: bool = False
+    ) -> None:
         self.config = config
         self.costs = config.effective_costs()
         self.state = state or CoreState(portfolio=Portfolio.starting(config.initial_cash))
@@ -136,6 +138,9 @@ class ExecutionCore:
         #: ``state.parked`` by symbol, in parking order (built on first use): a bar looks only at its own
         #: symbol's parked signals, so a backlog of parked signals costs no scan of all of them per bar
         self._parked: dict[str, list[SignalEvent]] | None = None
+        #: with ``record_bars``: every bar taken in, in order, for the caller to keep beyond ``bars_kept``
+        #: (the service's bar history, which prices a signal whose bar has left the kept window)
+        self.new_bars: list[tuple[str, BarRef]] | None = [] if record_bars else None
 
     # -- inputs ---------------------------------------------------------------------------------------
     def on_bar(self, bar: OHLCVBar) -> Outcome:
@@ -172,15 +177,27 @@ class ExecutionCore:
                 self._parked.setdefault(signal.symbol, []).append(signal)
         return self._parked.setdefault(symbol, [])
 
-    def on_signal(self, signal: SignalEvent) -> Outcome:
-        """Decide now if the signal's bar is known, else park it until that bar arrives."""
+    def on_signal(self, signal: SignalEvent, history: Sequence[BarRef] = ()) -> Outcome:
+        """Decide now if the signal's bar is known, else park it until that bar arrives.
+
+        ``history``: when ``history_from`` says the signal's bar is older than the kept bars, the bars the
+        caller kept from that time on (``BarRef``s in time order, all before the first kept bar), so the
+        decision and its fill are what they would be had every bar been kept."""
         bars = self.state.bars.get(signal.symbol, [])
         if not bars or bars[-1].timestamp < signal.bar_timestamp:
             self.state.parked.append(signal)
             if self._parked is not None:
                 self._parked.setdefault(signal.symbol, []).append(signal)
             return Outcome()
-        return self._decide(signal)
+        return self._decide(signal, [*history, *bars] if history else None)
+
+    def history_from(self, signal: SignalEvent) -> datetime | None:
+        """The time of the symbol's first kept bar when the signal's bar is older (it left the kept window
+        while the signal was on its way): the caller's bar history before that time is then needed."""
+        bars = self.state.bars.get(signal.symbol)
+        if bars and bars[0].timestamp > signal.bar_timestamp:
+            return bars[0].timestamp
+        return None
 
     def on_command(self, command: RiskCommand, username: str | None) -> Outcome:
         """Apply an authenticated kill-switch command; ``username`` None means it was not authorised."""
@@ -206,9 +223,10 @@ class ExecutionCore:
         return out
 
     # -- decisions ------------------------------------------------------------------------------------
-    def _decide(self, signal: SignalEvent) -> Outcome:
+    def _decide(self, signal: SignalEvent, bars: list[BarRef] | None = None) -> Outcome:
+        """``bars``: the symbol's bars to decide on when not the kept ones (kept ones with history)."""
         cfg, pf = self.config, self.state.portfolio
-        view, ref = self._view(signal)
+        view, ref = self._view(signal, bars)
         intent = None
         if ref is not None:
             current = self.working_quantity(signal.symbol)
@@ -237,7 +255,7 @@ class ExecutionCore:
         )
         out = Outcome([decision])
         if approved and intent is not None and ref is not None:
-            out.extend(self._place(signal, decision, intent, ref))
+            out.extend(self._place(signal, decision, intent, ref, bars))
         return out
 
     def _limit_strings(self) -> dict[str, str]:
@@ -259,8 +277,11 @@ class ExecutionCore:
         )
         return self.state.portfolio.quantity(symbol) + pending
 
-    def _view(self, signal: SignalEvent) -> tuple[risk.MarketView, BarRef | None]:
-        bars = self.state.bars.get(signal.symbol, [])
+    def _view(
+        self, signal: SignalEvent, bars: list[BarRef] | None = None
+    ) -> tuple[risk.MarketView, BarRef | None]:
+        if bars is None:
+            bars = self.state.bars.get(signal.symbol, [])
         cut = _after(bars, signal.bar_timestamp)  # bars[:cut] are at or before the signal's bar
         ref = bars[cut - 1] if cut else None
         prev = bars[cut - 2].close if cut > 1 else None
@@ -277,7 +298,12 @@ class ExecutionCore:
         return view, ref
 
     def _place(
-        self, signal: SignalEvent, decision: RiskDecision, intent: risk.OrderIntent, ref: BarRef
+        self,
+        signal: SignalEvent,
+        decision: RiskDecision,
+        intent: risk.OrderIntent,
+        ref: BarRef,
+        bars: list[BarRef] | None = None,
     ) -> Outcome:
         self.state.risk.remember_order(signal.occurred_at)
         order = PendingOrder(
@@ -298,7 +324,8 @@ class ExecutionCore:
             out.extend(self._fill(order, ref.close, signal.bar_timestamp, ref.event_id, pending=False))
             return out
         self.state.pending.append(order)
-        bars = self.state.bars.get(order.symbol, [])
+        if bars is None:
+            bars = self.state.bars.get(order.symbol, [])
         later = bars[_after(bars, order.after) :]
         if later:  # bars ran ahead of signals: fill at the bar that follows the signal's bar
             out.extend(self._fill(order, later[0].open, later[0].timestamp, later[0].event_id))
@@ -410,6 +437,8 @@ class ExecutionCore:
         live = bar.source.startswith(LIVE_SOURCE_PREFIX)
         ref = _bar_ref(bar.timestamp, price_decimal(bar.open), price_decimal(bar.close), bar.event_id, live)
         bars.append(ref)
+        if self.new_bars is not None:
+            self.new_bars.append((bar.symbol, ref))
         if not in_order:
             bars.sort(key=lambda b: b.timestamp)
         kept = self.config.bars_kept

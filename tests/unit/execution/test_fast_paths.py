@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.execution.domain import risk
-from services.execution.domain.engine import BARS_KEPT, EQUITY_POINTS_KEPT, ExecutionCore, Outcome
+from services.execution.domain.engine import BARS_KEPT, EQUITY_POINTS_KEPT, BarRef, ExecutionCore, Outcome
 from services.execution.domain.positions import ZERO, Portfolio, PositionState
 from services.execution.domain.risk import SessionCalendar, session_day
 from shared.contracts.market_data import OHLCVBar
@@ -170,3 +170,45 @@ def test_parked_signals_are_decided_as_by_a_scan_of_all_of_them(
             got, want = fast.on_bar(b), plain.on_bar(b)
         assert [e.to_json() for e in got] == [e.to_json() for e in want]
         assert fast.state.model_dump_json() == plain.state.model_dump_json()
+
+
+def history_of(log: list[tuple[str, BarRef]], symbol: str, at: datetime, until: datetime) -> list[BarRef]:
+    """What ``ExecutionStore.bars_before`` gives from a log of every bar taken in (the service's history)."""
+    refs = sorted((r for s, r in log if s == symbol), key=lambda r: r.timestamp)
+    before = [r for r in refs if r.timestamp <= at][-2:]
+    return before + [r for r in refs if at < r.timestamp < until]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["AAA", "BBB"]), st.integers(0, 40), st.booleans()), max_size=40),
+    st.integers(2, 6),
+)
+def test_a_late_signal_with_the_bar_history_is_decided_as_if_every_bar_were_kept(
+    signals: list[tuple[str, int, bool]], kept: int
+) -> None:
+    """Bars run far ahead of the signals (a replay at full speed): a signal whose bar left the kept
+    window is decided and filled on the history exactly as a core that keeps every bar decides it."""
+    small, full = core(allow_short=True), core(allow_short=True)
+    small.config = small.config.model_copy(update={"bars_kept": kept})
+    full.config = full.config.model_copy(update={"bars_kept": 10_000})
+    small.new_bars = []
+    late = 0
+    bars = {
+        s: [bar(i, 100 + (i * 7) % 11, s, open_=100 + (i * 3) % 5) for i in range(45)] for s in ("AAA", "BBB")
+    }
+    for minute in range(45):
+        for symbol in ("AAA", "BBB"):
+            assert [e.to_json() for e in small.on_bar(bars[symbol][minute])] == [
+                e.to_json() for e in full.on_bar(bars[symbol][minute])
+            ]
+    for symbol, minute, long in signals:
+        s = signal(bars[symbol][minute], "long" if long else "short", f"s{minute % 3}")
+        until = small.history_from(s)
+        history = history_of(small.new_bars, symbol, s.bar_timestamp, until) if until else []
+        late += bool(history)
+        got, want = small.on_signal(s, history), full.on_signal(s)
+        assert [e.to_json() for e in got] == [e.to_json() for e in want]
+        assert small.state.portfolio.model_dump_json() == full.state.portfolio.model_dump_json()
+    if any(m < 45 - 6 for _, m, _ in signals):
+        assert late  # the case was exercised
