@@ -21,10 +21,11 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 
 from services.execution.adapters.auth_client import Verdict
-from services.execution.adapters.store import BarsDelta, Batch, ExecutionStore, OutboxRow
+from services.execution.adapters.store import BarsDelta, Batch, ExecutionStore, HistoryRow, OutboxRow
 from services.execution.domain import audit
 from services.execution.domain.broker import PRODUCER
 from services.execution.domain.config import ExecutionConfig
@@ -98,8 +99,11 @@ class ExecutionService:
         until = self.core.history_from(signal)
         if until is None:
             return []
-        refs = self.store.bars_before(signal.symbol, _micros(signal.bar_timestamp), _micros(until))
-        return [BarRef.model_validate_json(ref) for ref in refs]
+        rows = self.store.bars_before(signal.symbol, _micros(signal.bar_timestamp), _micros(until))
+        return [
+            BarRef(timestamp=EPOCH + t * MICROSECOND, open=Decimal(o), close=Decimal(c), event_id=i, live=lv)
+            for _symbol, t, o, c, i, lv in rows
+        ]
 
     async def on_commands(self, deliveries: Sequence[Delivery]) -> None:
         verdicts: dict[uuid.UUID, Verdict] = {}
@@ -265,14 +269,14 @@ class _BatchBuilder:
         self.seq += 1
         return payload
 
-    def build(self, state_json: str, bars: list[BarsDelta], history: list[tuple[str, int, str]]) -> Batch:
+    def build(self, state_json: str, bars: list[BarsDelta], history: list[HistoryRow]) -> Batch:
         return Batch(
             self.consumer, self.processed, state_json, self.outbox, self.audit, self.signals, bars, history
         )
 
 
-def _history_rows(new_bars: Sequence[tuple[str, BarRef]]) -> list[tuple[str, int, str]]:
-    return [(symbol, _micros(ref.timestamp), ref.model_dump_json()) for symbol, ref in new_bars]
+def _history_rows(new_bars: Sequence[tuple[str, BarRef]]) -> list[HistoryRow]:
+    return [(s, _micros(r.timestamp), str(r.open), str(r.close), r.event_id, r.live) for s, r in new_bars]
 
 
 _BARS = {"bars"}

@@ -299,18 +299,19 @@ async def test_a_signal_whose_bar_left_the_window_is_decided_on_the_stored_histo
     full.store.close()
 
 
-async def test_the_bar_history_keeps_its_last_days_only(tmp_path: Path, execution_connect: Connect) -> None:
+async def test_the_bar_history_keeps_the_last_bars_of_each_symbol(
+    tmp_path: Path, execution_connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "e.duckdb"
     svc = open_service(path, Recorder(await execution_connect()))
-    await svc.on_bars(deliveries([bar(i, 100.0, "AAA") for i in range(3)]))
-    newest = svc.store.conn.execute("SELECT max(ts) FROM bar_history").fetchone()
-    assert newest is not None
-    old = newest[0] - (store_module.HISTORY_DAYS * store_module.DAY_MICROS + 1)
-    svc.store.conn.execute(
-        "INSERT INTO bar_history VALUES ('AAA', ?, '{}'), ('BBB', ?, '{}')", [old, old + 2]
-    )
+    await svc.on_bars(deliveries([bar(i, 100.0, "AAA") for i in range(6)] + [bar(0, 50.0, "BBB")]))
+    stored = svc.store.conn.execute("SELECT count(*) FROM bar_history").fetchone()
+    assert stored == (7,)  # every bar, beyond the 4 kept in memory
     svc.store.close()
+    monkeypatch.setattr(store_module, "HISTORY_BARS", 3)
     svc = open_service(path, Recorder(await execution_connect()))
-    rows = svc.store.conn.execute("SELECT symbol, ts FROM bar_history ORDER BY ts").fetchall()
-    assert [r[0] for r in rows] == ["BBB", "AAA", "AAA", "AAA"]  # only the one more than 30 days older
+    rows = svc.store.conn.execute("SELECT symbol, ts FROM bar_history ORDER BY symbol, ts").fetchall()
+    newest = [bar(i, 100.0, "AAA").timestamp.timestamp() * 1_000_000 for i in (3, 4, 5)]
+    assert [s for s, _ in rows] == ["AAA"] * 3 + ["BBB"]  # the newest 3 of AAA, BBB's one
+    assert [t for s, t in rows if s == "AAA"] == newest
     svc.store.close()

@@ -9,9 +9,9 @@ The core state is stored in two parts (migration 2): the kept bars of every symb
 as JSON in ``core_state``. Files written before migration 2 keep their bars inside that JSON; they are read
 as they are, and moved to ``core_bars`` by the first commit.
 
-``bar_history`` (migration 3) keeps every bar taken in, beyond the kept window, for ``HISTORY_DAYS``: a
-signal whose bar left the window before the signal arrived (bars replayed far ahead of the strategies) is
-decided on these, as if every bar had been kept.
+``bar_history`` (migration 3) keeps every bar taken in, beyond the kept window, the last ``HISTORY_BARS``
+of each symbol: a signal whose bar left the window before the signal arrived (bars replayed far ahead of the
+strategies) is decided on these, as if every bar had been kept.
 
 Rows are written with one statement per table and batch (lists bound as arrays and ``unnest``ed). The next
 outbox seq and the published mark are kept in memory (they only change here); the published mark
@@ -57,12 +57,20 @@ MIGRATIONS = [
     );
     """,
     """
-    CREATE TABLE bar_history (symbol VARCHAR NOT NULL, ts BIGINT NOT NULL, ref VARCHAR NOT NULL);
+    CREATE TABLE bar_history (
+        symbol VARCHAR NOT NULL, ts BIGINT NOT NULL, open VARCHAR NOT NULL, close VARCHAR NOT NULL,
+        event_id UUID NOT NULL, live BOOLEAN NOT NULL
+    );
     """,
 ]
-#: Bars older than this (before the newest stored bar) leave ``bar_history`` when the store opens.
-HISTORY_DAYS = 30
-DAY_MICROS = 86_400_000_000
+#: Bars per symbol kept in ``bar_history``; older ones are deleted when the store opens (10,000 bars: a
+#: week of 1-minute bars of a 24-hour market, decades of daily bars).
+HISTORY_BARS = 10_000
+HISTORY_COLUMNS = ["symbol", "ts", "open", "close", "event_id", "live"]
+HISTORY_TYPES = ["VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "UUID", "BOOLEAN"]
+#: A bar of the history: symbol, time (microseconds since the epoch), open, close (exact decimal text),
+#: event id, from a live feed.
+HistoryRow = tuple[str, int, str, str, uuid.UUID, bool]
 
 CHECKPOINT_THRESHOLD = "64MB"
 OUTBOX_COLUMNS = ["seq", "event_id", "kind", "subject", "order_id", "signal_id", "occurred_at", "payload"]
@@ -109,7 +117,7 @@ class Batch:
     audit: list[AuditRow]
     signals: list[dict[str, Any]]
     bars: list[BarsDelta] = field(default_factory=list)
-    history: list[tuple[str, int, str]] = field(default_factory=list)  # new bars: symbol, ts (us), ref JSON
+    history: list[HistoryRow] = field(default_factory=list)  # the bars taken in by this batch
 
 
 class ExecutionStore:
@@ -131,8 +139,11 @@ class ExecutionStore:
         # Durability is the WAL's either way; a larger WAL only makes the replay after a crash longer.
         conn.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         conn.execute(
-            "DELETE FROM bar_history WHERE ts < (SELECT max(ts) FROM bar_history) - ?",
-            [HISTORY_DAYS * DAY_MICROS],
+            "DELETE FROM bar_history WHERE (symbol, ts) IN (SELECT symbol, ts FROM ("
+            "  SELECT symbol, ts, row_number() OVER (PARTITION BY symbol ORDER BY ts DESC) AS n"
+            "  FROM bar_history"
+            ") WHERE n > ?)",
+            [HISTORY_BARS],
         )
         return cls(conn)
 
@@ -159,16 +170,17 @@ class ExecutionStore:
             data["bars"] = bars
         return json.dumps(data)
 
-    def bars_before(self, symbol: str, at: int, until: int) -> list[str]:
-        """The stored bars of ``symbol`` (``BarRef`` JSON, in time order) from the last two at or before
-        ``at`` up to, not including, ``until`` (times in microseconds since the epoch)."""
+    def bars_before(self, symbol: str, at: int, until: int) -> list[HistoryRow]:
+        """The stored bars of ``symbol``, in time order, from the last two at or before ``at`` up to, not
+        including, ``until`` (times in microseconds since the epoch)."""
+        cols = ", ".join(HISTORY_COLUMNS)
         rows = self.conn.execute(
-            "SELECT ts, ref FROM ("
-            "  SELECT ts, ref FROM bar_history WHERE symbol = ? AND ts <= ? ORDER BY ts DESC LIMIT 2"
-            ") UNION ALL SELECT ts, ref FROM bar_history WHERE symbol = ? AND ts > ? AND ts < ? ORDER BY ts",
+            f"SELECT {cols} FROM ("  # noqa: S608 (constant column names)
+            f"  SELECT {cols} FROM bar_history WHERE symbol = ? AND ts <= ? ORDER BY ts DESC LIMIT 2"
+            f") UNION ALL SELECT {cols} FROM bar_history WHERE symbol = ? AND ts > ? AND ts < ? ORDER BY ts",
             [symbol, at, symbol, at, until],
         ).fetchall()
-        return [str(r[1]) for r in rows]
+        return [(str(r[0]), int(r[1]), str(r[2]), str(r[3]), r[4], bool(r[5])) for r in rows]
 
     def processed(self, consumer: str, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         return already_processed(self.conn, consumer, ids)
@@ -231,13 +243,7 @@ class ExecutionStore:
                 batch.state_json,
             )
             _write_bars(conn, batch.bars, order)
-            _insert(
-                conn,
-                "bar_history",
-                ["symbol", "ts", "ref"],
-                ["VARCHAR", "BIGINT", "VARCHAR"],
-                [list(row) for row in batch.history],
-            )
+            _insert(conn, "bar_history", HISTORY_COLUMNS, HISTORY_TYPES, [list(row) for row in batch.history])
             _insert(
                 conn,
                 "outbox",

@@ -111,9 +111,9 @@ class ExecutionConfig(BaseModel):
         default=64,
         ge=2,
         le=100_000,
-        description="bars per symbol kept in memory to price and fill a signal that arrives after newer bars; "
-        "the service decides an older signal on its bar history (execution.duckdb, 30 days) as if every bar "
-        "had been kept (the core alone, as in a backtest, rejects it: price unknown)",
+        description="bars per symbol kept in memory to price and fill a signal that arrives after newer "
+        "bars; the service decides an older signal on its bar history (execution.duckdb, the last 10,000 "
+        "bars per symbol) as if every bar had been kept (the core alone rejects it: price unknown)",
     )
 
     def effective_costs(self) -> CostModel:
