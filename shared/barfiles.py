@@ -14,7 +14,7 @@ A row is valid when every value parses, prices are > 0, ``high >= max(open, clos
 ``low <= min(open, close)``, ``volume >= 0`` and its timestamp is after the previous row's. The first bad
 row is reported as ``BarFileError`` with the file, the line (CSV; the header is line 1) or row (Parquet,
 1-based) and the column, plus how many other rows are bad. Rows are never sorted, deduplicated or filtered.
-A missing or unreadable file raises ``OSError`` / ``UnicodeDecodeError``; callers name it themselves.
+A missing or unreadable file (not UTF-8, no permission) is a ``BarFileError`` too, naming the file.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ class BarFileError(ValueError):
     more: int = 0
 
     def __str__(self) -> str:
+        if self.unit == "file":  # the file as a whole: no line or column to name
+            return f"{self.path}: {self.problem}"
         where = f"{self.path}: {self.unit} {self.line}, column {self.column!r}: {self.problem}"
         return where + (f" (and {self.more} more bad row(s))" if self.more else "")
 
@@ -66,7 +68,12 @@ def load_bar_file(path: Path) -> pd.DataFrame:
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise BarFileError(str(path), 0, "-", "unknown file type: use .csv, .parquet or .pq", unit="file")
-    raw = _read_csv(path) if kind == "csv" else _read_parquet(path)
+    if not path.is_file():
+        raise BarFileError(str(path), 0, "-", "no such file", unit="file")
+    try:
+        raw = _read_csv(path) if kind == "csv" else _read_parquet(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BarFileError(str(path), 0, "-", f"cannot read: {exc}", unit="file") from None
     return validate(raw)
 
 

@@ -185,8 +185,6 @@ def backtest(
         bars = load_bars(inputs, symbol, interval, _date(start, "--from"), _date(end, "--to"))
     except (BacktestError, BarFileError, StrategyConfigError, ValidationError) as exc:
         raise _fail(str(exc)) from None
-    except FileNotFoundError as exc:
-        raise _fail(f"{exc.filename}: no such file") from None
     if grid_specs:
         try:
             grid = (grid_specs, maximize, top)

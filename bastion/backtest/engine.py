@@ -116,12 +116,7 @@ def load_bars(
     bars: list[OHLCVBar] = []
     for index, path in enumerate(inputs):
         symbol = symbols[index] if symbols else path.stem.upper()
-        try:
-            frame = load_bar_file(path)
-        except FileNotFoundError:
-            raise BacktestError(f"{path}: no such file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise BacktestError(f"{path}: cannot read: {exc}") from None
+        frame = load_bar_file(path)  # a BarFileError names the file; the CLI prints it
         if start is not None:
             frame = frame[frame["timestamp"] >= pd.Timestamp(start)]
         if end is not None:

@@ -184,14 +184,10 @@ def indicators(
 
     The whole file is validated first, exactly as ``bastion feed replay`` and ``bastion backtest`` do."""
     sym, cfg, interval = _symbol(symbol), _config(config), _interval(interval)
-    if not input_file.is_file():
-        raise _fail(f"{input_file}: no such file", 2)
     try:
         frame = load_bar_file(input_file)
     except BarFileError as exc:
         raise _fail(str(exc), 2) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _fail(f"{input_file}: cannot read: {exc}", 2) from None
     high, low, close = (frame[name].to_numpy() for name in ("high", "low", "close"))
     values = rows_of(compute_all(high, low, close))
     timestamps = pd.DatetimeIndex(frame["timestamp"])

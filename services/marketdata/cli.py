@@ -163,14 +163,10 @@ def replay(
 ) -> None:
     """Validate a whole bar file, then store and publish its bars (each bar once, however often replayed)."""
     sym, ivl, pace = _symbol(symbol), _interval(interval), parse_speed(speed)
-    if not input.is_file():
-        _fail(f"{input}: no such file")
     try:
         frame = load_bar_file(input)
     except BarFileError as exc:
         _fail(str(exc))
-    except (OSError, UnicodeDecodeError) as exc:
-        _fail(f"{input}: cannot read: {exc}")
     _run(to_bars(frame, sym, ivl, file_source(input.name)), pace, "replayed")
 
 
