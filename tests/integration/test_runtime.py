@@ -125,21 +125,25 @@ async def crash_mid_batch(bus: Bus, name: str, batch: int = 5) -> None:
 async def test_handler_crash_before_ack_redelivers_everything_in_order(bus: Bus) -> None:
     await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(20)])
     await crash_mid_batch(bus, "t-crash")
+    assert await handled_by_the_next_process(bus, "t-crash", 20) == [100 + i for i in range(20)]
 
+
+async def handled_by_the_next_process(bus: Bus, name: str, n: int) -> list[int]:
+    """The bars (their opens) a fresh loop on consumer ``name`` handles, in order, until ``n`` came."""
     seen: list[int] = []
 
     async def handler(batch: Sequence[Delivery]) -> None:
         seen.extend(int(d.event.open) for d in batch)
 
     stop = asyncio.Event()
-    spec2 = ConsumerSpec(
-        "t-crash", "MARKETDATA", ["md.v1.bar.>"], decoder_for(OHLCVBar), handler, batch=5, ack_wait=1.0
+    spec = ConsumerSpec(
+        name, "MARKETDATA", ["md.v1.bar.>"], decoder_for(OHLCVBar), handler, batch=5, ack_wait=1.0
     )
-    task = asyncio.create_task(ConsumerLoop(bus, spec2, stop).run())
-    await eventually(lambda: len(seen) >= 20, timeout=15, what="all 20 redelivered")
-    assert seen == [100 + i for i in range(20)]
+    task = asyncio.create_task(ConsumerLoop(bus, spec, stop).run())
+    await eventually(lambda: len(seen) >= n, timeout=15, what=f"all {n} handled")
     stop.set()
     await task
+    return seen
 
 
 async def test_a_partial_batch_left_unacked_by_a_crash_is_handled_before_newer_messages(bus: Bus) -> None:
@@ -148,21 +152,7 @@ async def test_a_partial_batch_left_unacked_by_a_crash_is_handled_before_newer_m
     await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(3)])
     await crash_mid_batch(bus, "t-partial")
     await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(3, 10)])
-
-    seen: list[int] = []
-
-    async def handler(batch: Sequence[Delivery]) -> None:
-        seen.extend(int(d.event.open) for d in batch)
-
-    stop = asyncio.Event()
-    spec2 = ConsumerSpec(
-        "t-partial", "MARKETDATA", ["md.v1.bar.>"], decoder_for(OHLCVBar), handler, batch=5, ack_wait=1.0
-    )
-    task = asyncio.create_task(ConsumerLoop(bus, spec2, stop).run())
-    await eventually(lambda: len(seen) >= 10, timeout=15, what="all 10 handled")
-    stop.set()
-    await task
-    assert seen == [100 + i for i in range(10)]
+    assert await handled_by_the_next_process(bus, "t-partial", 10) == [100 + i for i in range(10)]
 
 
 async def test_permanent_error_from_handler_dead_letters_only_that_message(bus: Bus) -> None:
