@@ -41,6 +41,7 @@ from services.strategy.domain import BaseStrategy, StrategyContext
 from services.strategy.domain.registry import create_strategy
 from services.strategy.domain.signals import build_signal
 from shared.barfiles import load_bar_file
+from shared.collector import collector_paused
 from shared.contracts.analytics import InsightEvent
 from shared.contracts.envelope import Event
 from shared.contracts.market_data import OHLCVBar
@@ -226,23 +227,24 @@ class Backtest:
         exposed: list[bool] = []
         last: dict[str, OHLCVBar] = {}
         equity, holding = 0.0, True  # unknown: computed after the first bar
-        for index, bar in enumerate(bars):
-            seen = len(self.events)
-            self.step(bar)
-            last[bar.symbol] = bar
-            if holding or len(self.events) != seen:
-                # Equity moves only with a fill (an event) or the mark of an open position: after a bar
-                # that found every position flat and produced nothing, the previous values still hold.
-                pf = self.core.state.portfolio
-                equity, holding = float(pf.equity), pf.open_positions > 0
-            if stamps and stamps[-1] == bar.timestamp:
-                values[-1], exposed[-1] = equity, holding
-            else:
-                stamps.append(bar.timestamp)
-                values.append(equity)
-                exposed.append(holding)
-            if progress is not None and index % 10_000 == 9_999:
-                progress(10_000)
+        with collector_paused():  # what is built here is kept and holds no cycles (shared.collector)
+            for index, bar in enumerate(bars):
+                seen = len(self.events)
+                self.step(bar)
+                last[bar.symbol] = bar
+                if holding or len(self.events) != seen:
+                    # Equity moves only with a fill (an event) or the mark of an open position: after a
+                    # bar that found every position flat and produced nothing, the previous values hold.
+                    pf = self.core.state.portfolio
+                    equity, holding = float(pf.equity), pf.open_positions > 0
+                if stamps and stamps[-1] == bar.timestamp:
+                    values[-1], exposed[-1] = equity, holding
+                else:
+                    stamps.append(bar.timestamp)
+                    values.append(equity)
+                    exposed.append(holding)
+                if progress is not None and index % 10_000 == 9_999:
+                    progress(10_000)
         if close_at_end:
             self.close_at_end(last)
             values[-1] = float(self.core.state.portfolio.equity)

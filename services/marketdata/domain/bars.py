@@ -1,6 +1,6 @@
 """Validated bar frames to ``OHLCVBar`` events, with deterministic event ids (``OHLCVBar.key_for``).
 
-Building pauses the cyclic garbage collector (``_collector_paused``): the events hold no reference cycles,
+Building pauses the cyclic garbage collector (``shared.collector``): the events hold no reference cycles,
 and a collection every few hundred new objects would rescan every bar built so far (a third of the time).
 The contract's per-field checks are done once per frame, on whole columns (``_columns_valid``), and the
 events are then built without re-validating each one (``OHLCVBar.build_trusted``); a frame that fails the
@@ -9,14 +9,13 @@ column checks is built the validated way, so a bad value raises the contract's o
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 
+from shared.collector import collector_paused
 from shared.contracts.market_data import OHLCVBar
 
 PRODUCER = "marketdata"
@@ -41,20 +40,8 @@ def to_bars(frame: pd.DataFrame, symbol: str, interval: str, source: str) -> lis
     trusted = _columns_valid(*arrays) and times[0].tzinfo is UTC
     first = _build(OHLCVBar.build, symbol, interval, source, *next(rows))  # checks symbol, interval, source
     make = OHLCVBar.build_trusted if trusted else OHLCVBar.build
-    with _collector_paused():
+    with collector_paused():
         return [first, *(_build(make, symbol, interval, source, *row) for row in rows)]
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """``gc`` disabled inside (reference counting still frees everything), restored as it was after."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _build(
