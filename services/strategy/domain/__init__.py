@@ -1,7 +1,8 @@
 """Pure strategy rules: no I/O, no clock, no broker, no database.
 
-A strategy is called once per bar with the bar, the insight of that bar (when it asks for insights) and a
-read-only ``StrategyContext``; it returns the decision it wants (or none) and its new state.
+A strategy is called with bars (one at a time, ``on_bar``, or several at once, ``on_bars``), their insights
+(when it asks for insights) and a read-only ``StrategyContext``; it returns the decisions it wants and its
+new state (``base``'s module docstring).
 """
 
 from services.strategy.domain.base import (

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.strategy.domain.base import BaseStrategy, StrategyContext
+from services.strategy.domain.base import BarBatch, BaseStrategy, StrategyContext
 from services.strategy.domain.signals import build_signal
 from shared.contracts.analytics import InsightEvent
 from shared.contracts.market_data import OHLCVBar
@@ -118,28 +118,34 @@ class SymbolBook:
             self.insights.pop(b.event_id, None)
 
     def _run(self, strategy: BaseStrategy[Any]) -> list[SignalEvent]:
+        """Every bar after the instance's cursor it can run (up to the first bar whose insight has not
+        arrived, when it needs insights), in one ``on_bars`` call."""
         cursor = self.cursor(strategy)
         last = cursor.last_bar_ts
-        out: list[SignalEvent] = []
         start = 0 if last is None else bisect.bisect_right(self.bars, last, key=_timestamp)
-        for bar in self.bars[start:]:
-            insight = None
-            if strategy.requires_insights:
+        runnable = self.bars[start:]
+        insights: list[InsightEvent] | None = None
+        if strategy.requires_insights:
+            insights = []
+            for bar in runnable:
                 insight = self.insights.get(bar.event_id)
                 if insight is None:
                     break  # wait for it: order per symbol is kept
-            ctx = StrategyContext(self.symbol, strategy.instance_id, cursor.target, cursor.state)
-            decision, state = strategy.on_bar(bar, insight, ctx)
-            target = cursor.target
-            if decision is not None:
-                out.append(build_signal(strategy, bar, insight, decision))
-                target = decision.target
-            cursor = Cursor(target, state, bar.timestamp)
-        if cursor.last_bar_ts != last:
-            self.cursors[strategy.instance_id] = cursor
+                insights.append(insight)
+            runnable = runnable[: len(insights)]
+        if not runnable:
+            return []
+        ctx = StrategyContext(self.symbol, strategy.instance_id, cursor.target, cursor.state)
+        decisions, state = strategy.on_bars(BarBatch.of(runnable), insights, ctx)
+        target = cursor.target
+        out: list[SignalEvent] = []
+        for index, decision in decisions:
+            insight = insights[index] if insights is not None else None
+            out.append(build_signal(strategy, runnable[index], insight, decision))
+            target = decision.target
+        self.cursors[strategy.instance_id] = Cursor(target, state, runnable[-1].timestamp)
         return out
 
-    # -- serialisation --------------------------------------------------------------------------------
     def to_json(self) -> bytes:
         """Canonical JSON: the same book always gives the same bytes."""
         doc = {
