@@ -115,6 +115,13 @@ class ExecutionConfig(BaseModel):
         "bars; the service decides an older signal on its bar history (execution.duckdb, the last 10,000 "
         "bars per symbol) as if every bar had been kept (the core alone rejects it: price unknown)",
     )
+    equity_points_kept: int = Field(
+        default=500,
+        ge=0,
+        le=100_000,
+        description="points of the portfolio's equity curve kept in the state (the dashboard's equity "
+        "chart); 0 keeps none (bastion backtest records its own curve)",
+    )
 
     def effective_costs(self) -> CostModel:
         if self.cost_preset == "india_equity_delivery":

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from services.execution.domain import risk
 from services.execution.domain.broker import PRODUCER, PendingOrder, fill
 from services.execution.domain.config import ExecutionConfig, RiskLimits
-from services.execution.domain.positions import Portfolio
+from services.execution.domain.positions import Portfolio, PositionState
 from services.execution.domain.risk import RiskState
 from services.execution.domain.sizing import target_quantity
 from shared.contracts.common import TradingState
@@ -39,7 +39,6 @@ from shared.contracts.signals import SignalEvent
 
 BARS_KEPT = 64  # the default of ExecutionConfig.bars_kept
 ACTION_STATE: dict[str, TradingState] = {"halt": "HALTED", "resume": "ACTIVE", "reduce": "REDUCING"}
-EQUITY_POINTS_KEPT = 500
 E = TypeVar("E", bound=Event)
 
 
@@ -109,6 +108,20 @@ class CoreState(BaseModel):
     parked: list[SignalEvent] = []
 
 
+@dataclass(frozen=True, slots=True)
+class QuietBars:
+    """Consecutive bars of the core's input (time order, ties by symbol) for ``on_quiet_bars``: bar i is
+    ``symbols[i]`` at ``times[i]`` with ``opens[i]``/``closes[i]`` (the bar's floats) and id ``event_id(i)``,
+    asked only for the bars kept. ``live``: the bars come from a live feed (``OHLCVBar.source``)."""
+
+    symbols: Sequence[str]
+    times: Sequence[datetime]
+    opens: Sequence[float]
+    closes: Sequence[float]
+    event_id: Callable[[int], uuid.UUID]
+    live: bool = False
+
+
 @dataclass
 class Outcome:
     """What one input produced, in the order it happened."""
@@ -155,7 +168,7 @@ class ExecutionCore:
             for order in [o for o in state.pending if o.symbol == bar.symbol and o.after < at]:
                 out.extend(self._fill(order, ref.open, at, bar.event_id))
         pf.mark(bar.symbol, ref.close)
-        pf.record_equity(at, EQUITY_POINTS_KEPT)
+        pf.record_equity(at, self.config.equity_points_kept)
         if risk.breakers_armed(limits):  # else _breakers would find nothing to fire
             out.extend(self._breakers(bar.event_id, at))
         if state.parked:
@@ -168,6 +181,85 @@ class ExecutionCore:
                 for signal in sorted(ready, key=lambda s: (s.bar_timestamp, str(s.event_id))):
                     out.extend(self._decide(signal))
         return out
+
+    def on_quiet_bars(self, run: QuietBars) -> bool:
+        """Take the bars of ``run`` as ``on_bar`` takes them one by one, when none of them can produce
+        anything: no order of their symbols pending, no signal of them parked, no breaker armed, at most one
+        open position, each bar newer than its symbol's last one, and no bar log or equity curve to keep.
+        Returns False, having changed nothing, when that does not hold; the caller then calls ``on_bar``.
+
+        What such bars change is the kept bars (only the last ``bars_kept`` of each symbol are built), the
+        marks (each symbol's last close), the session (the last day they start, opened at the equity just
+        before) and the peak equity (at the held symbol's best close in the run): the same state as bar by
+        bar (tests/unit/execution/test_quiet_bars.py), in time that does not grow with the bars' count but
+        for one pass over them."""
+        n = len(run.times)
+        state, cfg = self.state, self.config
+        if self.new_bars is not None or cfg.equity_points_kept or risk.breakers_armed(cfg.limits):
+            return False
+        pf = state.portfolio
+        held = [p for p in pf.positions.values() if p.quantity != 0]
+        symbols = set(run.symbols)
+        if len(held) > 1 or any(o.symbol in symbols for o in state.pending):
+            return False
+        if state.parked and any(self._parked_of(s) for s in symbols):
+            return False
+        last: dict[str, datetime | None] = {}
+        for symbol in symbols:
+            kept = state.bars.get(symbol)
+            last[symbol] = kept[-1].timestamp if kept else None
+        for symbol, at in zip(run.symbols, run.times, strict=True):
+            before = last[symbol]
+            if before is not None and at <= before:
+                return False  # a repeated or older bar: on_bar's slow path
+            last[symbol] = at
+        if n == 0:
+            return True
+        position = held[0] if held else None
+        rows = [i for i in range(n) if run.symbols[i] == position.symbol] if position else []
+        if rows and rows[0] > 0 and pf.equity > pf.peak_equity:
+            pf.peak_equity = pf.equity  # the bars before the held symbol's first: equity at its mark now
+        self._roll_quiet_session(run, position, rows)
+        if position is not None and rows:  # the rest of the peak: at the best close (the first of equals)
+            best = (max if position.quantity > 0 else min)(rows, key=run.closes.__getitem__)
+            position.last_price = price_decimal(run.closes[best])
+        pf.record_equity(run.times[-1], 0)  # (with no held bar in the run, the equity of every bar)
+        self._keep_quiet_bars(run)
+        return True
+
+    def _roll_quiet_session(self, run: QuietBars, position: PositionState | None, rows: list[int]) -> None:
+        """The session of the run's last bar, if new, opened at the equity before the first bar of that day
+        (session days only grow with time, so the first such bar is found by bisection)."""
+        pf, limits, day = self.state.portfolio, self.config.limits, self._sessions.day
+        last_day = day(run.times[-1], limits)
+        if last_day == pf.session_day:
+            return
+        first = bisect.bisect_left(range(len(run.times)), last_day, key=lambda i: day(run.times[i], limits))
+        if position is not None:
+            prior = bisect.bisect_left(rows, first) - 1  # the held symbol's last bar before that one
+            if prior >= 0:
+                position.last_price = price_decimal(run.closes[rows[prior]])
+        pf.roll_session(last_day)
+
+    def _keep_quiet_bars(self, run: QuietBars) -> None:
+        """Each symbol's last ``bars_kept`` bars of the run into its kept bars; its mark at its last close."""
+        pf, keep, wanted = self.state.portfolio, self.config.bars_kept, len(set(run.symbols))
+        newest: dict[str, list[int]] = {}  # each symbol's newest rows, newest first
+        done = 0
+        for i in range(len(run.times) - 1, -1, -1):
+            rows = newest.setdefault(run.symbols[i], [])
+            if len(rows) < keep:
+                rows.append(i)
+                done += len(rows) == keep
+                if done == wanted:
+                    break
+        for symbol in dict.fromkeys(run.symbols):  # in the order on_bar would first meet them
+            rows, bars = newest[symbol], self.state.bars.setdefault(symbol, [])
+            for i in reversed(rows):
+                opened, closed = price_decimal(run.opens[i]), price_decimal(run.closes[i])
+                bars.append(_bar_ref(run.times[i], opened, closed, run.event_id(i), run.live))
+            del bars[:-keep]
+            pf.mark(symbol, price_decimal(run.closes[rows[0]]))
 
     def _parked_of(self, symbol: str) -> list[SignalEvent]:
         """The parked signals of ``symbol`` (the index's own list, so callers may update it in place)."""
@@ -336,7 +428,7 @@ class ExecutionCore:
         """Mark a late fill to the newest bar already seen, so its P&L and the breakers see it at once."""
         pf = self.state.portfolio
         pf.mark(symbol, bar.close)
-        pf.record_equity(bar.timestamp, EQUITY_POINTS_KEPT)
+        pf.record_equity(bar.timestamp, self.config.equity_points_kept)
         return self._breakers(bar.event_id, bar.timestamp)
 
     # -- fills, breakers, cancels ---------------------------------------------------------------------
@@ -347,7 +439,7 @@ class ExecutionCore:
             self.state.pending.remove(order)
         trade = fill(order, price, at, bar_id, self.costs, self.config.mode)
         self.state.portfolio.apply_trade(trade)
-        self.state.portfolio.record_equity(at, EQUITY_POINTS_KEPT)
+        self.state.portfolio.record_equity(at, self.config.equity_points_kept)
         out = Outcome([trade, self._order_event(order, "filled", at, f"filled at {trade.price}")])
         out.extend(self._breakers(trade.event_id, at))
         return out

@@ -102,9 +102,12 @@ class Portfolio(BaseModel):
 
     @property
     def equity(self) -> Decimal:
+        """Cash plus the open positions marked to their last price. A flat position adds nothing, not even
+        its zero's exponent (``0 * 101.25`` is ``Decimal('0.00')``), so equity is cash itself when flat."""
         held = ZERO  # summed in the same order as sum(..., ZERO), so the Decimal is identical
         for p in self.positions.values():
-            held += p.quantity * p.last_price
+            if p.quantity:
+                held += p.quantity * p.last_price
         return self.cash + held
 
     @property
@@ -143,9 +146,13 @@ class Portfolio(BaseModel):
         return True
 
     def record_equity(self, at: datetime, keep: int) -> None:
+        """Raise the peak to the equity now, and keep it as the curve's point at ``at`` (the last ``keep``
+        points are kept; none when 0)."""
         equity = self.equity
         if equity > self.peak_equity:  # max() keeps the peak on a tie, and so does this
             self.peak_equity = equity
+        if keep <= 0:
+            return
         if self.equity_curve and self.equity_curve[-1][0] == at:
             self.equity_curve[-1] = (at, equity)
         else:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.execution.domain import risk
-from services.execution.domain.engine import BARS_KEPT, EQUITY_POINTS_KEPT, BarRef, ExecutionCore, Outcome
+from services.execution.domain.engine import BARS_KEPT, BarRef, ExecutionCore, Outcome
 from services.execution.domain.positions import ZERO, Portfolio, PositionState
 from services.execution.domain.risk import SessionCalendar, session_day
 from shared.contracts.market_data import OHLCVBar
@@ -135,7 +135,7 @@ class ScanParked(ExecutionCore):
             for order in [o for o in state.pending if o.symbol == bar.symbol and o.after < at]:
                 out.extend(self._fill(order, ref.open, at, bar.event_id))
         pf.mark(bar.symbol, ref.close)
-        pf.record_equity(at, EQUITY_POINTS_KEPT)
+        pf.record_equity(at, self.config.equity_points_kept)
         if risk.breakers_armed(limits):
             out.extend(self._breakers(bar.event_id, at))
         if state.parked:
