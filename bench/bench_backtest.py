@@ -2,18 +2,17 @@
 
 * data: a seeded random walk of 1-minute bars of one symbol (1,000,000 by default; ``BASTION_BENCH_BARS``
   or the first argument changes it), the same frame for both engines;
-* to_bars: building the ``OHLCVBar`` events from the frame (what ``bastion backtest`` does after reading
-  the file), reported separately and not counted in the engine's bars/s;
-* engine: ``Backtest.create("sma_cross", ...).run(bars)`` with fast=10, slow=30, ``--sizing all``, no
-  commission or slippage, no risk limits: the indicator-free strategy, risk checks, sizing and paper fills
-  of the services, with every event built;
+* ours: from the frame to the result, as ``bastion backtest`` does after reading the file: the bars as
+  columns (``BarSeries.of_frame``), then ``Backtest.create("sma_cross", ...).run`` with fast=10, slow=30,
+  ``--sizing all``, no commission or slippage, no risk limits: the strategy's decisions over the whole
+  history, then the risk checks, sizing and paper fills of the services, with every event built;
 * the reference: backtesting.py (PyPI ``backtesting``) running the same rule (long when SMA10 crosses above
   SMA30, flat when it crosses below; buy with all cash at the next open) on the same bars, ``Backtest.run``
-  including its stats. If our engine would take more than ~90 s for all bars, both engines run on fewer bars
-  (measured from a pilot run) and the figure says so;
-* the floor (printed, not a RESULT row): ``sma_cross``'s ``on_bar`` alone over the same bars, with the
-  context and state the engine keeps and no execution or events. It is the per-bar Python any engine that
-  runs the services' strategy code bar by bar must pay, so ``floor / backtesting.py`` bounds the ratio.
+  including its stats;
+* where our time goes (printed, not RESULT rows): the strategy's decisions alone (``Backtest.decide``), and
+  the rest per decision. Each decision is a signal, a risk decision, an order, a fill and the order's fill
+  event, every one with its derived id, as the services publish them; ``bars / (decisions x that cost)`` is
+  the rate the engine could not pass even if the bars between decisions cost nothing.
 """
 
 from __future__ import annotations
@@ -33,15 +32,10 @@ import numpy as np
 import pandas as pd
 
 from bastion.backtest.engine import Backtest, execution_config, parse_sizing
-from services.marketdata.domain.bars import to_bars
-from services.strategy.domain import StrategyContext, StrategyState
-from services.strategy.domain.registry import create_strategy
-from shared.contracts.market_data import OHLCVBar
-from shared.contracts.signals import Target
+from services.marketdata.domain.bars import BarSeries
+from shared.collector import collector_paused
 
 BARS = int(sys.argv[1]) if len(sys.argv) > 1 else int(os.environ.get("BASTION_BENCH_BARS", "1000000"))
-PILOT = 20_000
-BUDGET_S = 90.0
 FAST, SLOW = 10, 30
 
 
@@ -61,26 +55,20 @@ def frame(n: int) -> pd.DataFrame:
     )
 
 
-def ours(bars: list[OHLCVBar]) -> tuple[float, int]:
-    """Seconds for the backtest of ``bars``, and its number of fills."""
+def ours(data: pd.DataFrame) -> tuple[float, float, int, int]:
+    """Seconds from the frame to the result, of which seconds deciding; fills and decisions."""
     config = execution_config(Decimal(100_000), Decimal(0), Decimal(0), parse_sizing("all", False), None)
+    start = time.perf_counter()
+    series = BarSeries.of_frame(data, "BENCH", "1m", "synthetic")
     backtest = Backtest.create("sma_cross", "sma_cross", {"fast": FAST, "slow": SLOW}, config)
-    start = time.perf_counter()
-    result = backtest.run(bars)
-    return time.perf_counter() - start, len(result.fills)
-
-
-def strategy_floor(bars: list[OHLCVBar]) -> float:
-    """Seconds for the strategy's ``on_bar`` alone over ``bars``, fed as ``Backtest.step`` feeds it."""
-    strategy = create_strategy("sma_cross", "sma_cross", {"fast": FAST, "slow": SLOW})
-    state: StrategyState = {}
-    target: Target = "flat"
-    start = time.perf_counter()
-    for bar in bars:
-        decision, state = strategy.on_bar(bar, None, StrategyContext(bar.symbol, "sma_cross", target, state))
-        if decision is not None:
-            target = decision.target
-    return time.perf_counter() - start
+    result = backtest.run([series])
+    total = time.perf_counter() - start
+    probe = Backtest.create("sma_cross", "sma_cross", {"fast": FAST, "slow": SLOW}, config)
+    with collector_paused():  # as inside run
+        start = time.perf_counter()
+        decisions = probe.decide(series, None)
+        deciding = time.perf_counter() - start
+    return total, deciding, len(result.fills), len(decisions)
 
 
 def reference(data: pd.DataFrame) -> tuple[float, int]:
@@ -115,43 +103,30 @@ def reference(data: pd.DataFrame) -> tuple[float, int]:
 
 
 def main() -> int:
-    pilot_frame = frame(PILOT)
-    pilot_s, _ = ours(to_bars(pilot_frame, "BENCH", "1m", "synthetic"))
-    projected = pilot_s / PILOT * BARS
-    n = BARS if projected <= BUDGET_S else int(PILOT * BUDGET_S / pilot_s) // 1000 * 1000
-    label = (
-        f"{BARS:,} bars"
-        if n == BARS
-        else f"{n:,} bars (1M would take ~{projected:.0f} s; rate measured on {n:,})"
-    )
-    data = frame(n)
-    start = time.perf_counter()
-    bars = to_bars(data, "BENCH", "1m", "synthetic")
-    build_s = time.perf_counter() - start
-    run_s, fills = ours(bars)
+    data = frame(BARS)
+    run_s, decide_s, fills, decisions = ours(data)
     ref_s, trades = reference(data)
-    floor_s = strategy_floor(bars)
-    rate, ref_rate, build_rate, floor_rate = n / run_s, n / ref_s, n / build_s, n / floor_s
-    print(f"data: {label}, sma_cross fast={FAST} slow={SLOW}, sizing all, no costs")
-    print(f"to_bars: {build_s:.1f} s, {build_rate:,.0f} bars/s (not counted below)")
-    print(f"bastion backtest engine: {run_s:.1f} s, {rate:,.0f} bars/s, {fills} fills")
-    print(f"backtesting.py: {ref_s:.1f} s, {ref_rate:,.0f} bars/s, {trades} round trips")
+    rate, ref_rate = BARS / run_s, BARS / ref_s
+    per_decision = (run_s - decide_s) / max(decisions, 1)
+    ceiling = BARS / (decisions * per_decision) if decisions else float("inf")
+    print(f"data: {BARS:,} bars, sma_cross fast={FAST} slow={SLOW}, sizing all, no costs")
+    print(f"bastion backtest: {run_s:.2f} s, {rate:,.0f} bars/s, {decisions} decisions, {fills} fills")
+    print(f"backtesting.py: {ref_s:.2f} s, {ref_rate:,.0f} bars/s, {trades} round trips")
+    print(f"  the strategy's decisions alone: {decide_s:.3f} s ({BARS / decide_s:,.0f} bars/s)")
     print(
-        f"floor, sma_cross on_bar alone: {floor_s:.1f} s, {floor_rate:,.0f} bars/s "
-        f"({floor_rate / ref_rate:.1f}x backtesting.py; no engine calling it per bar can pass this)"
+        f"  the rest: {per_decision * 1e6:.0f} us per decision (signal, risk decision, order, fill, ids);"
+        f" at {decisions / BARS * 100:.1f} decisions per 100 bars that alone caps the engine at"
+        f" {ceiling:,.0f} bars/s ({ceiling / ref_rate:.1f}x backtesting.py)"
     )
-    if n != BARS:
-        print(
-            f"extrapolated to {BARS:,} bars: engine ~{BARS / rate:.0f} s, to_bars ~{BARS / build_rate:.0f} s"
-        )
-    rows = [
-        {"name": f"backtest sma_cross, {n:,} bars", "value": rate, "unit": "bars/s", "ratio": rate / ref_rate,
-         "reference": f"backtesting.py {ref_rate:,.0f} bars/s", "goal": ">= 10x"},
-        {"name": f"backtest to_bars, {n:,} bars", "value": build_rate, "unit": "bars/s", "ratio": None,
-         "reference": "", "goal": ""},
-    ]  # fmt: skip
-    for row in rows:
-        print("RESULT " + json.dumps(row))
+    row = {
+        "name": f"backtest sma_cross, {BARS:,} bars",
+        "value": rate,
+        "unit": "bars/s",
+        "ratio": rate / ref_rate,
+        "reference": f"backtesting.py {ref_rate:,.0f} bars/s",
+        "goal": ">= 10x",
+    }
+    print("RESULT " + json.dumps(row))
     return 0
 
 

@@ -99,8 +99,8 @@ def _read_csv(path: Path) -> _Raw:
         lines: list[int] = []
         try:
             for row in reader:
-                if not any(cell.strip() for cell in row):
-                    continue
+                if not (row and row[0].strip()) and not any(cell.strip() for cell in row):
+                    continue  # a blank line (the first test settles almost every row at once)
                 if not header:
                     header, header_line = row, reader.line_num
                     continue

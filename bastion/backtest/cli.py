@@ -31,6 +31,7 @@ from bastion.backtest.trips import round_trips
 from services.execution.adapters.config_file import ConfigError
 from services.execution.adapters.config_file import load_config as load_execution_config
 from services.execution.domain.config import ExecutionConfig
+from services.marketdata.domain.bars import BarSeries
 from services.strategy.domain.registry import StrategyConfigError, strategy_class
 from shared.barfiles import BarFileError
 
@@ -195,30 +196,31 @@ def backtest(
             return
         json_out = None  # the grid's JSON is written; the report is the best point's
         engine = Backtest.create(cls.name, instance_id or cls.name, params, config)
+    count = sum(len(s) for s in bars)
     with Progress(
         TextColumn("backtest"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=console,
-        disable=len(bars) < 50_000,
+        disable=count < 50_000,
         transient=True,
     ) as progress:
-        task = progress.add_task("bars", total=len(bars))
+        task = progress.add_task("bars", total=2 * count)  # each bar is decided on, then executed
         try:
             result = engine.run(bars, close_at_end=close_at_end, progress=lambda n: progress.advance(task, n))
         except StrategyRaised as exc:
             raise _fail(str(exc), 1) from None
     trips = round_trips(result.fills)
     figures = stats.compute(result.equity, float(config.initial_cash), trips, result.exposed)
-    symbols = sorted({b.symbol for b in bars})
+    symbols = [s.symbol for s in result.series]
     settings: dict[str, Any] = {
         "strategy": cls.name,
         "id": result.strategy_id,
         "params": params,
         "inputs": [str(p) for p in inputs],
         "symbols": symbols,
-        "bars": len(bars),
+        "bars": count,
         "cash": str(config.initial_cash),
         "commission": commission,
         "slippage_bps": slippage_bps,
@@ -231,11 +233,16 @@ def backtest(
         console.print(f"wrote {json_out}")
     if report_out is not None:
         frames = {
-            sym: pd.DataFrame(
-                [(b.timestamp, b.open, b.high, b.low, b.close) for b in bars if b.symbol == sym],
-                columns=["timestamp", "open", "high", "low", "close"],
+            s.symbol: pd.DataFrame(
+                {
+                    "timestamp": pd.DatetimeIndex(s.ns, tz="UTC"),
+                    "open": s.open,
+                    "high": s.high,
+                    "low": s.low,
+                    "close": s.close,
+                }
             )
-            for sym in symbols
+            for s in result.series
         }
         html = report.render(
             f"Backtest: {result.strategy_id}", figures, result.equity, trips, frames, result.fills, settings
@@ -251,7 +258,7 @@ def _optimize(
     maximize: str,
     top: int,
     config: ExecutionConfig,
-    bars: list[Any],
+    bars: list[BarSeries],
     close_at_end: bool,
     json_out: Path | None,
 ) -> dict[str, Any]:
@@ -297,7 +304,7 @@ def _optimize(
             "params": params,
             "grid": grid,
             "maximize": maximize,
-            "bars": len(bars),
+            "bars": sum(len(s) for s in bars),
             "results": [{"params": p.params, "stats": p.figures} for p in result.points],
             "skipped": [{"params": c, "reason": r} for c, r in result.skipped],
         }

@@ -1,27 +1,36 @@
 """The backtester: the services' own code in one process, without NATS.
 
-Each bar, in time order across symbols (ties by symbol), goes through exactly what the running platform does:
+Every bar, in time order across symbols (ties by symbol), meets exactly what the running platform does:
 
-1. ``ExecutionCore.on_bar`` (services.execution): pending market orders fill at this bar's open, positions are
-   marked to its close, breakers are checked;
-2. analytics (services.analytics): the streaming ``IndicatorSet`` and ``build_insight`` give the bar's
+1. analytics (services.analytics): the streaming ``IndicatorSet`` and ``build_insight`` give the bar's
    ``InsightEvent`` (only computed when the strategy asks for insights, as a worker would wait for it);
-3. the strategy (services.strategy): ``on_bar`` with the same context and state a worker keeps, and
-   ``build_signal`` for its decision;
+2. the strategy (services.strategy): ``on_bars``, the worker's call, with the same context and state, and
+   ``build_signal`` for each decision;
+3. ``ExecutionCore.on_bar`` (services.execution): pending market orders fill at this bar's open, positions are
+   marked to its close, breakers are checked;
 4. ``ExecutionCore.on_signal``: the pre-trade risk checks, sizing and the order, filled on the next bar.
 
-Bars come from ``services.marketdata`` (same file reader, same bar events and ids as ``bastion feed replay``),
-so the ids of insights, signals, orders and trades equal those of the services in paper mode.
+Data flows one way, so the engine runs the stages in that order rather than bar by bar: the strategy decides
+over each symbol's whole history first (in batches of ``CHUNK`` bars; a strategy decides the same over any
+batches), then the execution core takes every bar. Only a bar with a decision and the next bar of its symbol
+(the order's fill) go through ``on_bar``/``on_signal`` one by one; the bars between them, where nothing can
+happen, go through ``on_quiet_bars`` as one run (which leaves the state ``on_bar`` would). Bars are kept as
+columns (``BarSeries``): a bar's event is built only for the bars that go through ``on_bar``, the kept bars
+and the signals, and the ids are those ``bastion feed replay`` gives, so the ids of insights, signals, orders
+and trades equal those of the services in paper mode.
 
-The equity curve is the portfolio's equity, as a float, after the last bar of each time. Only a fill or the
-mark of an open position moves it, so after a bar that left every position flat and produced no event the
-previous point is repeated instead of summing the portfolio again (tests/unit/backtest/test_fast_paths.py
-pins this to the loop that reads the portfolio after every bar).
+The equity curve is the portfolio's equity, as a float, after the last bar of each time: read from the
+portfolio after a bar that went through ``on_bar``, and over a quiet run computed the way the portfolio
+computes it (cash plus the held position at its latest close). tests/unit/backtest/test_fast_paths.py pins
+the events, curve, exposure and portfolio to the plain loop that runs every stage bar by bar and reads the
+portfolio after every bar.
 """
 
 from __future__ import annotations
 
+import itertools
 import traceback
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,15 +38,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from services.analytics.config import load_config as load_analytics_config
 from services.analytics.domain.indicators.bundle import IndicatorSet
 from services.analytics.domain.insight import BarRow, build_insight
 from services.execution.domain.config import CostModel, ExecutionConfig, RiskLimits, SizingConfig
-from services.execution.domain.engine import ExecutionCore
-from services.marketdata.domain.bars import file_source, to_bars
-from services.strategy.domain import BaseStrategy, StrategyContext
+from services.execution.domain.engine import ExecutionCore, QuietBars, price_decimal
+from services.execution.domain.positions import PositionState
+from services.marketdata.domain.bars import BarSeries, file_source
+from services.strategy.domain import BaseStrategy, SignalDecision, StrategyContext
+from services.strategy.domain.base import BarBatch
 from services.strategy.domain.registry import create_strategy
 from services.strategy.domain.signals import build_signal
 from shared.barfiles import load_bar_file
@@ -107,26 +119,29 @@ def load_bars(
     interval: str,
     start: datetime | None,
     end: datetime | None,
-) -> list[OHLCVBar]:
+) -> list[BarSeries]:
     """Bars of every input (one symbol per file: ``--symbol`` in order, else the file's stem upper-cased),
-    filtered to [start, end], merged in (timestamp, symbol) order."""
+    filtered to [start, end]: one series per symbol, as columns (``BarSeries``; events built when used)."""
     if symbols and len(symbols) != len(inputs):
         raise BacktestError(
             f"{len(inputs)} --input files but {len(symbols)} --symbol values; give one per file"
         )
-    bars: list[OHLCVBar] = []
+    out: dict[str, BarSeries] = {}
     for index, path in enumerate(inputs):
         symbol = symbols[index] if symbols else path.stem.upper()
+        if symbol in out:
+            raise BacktestError(f"{path}: symbol {symbol} is given by another input too; one file per symbol")
         frame = load_bar_file(path)  # a BarFileError names the file; the CLI prints it
         if start is not None:
             frame = frame[frame["timestamp"] >= pd.Timestamp(start)]
         if end is not None:
             frame = frame[frame["timestamp"] <= pd.Timestamp(end)]
-        bars.extend(to_bars(frame, symbol, interval, file_source(path.name)))
-    if not bars:
+        series = BarSeries.of_frame(frame, symbol, interval, file_source(path.name))
+        if len(series):
+            out[symbol] = series
+    if not out:
         raise BacktestError("no bars in the selected range")
-    bars.sort(key=lambda b: (b.timestamp, b.symbol))
-    return bars
+    return [out[s] for s in sorted(out)]
 
 
 @dataclass
@@ -139,7 +154,7 @@ class Cursor:
 class BacktestResult:
     config: ExecutionConfig
     strategy_id: str
-    bars: list[OHLCVBar]
+    series: list[BarSeries]
     insights: list[InsightEvent]
     signals: list[SignalEvent]
     decisions: list[RiskDecision]
@@ -149,14 +164,41 @@ class BacktestResult:
     exposed: list[bool]
     final_positions: dict[str, Decimal]
 
+    @property
+    def bar_count(self) -> int:
+        return sum(len(s) for s in self.series)
+
+
+Bars = Sequence[OHLCVBar] | Sequence[BarSeries]
+Decisions = dict[int, SignalDecision]  # by row of a symbol's series
+
+
+def as_series(bars: Bars) -> list[BarSeries]:
+    """Series as they are, or bar events grouped by symbol (each in time order): sorted by symbol."""
+    if bars and isinstance(bars[0], BarSeries):
+        return sorted((s for s in bars if isinstance(s, BarSeries)), key=lambda s: s.symbol)
+    grouped: dict[str, list[OHLCVBar]] = {}
+    for bar in bars:
+        if isinstance(bar, OHLCVBar):
+            grouped.setdefault(bar.symbol, []).append(bar)
+    out = []
+    for symbol in sorted(grouped):
+        events = sorted(grouped[symbol], key=lambda b: b.timestamp)
+        if any(a.timestamp == b.timestamp for a, b in itertools.pairwise(events)):
+            raise BacktestError(f"{symbol}: two bars with the same time")
+        out.append(BarSeries.of_events(events))
+    return out
+
 
 class Backtest:
+    """One strategy instance over bars, through the services' code (see the module docstring)."""
+
     def __init__(self, strategy: BaseStrategy[Any], config: ExecutionConfig) -> None:
         self.strategy = strategy
-        self.core = ExecutionCore(config)
+        # A backtest decides each signal right after its bar, so the core reads only that bar and the one
+        # before (the price band's previous close): 2 kept bars decide as 64 do. It records its own curve.
+        self.core = ExecutionCore(config.model_copy(update={"bars_kept": 2, "equity_points_kept": 0}))
         self.analytics = load_analytics_config()
-        self.indicators: dict[str, IndicatorSet] = {}
-        self.cursors: dict[str, Cursor] = {}
         self.events: list[Event] = []
         self.insights: list[InsightEvent] = []
 
@@ -164,29 +206,149 @@ class Backtest:
     def create(cls, name: str, instance_id: str, params: dict[str, Any], config: ExecutionConfig) -> Backtest:
         return cls(create_strategy(name, instance_id, params), config)
 
-    def _insight(self, bar: OHLCVBar) -> InsightEvent:
-        values = self.indicators.setdefault(bar.symbol, IndicatorSet()).update(bar.high, bar.low, bar.close)
-        insight = build_insight(BarRow.of(bar), values, self.analytics)
-        self.insights.append(insight)
-        return insight
+    # -- 1. analytics and the strategy, per symbol ----------------------------------------------------
+    def _insights(self, series: BarSeries) -> list[InsightEvent]:
+        indicators, out = IndicatorSet(), []
+        for i in range(len(series)):
+            bar = series.bar(i)
+            values = indicators.update(bar.high, bar.low, bar.close)
+            out.append(build_insight(BarRow.of(bar), values, self.analytics))
+        return out
 
-    def step(self, bar: OHLCVBar) -> None:
-        events, strategy = self.events, self.strategy
-        events.extend(self.core.on_bar(bar).events)
-        insight = self._insight(bar) if strategy.requires_insights else None
-        cursor = self.cursors.get(bar.symbol)
-        if cursor is None:
-            cursor = self.cursors[bar.symbol] = Cursor()
-        ctx = StrategyContext(bar.symbol, strategy.instance_id, cursor.target, cursor.state)
-        try:
-            decision, cursor.state = strategy.on_bar(bar, insight, ctx)
-        except Exception as exc:  # a bug in the strategy: say where, not a traceback of the engine
-            raise StrategyRaised(strategy, bar, exc) from exc
-        if decision is not None:
-            signal = build_signal(strategy, bar, insight, decision)
-            cursor.target = decision.target
-            events.append(signal)
-            events.extend(self.core.on_signal(signal).events)
+    def decide(
+        self, series: BarSeries, insights: list[InsightEvent] | None, progress: Progress | None = None
+    ) -> Decisions:
+        """The strategy over every bar of ``series``, in batches of ``CHUNK`` bars (the same decisions as
+        one batch or one bar at a time: tests/unit/strategy/test_batches.py)."""
+        strategy, decisions = self.strategy, {}
+        cursor = Cursor()
+        for lo in range(0, len(series), CHUNK):
+            hi = min(lo + CHUNK, len(series))
+            batch = _batch(series, lo, hi)
+            chunk = insights[lo:hi] if insights is not None else None
+            ctx = StrategyContext(series.symbol, strategy.instance_id, cursor.target, cursor.state)
+            try:
+                found, cursor.state = strategy.on_bars(batch, chunk, ctx)
+            except Exception as exc:  # a bug in the strategy: say where, not a traceback of the engine
+                raise self._raised(series, lo, hi, chunk, ctx, exc) from exc
+            for index, decision in found:
+                decisions[lo + index] = decision
+                cursor.target = decision.target
+            if progress is not None:
+                progress(hi - lo)
+        return decisions
+
+    def _raised(
+        self,
+        series: BarSeries,
+        lo: int,
+        hi: int,
+        insights: list[InsightEvent] | None,
+        ctx: StrategyContext,
+        exc: Exception,
+    ) -> StrategyRaised:
+        """Which bar of the failed batch raised: the batch again, one bar at a time (strategies are pure)."""
+        target, state = ctx.target, ctx.state
+        for i in range(lo, hi):
+            one = insights[i - lo : i - lo + 1] if insights is not None else None
+            view = StrategyContext(series.symbol, self.strategy.instance_id, target, state)
+            try:
+                found, state = self.strategy.on_bars(_batch(series, i, i + 1), one, view)
+            except Exception as again:
+                return StrategyRaised(self.strategy, series.bar(i), again)
+            target = found[-1][1].target if found else target
+        return StrategyRaised(self.strategy, series.bar(lo), exc)
+
+    # -- 2. execution over every symbol's bars in (time, symbol) order --------------------------------
+    def run(self, bars: Bars, close_at_end: bool = False, progress: Progress | None = None) -> BacktestResult:
+        """``progress`` is told of each bar twice: once decided on, once executed."""
+        series = as_series(bars)
+        if not series:
+            raise BacktestError("no bars in the selected range")
+        with collector_paused():  # what is built here is kept and holds no cycles (shared.collector)
+            insights = [self._insights(s) if self.strategy.requires_insights else None for s in series]
+            for found in insights:
+                self.insights.extend(found or ())
+            decisions = [self.decide(s, found, progress) for s, found in zip(series, insights, strict=True)]
+            merged = Merged.of(series)
+            values, exposed = self._execute(series, merged, decisions, insights, progress)
+        last = {s.symbol: s.bar(len(s) - 1) for s in series}
+        ends = merged.last_of_each_time()
+        curve, holding = [values[i] for i in ends], [exposed[i] for i in ends]
+        if close_at_end:
+            self.close_at_end(last)
+            curve[-1] = float(self.core.state.portfolio.equity)
+            holding[-1] = self.core.state.portfolio.open_positions > 0
+        pf = self.core.state.portfolio
+        stamps = pd.DatetimeIndex(merged.ns[ends], tz="UTC")
+        return BacktestResult(
+            config=self.core.config,
+            strategy_id=self.strategy.instance_id,
+            series=series,
+            insights=self.insights,
+            signals=[e for e in self.events if isinstance(e, SignalEvent)],
+            decisions=[e for e in self.events if isinstance(e, RiskDecision)],
+            orders=[e for e in self.events if isinstance(e, OrderEvent)],
+            fills=[e for e in self.events if isinstance(e, TradeEvent)],
+            equity=pd.Series(curve, index=stamps, dtype=float),
+            exposed=holding,
+            final_positions={s: p.quantity for s, p in sorted(pf.positions.items()) if p.quantity != 0},
+        )
+
+    def _execute(
+        self,
+        series: list[BarSeries],
+        merged: Merged,
+        decisions: list[Decisions],
+        insights: list[list[InsightEvent] | None],
+        progress: Progress | None,
+    ) -> tuple[list[float], list[bool]]:
+        """Every bar through the execution core: a bar with a decision, or the next bar of its symbol (its
+        order's fill), bar by bar with ``on_bar``/``on_signal``; the bars between them as quiet runs
+        (``on_quiet_bars``), bar by bar when the core refuses one. The equity and exposure after each bar."""
+        core, pf = self.core, self.core.state.portfolio
+        busy = merged.positions_of(
+            [
+                sorted({r for d in found for r in (d, d + 1) if r < len(s)})
+                for s, found in zip(series, decisions, strict=True)
+            ]
+        )
+        values: list[float] = []
+        exposed: list[bool] = []
+        done = reported = 0
+        for stop in [*busy, len(merged)]:
+            if done < stop:  # the quiet bars before the next busy one
+                held = next((p for p in pf.positions.values() if p.quantity != 0), None)
+                mark = held.last_price if held else None
+                if core.on_quiet_bars(merged.run(series, done, stop)):
+                    values += merged.quiet_equity(done, stop, pf.cash, held, mark)
+                    exposed += [held is not None] * (stop - done)
+                else:
+                    for k in range(done, stop):
+                        self.events.extend(core.on_bar(merged.bar(series, k)).events)
+                        values.append(float(pf.equity))
+                        exposed.append(pf.open_positions > 0)
+            if stop == len(merged):
+                break
+            j, row = merged.source(stop)
+            bar = series[j].bar(row)
+            self.events.extend(core.on_bar(bar).events)
+            decision = decisions[j].get(row)
+            if decision is not None:
+                found = insights[j]
+                insight = found[row] if found is not None else None
+                signal = build_signal(self.strategy, bar, insight, decision)
+                self.events.append(signal)
+                self.events.extend(core.on_signal(signal).events)
+            values.append(float(pf.equity))
+            exposed.append(pf.open_positions > 0)
+            done = stop + 1
+            if progress is not None and done - reported >= PROGRESS_STEP:
+                progress(done - reported)
+                reported = done
+        if progress is not None:
+            progress(len(merged) - reported)
+        return values, exposed
 
     def close_at_end(self, last: dict[str, OHLCVBar]) -> None:
         """Close every open position at its symbol's last close (a flat signal filled at that close)."""
@@ -216,50 +378,102 @@ class Backtest:
             self.events.append(signal)
             self.events.extend(self.core.on_signal(signal))
 
-    def run(
-        self,
-        bars: Sequence[OHLCVBar],
-        close_at_end: bool = False,
-        progress: Callable[[int], None] | None = None,
-    ) -> BacktestResult:
-        stamps: list[datetime] = []
-        values: list[float] = []
-        exposed: list[bool] = []
-        last: dict[str, OHLCVBar] = {}
-        equity, holding = 0.0, True  # unknown: computed after the first bar
-        with collector_paused():  # what is built here is kept and holds no cycles (shared.collector)
-            for index, bar in enumerate(bars):
-                seen = len(self.events)
-                self.step(bar)
-                last[bar.symbol] = bar
-                if holding or len(self.events) != seen:
-                    # Equity moves only with a fill (an event) or the mark of an open position: after a
-                    # bar that found every position flat and produced nothing, the previous values hold.
-                    pf = self.core.state.portfolio
-                    equity, holding = float(pf.equity), pf.open_positions > 0
-                if stamps and stamps[-1] == bar.timestamp:
-                    values[-1], exposed[-1] = equity, holding
-                else:
-                    stamps.append(bar.timestamp)
-                    values.append(equity)
-                    exposed.append(holding)
-                if progress is not None and index % 10_000 == 9_999:
-                    progress(10_000)
-        if close_at_end:
-            self.close_at_end(last)
-            values[-1] = float(self.core.state.portfolio.equity)
-            exposed[-1] = self.core.state.portfolio.open_positions > 0
-        pf = self.core.state.portfolio
-        return BacktestResult(
-            config=self.core.config,
-            strategy_id=self.strategy.instance_id,
-            bars=list(bars),
-            insights=self.insights,
-            signals=[e for e in self.events if isinstance(e, SignalEvent)],
-            decisions=[e for e in self.events if isinstance(e, RiskDecision)],
-            orders=[e for e in self.events if isinstance(e, OrderEvent)],
-            fills=[e for e in self.events if isinstance(e, TradeEvent)],
-            equity=pd.Series(values, index=pd.DatetimeIndex(stamps), dtype=float),
-            exposed=exposed,
-            final_positions={s: p.quantity for s, p in sorted(pf.positions.items()) if p.quantity != 0},
+
+CHUNK = 100_000  # bars per on_bars call of a backtest (bounded memory for an array strategy's temporaries)
+PROGRESS_STEP = 10_000
+Progress = Callable[[int], None]
+
+
+def _batch(series: BarSeries, lo: int, hi: int) -> BarBatch:
+    columns = (series.open, series.high, series.low, series.close, series.volume)
+    o, h, low, c, v = (a[lo:hi] for a in columns)
+    return BarBatch(series.symbol, o, h, low, c, v, lambda i: series.bar(lo + i))
+
+
+@dataclass
+class Merged:
+    """Every bar of every series in (time, symbol) order: bar k is row ``rows[k]`` of series ``which[k]``."""
+
+    which: np.ndarray
+    rows: np.ndarray
+    ns: np.ndarray
+    symbols: list[str]
+    times: list[datetime]
+    opens: np.ndarray
+    closes: np.ndarray
+    #: the merged position of row r of series j is ``position[starts[j] + r]``
+    starts: np.ndarray
+    position: np.ndarray
+
+    @classmethod
+    def of(cls, series: list[BarSeries]) -> Merged:
+        which = np.concatenate([np.full(len(s), j, np.int64) for j, s in enumerate(series)])
+        rows = np.concatenate([np.arange(len(s), dtype=np.int64) for s in series])
+        ns = np.concatenate([s.ns for s in series])
+        order = np.lexsort((which, ns)) if len(series) > 1 else np.arange(len(ns))
+        names = [s.symbol for s in series]
+        times = [t for s in series for t in s.times()]
+        return cls(
+            which=which[order],
+            rows=rows[order],
+            ns=ns[order],
+            symbols=[names[j] for j in which[order].tolist()],
+            times=[times[k] for k in order.tolist()] if len(series) > 1 else times,
+            opens=np.concatenate([s.open for s in series])[order],
+            closes=np.concatenate([s.close for s in series])[order],
+            starts=np.cumsum([0, *(len(s) for s in series)])[:-1],
+            position=np.argsort(order),
         )
+
+    def __len__(self) -> int:
+        return len(self.ns)
+
+    def source(self, k: int) -> tuple[int, int]:
+        return int(self.which[k]), int(self.rows[k])
+
+    def bar(self, series: list[BarSeries], k: int) -> OHLCVBar:
+        j, row = self.source(k)
+        return series[j].bar(row)
+
+    def positions_of(self, rows_by_series: list[list[int]]) -> list[int]:
+        """The merged positions of the given rows of each series, in order."""
+        if len(rows_by_series) == 1:
+            return rows_by_series[0]
+        flat = [int(self.starts[j]) + r for j, rows in enumerate(rows_by_series) for r in rows]
+        return sorted(self.position[flat].tolist()) if flat else []
+
+    def run(self, series: list[BarSeries], lo: int, hi: int) -> QuietBars:
+        which, rows = self.which, self.rows
+
+        def event_id(i: int) -> uuid.UUID:
+            return series[int(which[lo + i])].event_id(int(rows[lo + i]))
+
+        live = any(series[j].live for j in set(which[lo:hi].tolist()))
+        return QuietBars(
+            self.symbols[lo:hi],
+            self.times[lo:hi],
+            self.opens[lo:hi].tolist(),
+            self.closes[lo:hi].tolist(),
+            event_id,
+            live,
+        )
+
+    def quiet_equity(
+        self, lo: int, hi: int, cash: Decimal, held: PositionState | None, mark: Decimal | None
+    ) -> list[float]:
+        """The portfolio's equity after each bar of a quiet run, as ``float(portfolio.equity)`` would read
+        it: cash plus the held position (if any) at its symbol's latest close."""
+        if held is None or mark is None:
+            return [float(cash)] * (hi - lo)
+        qty, symbol, out = held.quantity, held.symbol, []
+        value = float(cash + qty * mark)
+        for name, close in zip(self.symbols[lo:hi], self.closes[lo:hi].tolist(), strict=True):
+            if name == symbol:
+                value = float(cash + qty * price_decimal(close))
+            out.append(value)
+        return out
+
+    def last_of_each_time(self) -> list[int]:
+        """The position of the last bar of each distinct time."""
+        ns = self.ns
+        return np.flatnonzero(np.r_[ns[1:] != ns[:-1], True]).tolist()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -19,11 +19,10 @@ from typing import Any
 import yaml
 
 from bastion.backtest import stats
-from bastion.backtest.engine import Backtest, BacktestError
+from bastion.backtest.engine import Backtest, BacktestError, Bars
 from bastion.backtest.trips import round_trips
 from services.execution.domain.config import ExecutionConfig
 from services.strategy.domain.registry import StrategyConfigError
-from shared.contracts.market_data import OHLCVBar
 
 #: The statistics a grid can be sorted by, and whether bigger is better.
 SORTABLE: dict[str, bool] = {
@@ -133,7 +132,7 @@ def run_grid(
     base_params: dict[str, Any],
     grid: dict[str, list[Any]],
     config: ExecutionConfig,
-    bars: Sequence[OHLCVBar],
+    bars: Bars,
     maximize: str,
     close_at_end: bool = False,
     progress: Callable[[], None] | None = None,

@@ -54,7 +54,7 @@ class BarSeries:
         events: list[OHLCVBar] | None = None,
     ) -> None:
         self.symbol, self.interval, self.source = symbol, interval, source
-        self.ns: np.ndarray = times.asi8  # UTC nanoseconds, increasing
+        self.ns: np.ndarray = times.as_unit("ns").asi8  # UTC nanoseconds, increasing
         self.open, self.high, self.low, self.close, self.volume = columns
         self.live = source.startswith("broker:")
         self._index = times

@@ -19,6 +19,7 @@ def test_each_bar_of_a_series_is_the_event_to_bars_builds() -> None:
     assert [series.bar(i).to_json() for i in range(len(series))] == [e.to_json() for e in events]
     assert [series.event_id(i) for i in range(len(series))] == [e.event_id for e in events]
     assert series.times() == [e.timestamp for e in events]
+    assert series.ns.tolist() == [pd.Timestamp(e.timestamp).value for e in events]  # nanoseconds
     assert series.close.tolist() == [e.close for e in events]
     assert not series.live
 
@@ -30,6 +31,7 @@ def test_a_series_of_existing_events_gives_them_back() -> None:
     assert series.bar(7) is events[7]
     assert [series.event_id(i) for i in range(len(series))] == [e.event_id for e in events]
     assert (series.symbol, series.interval, series.source) == ("TCS", "1d", "file:TCS.csv")
+    assert series.ns.tolist() == [pd.Timestamp(e.timestamp).value for e in events]  # not microseconds
     assert series.high.tolist() == [e.high for e in events]
 
 
