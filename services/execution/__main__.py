@@ -76,6 +76,7 @@ def consumers(svc: ExecutionService) -> list[ConsumerSpec]:
             subjects=[subjects.RISK_COMMAND],
             decode=decoder_for(RiskCommand),  # type: ignore[arg-type]
             handler=svc.on_commands,
+            handled=svc.handled("commands"),
             batch=10,
             ack_wait=ACK_WAIT,
         ),
@@ -85,6 +86,7 @@ def consumers(svc: ExecutionService) -> list[ConsumerSpec]:
             subjects=[subjects.ALL_BARS],
             decode=decoder_for(OHLCVBar),
             handler=svc.on_bars,
+            handled=svc.handled("bars"),
             batch=BATCH,
             ack_wait=ACK_WAIT,
         ),
@@ -94,6 +96,7 @@ def consumers(svc: ExecutionService) -> list[ConsumerSpec]:
             subjects=[subjects.ALL_SIGNALS],
             decode=decoder_for(SignalEvent),
             handler=svc.on_signals,
+            handled=svc.handled("signals"),
             batch=BATCH,
             ack_wait=ACK_WAIT,
         ),

@@ -125,6 +125,16 @@ class ExecutionService:
 
         await self._run("commands", deliveries, apply, verdicts)
 
+    def handled(self, consumer: str) -> Callable[[Sequence[Any]], set[int]]:
+        """For ``ConsumerSpec.handled``: which of these inputs of ``consumer`` are committed already."""
+
+        def check(events: Sequence[Any]) -> set[int]:
+            keys = [_input_key(e) for e in events]
+            done = self.store.processed(consumer, keys)
+            return {i for i, key in enumerate(keys) if key in done}
+
+        return check
+
     # -- one batch, one transaction -------------------------------------------------------------------
     async def _run(
         self,

@@ -7,7 +7,9 @@ effects committed to DuckDB and its outputs published) are the messages acked. E
   ``PermanentError``: the message is copied to ``dlq.v1.<service>`` with the reason and terminated at once;
 * transient: any other exception: the message is retried in place with backoff (so per-subject order is
   kept) and dead-lettered as ``exhausted`` after ``max_deliver`` attempts. A message that crashed the whole
-  process is redelivered by the server and dead-lettered once its delivery count passes ``max_deliver``.
+  process is redelivered by the server and dead-lettered once its delivery count passes ``max_deliver``,
+  unless the service says it had handled it (``ConsumerSpec.handled``): then only its acks were lost, to a
+  process killed after its commit and before its acks each time, and it is acked.
 
 Order survives restarts (``Recovery``): a process that crashed (or stopped) mid-batch leaves messages
 delivered but unacked, which the server redelivers only after ``ack_wait``, while newer ones would be
@@ -117,6 +119,9 @@ class ConsumerSpec:
     ack_wait: float = 30.0
     backoff: Sequence[float] = (0.05, 0.2, 0.5, 1.0, 2.0)
     fetch_timeout: float = 0.5
+    #: which of these events (their indexes) the service has already handled (its processed-events
+    #: table): a message past ``max_deliver`` that was handled is acked instead of dead-lettered
+    handled: Callable[[Sequence[Event]], set[int]] | None = None
 
 
 @dataclass
@@ -381,6 +386,7 @@ class ConsumerLoop:
             delivery = await self._decode(msg)
             if delivery is not None:
                 good.append(delivery)
+        good = await self._drop_exhausted(good)
         if not good:
             return
         started = time.perf_counter()
@@ -401,12 +407,28 @@ class ConsumerLoop:
             await delivery.msg.ack()
         self._processed(len(good))
 
+    async def _drop_exhausted(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """Deliveries past ``max_deliver`` leave the batch: acked if the service had already handled them
+        (``spec.handled``: only their acks were lost, to a process killed before acking, again and again),
+        else dead-lettered as ``exhausted`` (they keep killing the process)."""
+        over = [d for d in deliveries if d.deliveries > self.spec.max_deliver]
+        if not over:
+            return deliveries
+        done = self.spec.handled([d.event for d in over]) if self.spec.handled is not None else set()
+        for index, delivery in enumerate(over):
+            if index in done:
+                await delivery.msg.ack()
+                log.info(
+                    "consumer.redelivered_handled", consumer=self.spec.name, seq=delivery.stream_sequence
+                )
+            else:
+                reason = f"delivered {delivery.deliveries} times without being acked"
+                await self.dead_letter(delivery.msg, "exhausted", reason)
+        return [d for d in deliveries if d.deliveries <= self.spec.max_deliver]
+
     async def _decode(self, msg: Msg) -> Delivery | None:
         meta = msg.metadata
         deliveries = int(meta.num_delivered)
-        if deliveries > self.spec.max_deliver:
-            await self.dead_letter(msg, "exhausted", f"delivered {deliveries} times without being acked")
-            return None
         try:
             event = self.spec.decode(msg.subject, msg.data)
         except (ValidationError, ValueError, UnicodeDecodeError) as exc:

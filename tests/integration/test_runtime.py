@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.contracts import DeadLetter, OHLCVBar
+from shared.contracts import DeadLetter, Event, OHLCVBar
 from shared.runtime.bus import Bus
 from shared.runtime.consumer import ConsumerLoop, ConsumerSpec, Delivery, PermanentError, decoder_for
 from tests.support.wait import eventually
@@ -153,6 +153,49 @@ async def test_a_partial_batch_left_unacked_by_a_crash_is_handled_before_newer_m
     await crash_mid_batch(bus, "t-partial")
     await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(3, 10)])
     assert await handled_by_the_next_process(bus, "t-partial", 10) == [100 + i for i in range(10)]
+
+
+async def test_a_message_past_max_deliver_is_acked_if_it_was_handled_and_dead_lettered_if_not(
+    bus: Bus,
+) -> None:
+    """Killed after its commit and before its acks, twice (say, while publishing a long outbox): the bars
+    come a third time, past max_deliver=2. Those the service had handled are acked (only their acks were
+    lost); the one it had not is dead-lettered as exhausted. Neither reaches the handler again."""
+    await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(3)])
+    for _ in range(2):
+        await crash_mid_batch(bus, "t-lost-acks")
+    seen: list[int] = []
+
+    async def handler(batch: Sequence[Delivery]) -> None:
+        seen.extend(int(d.event.open) for d in batch)
+
+    def handled(events: Sequence[Event]) -> set[int]:
+        return {i for i, e in enumerate(events) if isinstance(e, OHLCVBar) and e.open in (100, 101)}
+
+    stop = asyncio.Event()
+    spec = ConsumerSpec(
+        "t-lost-acks",
+        "MARKETDATA",
+        ["md.v1.bar.>"],
+        decoder_for(OHLCVBar),
+        handler,
+        batch=5,
+        ack_wait=1.0,
+        max_deliver=2,
+        handled=handled,
+    )
+    loop = ConsumerLoop(bus, spec, stop)
+    task = asyncio.create_task(loop.run())
+    await eventually(lambda: loop.stats.dead_lettered == 1, timeout=15, what="one dead-lettered")
+    await bus.publish(bar(3))
+    await eventually(lambda: seen == [103], timeout=15, what="the next bar handled")
+    stop.set()
+    await task
+    sub = await bus.js.pull_subscribe("dlq.v1.testsvc", durable="dlq-lost-acks", stream="DLQ")
+    letters = [DeadLetter.from_json(m.data) for m in await sub.fetch(1, timeout=5)]
+    assert [(letter.kind, letter.stream_sequence) for letter in letters] == [("exhausted", 3)]
+    info = await bus.js.consumer_info("MARKETDATA", "t-lost-acks")
+    assert info.num_ack_pending == 0  # the two handled ones were acked
 
 
 async def test_permanent_error_from_handler_dead_letters_only_that_message(bus: Bus) -> None:

@@ -149,8 +149,10 @@ def test_run_gives_the_outputs_of_the_plain_loop(
 
 def test_one_symbol_of_many_bars_gives_the_outputs_of_the_plain_loop() -> None:
     """Long quiet runs of one symbol, holding and flat, across sessions."""
-    bars = [bar(i % 300, 100 + ((i * 37) % 23) * 0.35 - (i // 50 % 3), open_=100 + (i % 5) * 0.1, day=i // 300)
-            for i in range(1500)]  # fmt: skip
+    bars = [
+        bar(i % 300, 100 + ((i * 37) % 23) * 0.35 - (i // 50 % 3), open_=100 + (i % 5) * 0.1, day=i // 300)
+        for i in range(1500)
+    ]
     config = execution_config(
         Decimal(50_000), Decimal("0.0005"), Decimal(2), parse_sizing("all", False), None
     )
