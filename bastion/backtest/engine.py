@@ -20,8 +20,8 @@ and the signals, and the ids are those ``bastion feed replay`` gives, so the ids
 and trades equal those of the services in paper mode.
 
 The equity curve is the portfolio's equity, as a float, after the last bar of each time: read from the
-portfolio after a bar that went through ``on_bar``, and over a quiet run computed the way the portfolio
-computes it (cash plus the held position at its latest close). tests/unit/backtest/test_fast_paths.py pins
+portfolio after a bar that went through ``on_bar``, and over a quiet run the equities ``on_quiet_bars``
+gives (the portfolio's own, after each bar of a held symbol). tests/unit/backtest/test_fast_paths.py pins
 the events, curve, exposure and portfolio to the plain loop that runs every stage bar by bar and reads the
 portfolio after every bar.
 """
@@ -45,8 +45,7 @@ from services.analytics.config import load_config as load_analytics_config
 from services.analytics.domain.indicators.bundle import IndicatorSet
 from services.analytics.domain.insight import BarRow, build_insight
 from services.execution.domain.config import CostModel, ExecutionConfig, RiskLimits, SizingConfig
-from services.execution.domain.engine import ExecutionCore, QuietBars, price_decimal
-from services.execution.domain.positions import PositionState
+from services.execution.domain.engine import ExecutionCore, QuietBars
 from services.marketdata.domain.bars import BarSeries, file_source
 from services.strategy.domain import BaseStrategy, SignalDecision, StrategyContext
 from services.strategy.domain.base import BarBatch
@@ -163,10 +162,6 @@ class BacktestResult:
     equity: pd.Series
     exposed: list[bool]
     final_positions: dict[str, Decimal]
-
-    @property
-    def bar_count(self) -> int:
-        return sum(len(s) for s in self.series)
 
 
 Bars = Sequence[OHLCVBar] | Sequence[BarSeries]
@@ -318,11 +313,10 @@ class Backtest:
         done = reported = 0
         for stop in [*busy, len(merged)]:
             if done < stop:  # the quiet bars before the next busy one
-                held = next((p for p in pf.positions.values() if p.quantity != 0), None)
-                mark = held.last_price if held else None
-                if core.on_quiet_bars(merged.run(series, done, stop)):
-                    values += merged.quiet_equity(done, stop, pf.cash, held, mark)
-                    exposed += [held is not None] * (stop - done)
+                equities = core.on_quiet_bars(merged.run(series, done, stop))
+                if equities is not None:
+                    values += _floats(equities)
+                    exposed += [pf.open_positions > 0] * (stop - done)
                 else:
                     for k in range(done, stop):
                         self.events.extend(core.on_bar(merged.bar(series, k)).events)
@@ -382,6 +376,18 @@ class Backtest:
 CHUNK = 100_000  # bars per on_bars call of a backtest (bounded memory for an array strategy's temporaries)
 PROGRESS_STEP = 10_000
 Progress = Callable[[int], None]
+
+
+def _floats(values: list[Decimal]) -> list[float]:
+    """``[float(v) for v in values]``, converting each run of the same Decimal object once."""
+    out: list[float] = []
+    previous: Decimal | None = None
+    number = 0.0
+    for value in values:
+        if value is not previous:
+            previous, number = value, float(value)
+        out.append(number)
+    return out
 
 
 def _batch(series: BarSeries, lo: int, hi: int) -> BarBatch:
@@ -457,21 +463,6 @@ class Merged:
             event_id,
             live,
         )
-
-    def quiet_equity(
-        self, lo: int, hi: int, cash: Decimal, held: PositionState | None, mark: Decimal | None
-    ) -> list[float]:
-        """The portfolio's equity after each bar of a quiet run, as ``float(portfolio.equity)`` would read
-        it: cash plus the held position (if any) at its symbol's latest close."""
-        if held is None or mark is None:
-            return [float(cash)] * (hi - lo)
-        qty, symbol, out = held.quantity, held.symbol, []
-        value = float(cash + qty * mark)
-        for name, close in zip(self.symbols[lo:hi], self.closes[lo:hi].tolist(), strict=True):
-            if name == symbol:
-                value = float(cash + qty * price_decimal(close))
-            out.append(value)
-        return out
 
     def last_of_each_time(self) -> list[int]:
         """The position of the last bar of each distinct time."""

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from services.execution.domain import risk
 from services.execution.domain.broker import PRODUCER, PendingOrder, fill
 from services.execution.domain.config import ExecutionConfig, RiskLimits
-from services.execution.domain.positions import Portfolio, PositionState
+from services.execution.domain.positions import ZERO, Portfolio
 from services.execution.domain.risk import RiskState
 from services.execution.domain.sizing import target_quantity
 from shared.contracts.common import TradingState
@@ -182,28 +182,25 @@ class ExecutionCore:
                     out.extend(self._decide(signal))
         return out
 
-    def on_quiet_bars(self, run: QuietBars) -> bool:
+    def on_quiet_bars(self, run: QuietBars) -> list[Decimal] | None:
         """Take the bars of ``run`` as ``on_bar`` takes them one by one, when none of them can produce
-        anything: no order of their symbols pending, no signal of them parked, no breaker armed, at most one
-        open position, each bar newer than its symbol's last one, and no bar log or equity curve to keep.
-        Returns False, having changed nothing, when that does not hold; the caller then calls ``on_bar``.
+        anything: no order of their symbols pending, no signal of them parked, no breaker armed, each bar
+        newer than its symbol's last one, and no bar log or equity curve to keep. Returns the portfolio's
+        equity after each bar (what ``portfolio.equity`` reads after each ``on_bar``), or None, having
+        changed nothing, when that does not hold; the caller then calls ``on_bar``.
 
         What such bars change is the kept bars (only the last ``bars_kept`` of each symbol are built), the
-        marks (each symbol's last close), the session (the last day they start, opened at the equity just
-        before) and the peak equity (at the held symbol's best close in the run): the same state as bar by
-        bar (tests/unit/execution/test_quiet_bars.py), in time that does not grow with the bars' count but
-        for one pass over them."""
-        n = len(run.times)
+        marks, the session (the last day they start, opened at the equity just before) and the peak equity:
+        the same state as bar by bar (tests/unit/execution/test_quiet_bars.py). The equity is computed by
+        the portfolio itself, after each bar of a held symbol; a flat symbol's bar leaves it as it was."""
         state, cfg = self.state, self.config
         if self.new_bars is not None or cfg.equity_points_kept or risk.breakers_armed(cfg.limits):
-            return False
-        pf = state.portfolio
-        held = [p for p in pf.positions.values() if p.quantity != 0]
+            return None
         symbols = set(run.symbols)
-        if len(held) > 1 or any(o.symbol in symbols for o in state.pending):
-            return False
+        if any(o.symbol in symbols for o in state.pending):
+            return None
         if state.parked and any(self._parked_of(s) for s in symbols):
-            return False
+            return None
         last: dict[str, datetime | None] = {}
         for symbol in symbols:
             kept = state.bars.get(symbol)
@@ -211,35 +208,36 @@ class ExecutionCore:
         for symbol, at in zip(run.symbols, run.times, strict=True):
             before = last[symbol]
             if before is not None and at <= before:
-                return False  # a repeated or older bar: on_bar's slow path
+                return None  # a repeated or older bar: on_bar's slow path
             last[symbol] = at
-        if n == 0:
-            return True
-        position = held[0] if held else None
-        rows = [i for i in range(n) if run.symbols[i] == position.symbol] if position else []
-        if rows and rows[0] > 0 and pf.equity > pf.peak_equity:
-            pf.peak_equity = pf.equity  # the bars before the held symbol's first: equity at its mark now
-        self._roll_quiet_session(run, position, rows)
-        if position is not None and rows:  # the rest of the peak: at the best close (the first of equals)
-            best = (max if position.quantity > 0 else min)(rows, key=run.closes.__getitem__)
-            position.last_price = price_decimal(run.closes[best])
-        pf.record_equity(run.times[-1], 0)  # (with no held bar in the run, the equity of every bar)
+        if not run.times:
+            return []
+        pf, limits, day = state.portfolio, cfg.limits, self._sessions.day
+        held = {p.symbol for p in pf.positions.values() if p.quantity != 0 and p.symbol in symbols}
+        new_day = day(run.times[-1], limits)
+        first = len(run.times)  # the first bar of a new session, if the run starts one (days only grow)
+        if new_day != pf.session_day:
+            first = bisect.bisect_left(range(first), new_day, key=lambda i: day(run.times[i], limits))
+        equity, peak = pf.equity, pf.peak_equity
+        equities: list[Decimal] = []
+        marks: dict[str, Decimal] = {}  # the held symbols' closes so far (the positions are marked after)
+        only = pf.positions[next(iter(held))] if len(held) == 1 and pf.open_positions == 1 else None
+        for i, symbol in enumerate(run.symbols):
+            if i == first:
+                pf.session_day, pf.session_start_equity = new_day, equity  # before this bar's mark
+            if symbol in held:
+                price = price_decimal(run.closes[i])
+                if only is not None:  # equity_marked's sum with one open position, without its loop
+                    equity = pf.cash + (ZERO + only.quantity * price)
+                else:
+                    marks[symbol] = price
+                    equity = pf.equity_marked(marks)
+            if equity > peak:  # max() keeps the peak on a tie, and so does this
+                peak = equity
+            equities.append(equity)
+        pf.peak_equity = peak
         self._keep_quiet_bars(run)
-        return True
-
-    def _roll_quiet_session(self, run: QuietBars, position: PositionState | None, rows: list[int]) -> None:
-        """The session of the run's last bar, if new, opened at the equity before the first bar of that day
-        (session days only grow with time, so the first such bar is found by bisection)."""
-        pf, limits, day = self.state.portfolio, self.config.limits, self._sessions.day
-        last_day = day(run.times[-1], limits)
-        if last_day == pf.session_day:
-            return
-        first = bisect.bisect_left(range(len(run.times)), last_day, key=lambda i: day(run.times[i], limits))
-        if position is not None:
-            prior = bisect.bisect_left(rows, first) - 1  # the held symbol's last bar before that one
-            if prior >= 0:
-                position.last_price = price_decimal(run.closes[rows[prior]])
-        pf.roll_session(last_day)
+        return equities
 
     def _keep_quiet_bars(self, run: QuietBars) -> None:
         """Each symbol's last ``bars_kept`` bars of the run into its kept bars; its mark at its last close."""

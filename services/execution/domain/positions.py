@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ from shared.contracts.orders import TradeEvent
 from shared.contracts.risk import Position
 
 ZERO = Decimal(0)
+_AS_MARKED: dict[str, Decimal] = {}  # no other marks: never written to
 
 
 class PositionState(BaseModel):
@@ -104,10 +106,14 @@ class Portfolio(BaseModel):
     def equity(self) -> Decimal:
         """Cash plus the open positions marked to their last price. A flat position adds nothing, not even
         its zero's exponent (``0 * 101.25`` is ``Decimal('0.00')``), so equity is cash itself when flat."""
+        return self.equity_marked(_AS_MARKED)
+
+    def equity_marked(self, marks: Mapping[str, Decimal]) -> Decimal:
+        """``equity`` with the symbols in ``marks`` marked at those prices instead of their last ones."""
         held = ZERO  # summed in the same order as sum(..., ZERO), so the Decimal is identical
         for p in self.positions.values():
             if p.quantity:
-                held += p.quantity * p.last_price
+                held += p.quantity * marks.get(p.symbol, p.last_price)
         return self.cash + held
 
     @property

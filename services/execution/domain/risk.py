@@ -6,7 +6,7 @@ States: ACTIVE (everything the limits allow), REDUCING (only orders that shrink 
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -69,7 +69,7 @@ class RiskState(BaseModel):
     reason: str = "start"
     changed_by: str = "system"
     order_times: list[datetime] = []
-    seen_signals: list[str] = []
+    seen_signals: deque[str] = deque()  # oldest first; persisted as a list
     _seen: Counter[str] | None = PrivateAttr(default=None)  # seen_signals counted, built on first use
     tripped: dict[str, str] = {}
 
@@ -80,15 +80,15 @@ class RiskState(BaseModel):
 
     def remember_signal(self, key: str) -> None:
         """Add ``key`` to ``seen_signals`` (the newest SEEN_SIGNALS_KEPT are kept); change it only here."""
-        self.seen_signals.append(key)
+        seen = self.seen_signals
+        seen.append(key)
         index = self._index()
         index[key] += 1
-        if len(self.seen_signals) > SEEN_SIGNALS_KEPT:
-            for old in self.seen_signals[:-SEEN_SIGNALS_KEPT]:
-                index[old] -= 1
-                if not index[old]:
-                    del index[old]
-            del self.seen_signals[:-SEEN_SIGNALS_KEPT]
+        while len(seen) > SEEN_SIGNALS_KEPT:  # a deque: dropping the oldest costs O(1), not a list shift
+            old = seen.popleft()
+            index[old] -= 1
+            if not index[old]:
+                del index[old]
 
     def has_seen(self, key: str) -> bool:
         """``key in seen_signals`` in O(1) (a list scan cost ~150 us per signal at 20,000 keys)."""
