@@ -183,10 +183,6 @@ def push(window: Sequence[float], value: float, size: int) -> list[float]:
     return out
 
 
-def mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
 def window_sums(values: Floats, size: int, first: int) -> Floats:
     """``out[k]`` = the sum of ``values[j - size + 1 : j + 1]`` for ``j = first + k`` (every j from ``first``
     on; ``first >= size - 1``), added left to right one value at a time from the window's first value: each
