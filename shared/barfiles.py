@@ -15,6 +15,11 @@ A row is valid when every value parses, prices are > 0, ``high >= max(open, clos
 row is reported as ``BarFileError`` with the file, the line (CSV; the header is line 1) or row (Parquet,
 1-based) and the column, plus how many other rows are bad. Rows are never sorted, deduplicated or filtered.
 A missing or unreadable file (not UTF-8, no permission) is a ``BarFileError`` too, naming the file.
+
+A CSV file is read by pyarrow's reader (about 0.5 s for a million rows) when it is plain: one header line,
+every row of its width, no quoted line breaks, every value in a form both readers parse alike. Anything else,
+and any file with a bad row, is read again by the line-tracking reader, which gives the message; the two give
+the same frame for every file the first accepts (tests/unit/marketdata/test_files.py).
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 PRICES = ("open", "high", "low", "close")
@@ -71,6 +79,10 @@ def load_bar_file(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise BarFileError(str(path), 0, "-", "no such file", unit="file")
     try:
+        if kind == "csv":
+            frame = _csv_fast(path)
+            if frame is not None:
+                return frame
         raw = _read_csv(path) if kind == "csv" else _read_parquet(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise BarFileError(str(path), 0, "-", f"cannot read: {exc}", unit="file") from None
@@ -88,6 +100,44 @@ def _canonical(header: list[str], path: str, header_line: int, unit: str) -> dic
             raise BarFileError(path, header_line, name, f"missing column; {_HEADER_HINT}", unit=unit)
         found[name] = index
     return found
+
+
+def _csv_fast(path: Path) -> pd.DataFrame | None:
+    """The validated frame of a plain CSV file read by pyarrow, or None for ``_read_csv`` to read it (a file
+    this reader cannot take as it is, or one with a problem to name)."""
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        first = next((line for line in fh if line.strip()), None)
+    if first is None:
+        return None
+    header = next(csv.reader([first]), [])
+    if len(set(header)) != len(header):
+        return None
+    try:
+        index = _canonical(header, str(path), 1, "line")
+        wanted = {name: header[i] for name, i in index.items()}
+        table = pa_csv.read_csv(
+            path,
+            parse_options=pa_csv.ParseOptions(newlines_in_values=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={h: pa.string() for h in header},
+                include_columns=list(wanted.values()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        if table.num_rows == 0:
+            return None
+        times = pd.to_datetime(
+            table.column(wanted["timestamp"]).to_pandas(), utc=True, errors="coerce", format="ISO8601"
+        )
+        columns: dict[str, pd.Series] = {"timestamp": times}
+        for name in (*PRICES, "volume"):
+            values = pc.cast(table.column(wanted[name]), pa.float64()).to_numpy()
+            columns[name] = pd.Series(values, dtype="float64")
+        raw = _Raw(str(path), columns, wanted, np.arange(2, table.num_rows + 2), "line")
+        return validate(raw)
+    except (BarFileError, pa.ArrowException, ValueError):
+        return None
 
 
 def _read_csv(path: Path) -> _Raw:
@@ -150,7 +200,7 @@ def _read_parquet(path: Path) -> _Raw:
 def _parse_numbers(series: pd.Series) -> pd.Series:
     if series.dtype == object or pd.api.types.is_string_dtype(series):
         series = series.astype(str).str.strip()
-    return pd.to_numeric(series, errors="coerce").astype("float64")
+    return pd.to_numeric(series, errors="coerce").astype("float64") + 0.0  # -0.0 is 0.0
 
 
 def _parse_times(series: pd.Series) -> pd.Series:

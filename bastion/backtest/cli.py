@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -17,7 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from bastion.backtest import optimize, report, stats
+from bastion.backtest import optimize, output, report, stats
 from bastion.backtest.engine import (
     Backtest,
     BacktestError,
@@ -34,6 +36,7 @@ from services.execution.domain.config import ExecutionConfig
 from services.marketdata.domain.bars import BarSeries
 from services.strategy.domain.registry import StrategyConfigError, strategy_class
 from shared.barfiles import BarFileError
+from shared.collector import collector_paused
 
 console = Console(stderr=True)
 out = Console()
@@ -82,41 +85,27 @@ def _base_config(path: Path | None) -> ExecutionConfig | None:
         raise _fail(str(exc)) from None
 
 
-def result_json(result: BacktestResult, figures: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
-    trips = round_trips(result.fills)
-    return {
-        "settings": settings,
-        "stats": figures,
-        "trades": [
-            {
-                "symbol": t.symbol,
-                "direction": t.direction,
-                "quantity": str(t.quantity),
-                "entry_time": t.entry_time.isoformat(),
-                "entry_price": str(t.entry_price),
-                "exit_time": t.exit_time.isoformat() if t.exit_time else None,
-                "exit_price": None if t.exit_price is None else str(t.exit_price),
-                "commission": str(t.commission),
-                "pnl": None if t.pnl is None else str(t.pnl),
-            }
-            for t in trips
-        ],
-        "fills": [f.model_dump(mode="json") for f in result.fills],
-        "orders": [o.model_dump(mode="json") for o in result.orders],
-        "open_positions": {s: str(q) for s, q in result.final_positions.items()},
-        "equity_curve": [
-            {"t": t.isoformat(), "equity": round(v, 6)}
-            for t, v in zip(result.equity.index, result.equity, strict=True)
-        ],
-    }
+RATIOS = {"sharpe", "sortino", "profit_factor"}
+
+
+def shown(key: str, value: Any) -> str:
+    """A statistic as the tables print it: money and percentages to 2 places with thousands separators
+    (100,000.00, not 1e+05), ratios to 3, days to 1, counts whole; ``-`` for one that cannot be computed."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if key in RATIOS:
+        return f"{value:,.3f}"
+    return f"{value:,.1f}" if key.endswith("_days") else f"{value:,.2f}"
 
 
 def _summary(figures: dict[str, Any], result: BacktestResult) -> None:
     table = Table(title=f"backtest {result.strategy_id}", show_header=False)
     for key, value in figures.items():
-        table.add_row(
-            key, "-" if value is None else (f"{value:,.4g}" if isinstance(value, float) else str(value))
-        )
+        table.add_row(key, shown(key, value))
     if result.final_positions:
         table.add_row("open positions", ", ".join(f"{s} {q}" for s, q in result.final_positions.items()))
     out.print(table)
@@ -168,6 +157,8 @@ def backtest(
 ) -> None:
     """Backtest a strategy with the live code: signals on a bar's close, market orders at the next open."""
     params = dict(_param(p) for p in settings_ or [])
+    _writable(json_out, "--json")
+    _writable(report_out, "--report")
     try:
         cls = strategy_class(strategy)
     except StrategyConfigError as exc:
@@ -211,44 +202,67 @@ def backtest(
             result = engine.run(bars, close_at_end=close_at_end, progress=lambda n: progress.advance(task, n))
         except StrategyRaised as exc:
             raise _fail(str(exc), 1) from None
-    trips = round_trips(result.fills)
-    figures = stats.compute(result.equity, float(config.initial_cash), trips, result.exposed)
-    symbols = [s.symbol for s in result.series]
-    settings: dict[str, Any] = {
-        "strategy": cls.name,
-        "id": result.strategy_id,
-        "params": params,
-        "inputs": [str(p) for p in inputs],
-        "symbols": symbols,
-        "bars": count,
-        "cash": str(config.initial_cash),
-        "commission": commission,
-        "slippage_bps": slippage_bps,
-        "sizing": sizing,
-        "close_at_end": close_at_end,
-    }
-    _summary(figures, result)
-    if json_out is not None:
-        json_out.write_text(json.dumps(result_json(result, figures, settings), indent=2) + "\n")
-        console.print(f"wrote {json_out}")
-    if report_out is not None:
-        frames = {
-            s.symbol: pd.DataFrame(
-                {
-                    "timestamp": pd.DatetimeIndex(s.ns, tz="UTC"),
-                    "open": s.open,
-                    "high": s.high,
-                    "low": s.low,
-                    "close": s.close,
-                }
-            )
-            for s in result.series
+    with collector_paused():  # the result lives to the end: no collector scans of it (shared.collector)
+        trips = round_trips(result.fills)
+        figures = stats.compute(result.equity, float(config.initial_cash), trips, result.exposed)
+        settings: dict[str, Any] = {
+            "strategy": cls.name,
+            "id": result.strategy_id,
+            "params": params,
+            "inputs": [str(p) for p in inputs],
+            "symbols": [s.symbol for s in result.series],
+            "bars": count,
+            "cash": str(config.initial_cash),
+            "commission": commission,
+            "slippage_bps": slippage_bps,
+            "sizing": sizing,
+            "close_at_end": close_at_end,
         }
-        html = report.render(
-            f"Backtest: {result.strategy_id}", figures, result.equity, trips, frames, result.fills, settings
+        _summary(figures, result)
+        if json_out is not None:
+            _write(json_out, lambda path: output.write_result(path, result, trips, figures, settings))
+        if report_out is not None:
+            title = f"Backtest: {result.strategy_id}"
+            page = report.render(
+                title, figures, result.equity, trips, _frames(result), result.fills, settings
+            )
+            _write(report_out, lambda path: output.write_text(path, page))
+
+
+def _frames(result: BacktestResult) -> dict[str, pd.DataFrame]:
+    return {
+        s.symbol: pd.DataFrame(
+            {
+                "timestamp": pd.DatetimeIndex(s.ns, tz="UTC"),
+                "open": s.open,
+                "high": s.high,
+                "low": s.low,
+                "close": s.close,
+            }
         )
-        report_out.write_text(html)
-        console.print(f"wrote {report_out}")
+        for s in result.series
+    }
+
+
+def _writable(path: Path | None, flag: str) -> None:
+    """Refuse an output path that cannot be written before the run, not after it."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise _fail(f"{flag} {path}: is a directory; give a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        raise _fail(f"{flag} {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise _fail(f"{flag} {path}: directory {parent} is not writable")
+
+
+def _write(path: Path, write: Callable[[Path], None]) -> None:
+    try:
+        write(path)
+    except OSError as exc:
+        raise _fail(f"cannot write {path}: {exc.strerror or exc}") from None
+    console.print(f"wrote {path}")
 
 
 def _optimize(
@@ -293,7 +307,7 @@ def _optimize(
         table.add_column(name, justify="right")
     for point in result.points[:top]:
         cells = [str(point.params[n]) for n in grid]
-        cells += ["-" if point.figures[c] is None else f"{point.figures[c]:,.4g}" for c in columns]
+        cells += [shown(c, point.figures[c]) for c in columns]
         table.add_row(*cells)
     out.print(table)
     best = result.points[0].params
@@ -308,6 +322,6 @@ def _optimize(
             "results": [{"params": p.params, "stats": p.figures} for p in result.points],
             "skipped": [{"params": c, "reason": r} for c, r in result.skipped],
         }
-        json_out.write_text(json.dumps(doc, indent=2) + "\n")
-        console.print(f"wrote {json_out}")
+        text = json.dumps(doc, indent=2, default=str) + "\n"
+        _write(json_out, lambda path: output.write_text(path, text))
     return params | best

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from bastion.backtest.stats import RoundTrip
@@ -99,25 +100,51 @@ def candle_chart(bars: pd.DataFrame, fills: Sequence[TradeEvent], symbol: str) -
             f'<rect x="{x - width / 2:.1f}" y="{top:.1f}" width="{width:.1f}" '
             f'height="{max(bottom - top, 0.8):.1f}" fill="{colour}"/>'
         )
-    times = candles["timestamp"].tolist()
-    for fill in fills:
-        index = max(
-            0, min(len(times) - 1, int(pd.Series(times).searchsorted(fill.filled_at, side="right")) - 1)
+    parts += _markers(candles, fills, xs, lo, hi, merged=bucket is not None)
+    return (
+        f'<svg role="img" aria-label="{html.escape(symbol)} candlesticks" width="{WIDTH}" height="{HEIGHT}" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}">{"".join(parts)}{_axis_labels(lo, hi)}</svg>'
+    )
+
+
+def _markers(
+    candles: pd.DataFrame, fills: Sequence[TradeEvent], xs: list[float], lo: float, hi: float, merged: bool
+) -> list[str]:
+    """A triangle per fill at its candle (the last one starting at or before it) and price: buys below,
+    pointing up, sells above. Where candles merge several bars (``merged``), a candle's fills of one side
+    share one triangle at their average price, its tooltip counting them."""
+    if not fills:
+        return []
+    starts = pd.DatetimeIndex(candles["timestamp"]).as_unit("ns").asi8
+    at = pd.DatetimeIndex([f.filled_at for f in fills]).as_unit("ns").asi8
+    index = np.clip(np.searchsorted(starts, at, side="right") - 1, 0, len(starts) - 1).tolist()
+    groups: dict[tuple[int, str], list[TradeEvent]] = {}  # by candle and side, or by fill
+    for n, (k, fill) in enumerate(zip(index, fills, strict=True)):
+        groups.setdefault((k, fill.side) if merged else (n, fill.side), []).append(fill)
+    parts: list[str] = []
+    for (key, side), group in groups.items():
+        x = xs[key if merged else index[key]]
+        quantity = sum((f.quantity for f in group), Decimal(0))
+        price = (
+            sum((f.price * f.quantity for f in group), Decimal(0)) / quantity if quantity else group[0].price
         )
-        (y,) = _scale([float(fill.price)], lo, hi, PAD, HEIGHT - PAD)
-        x = xs[index]
-        if fill.side == "buy":
+        (y,) = _scale([float(price)], lo, hi, PAD, HEIGHT - PAD)
+        if side == "buy":
             shape = f"{x:.1f},{y + 4:.1f} {x - 5:.1f},{y + 13:.1f} {x + 5:.1f},{y + 13:.1f}"
             colour = "#1a56db"
         else:
             shape = f"{x:.1f},{y - 4:.1f} {x - 5:.1f},{y - 13:.1f} {x + 5:.1f},{y - 13:.1f}"
             colour = "#c2410c"
-        tip = html.escape(f"{fill.side} {fill.quantity} @ {fill.price} on {fill.filled_at.isoformat()}")
-        parts.append(f'<polygon points="{shape}" fill="{colour}"><title>{tip}</title></polygon>')
-    return (
-        f'<svg role="img" aria-label="{html.escape(symbol)} candlesticks" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}">{"".join(parts)}{_axis_labels(lo, hi)}</svg>'
-    )
+        first = group[0]
+        if len(group) == 1:
+            tip = f"{side} {first.quantity} @ {first.price} on {first.filled_at.isoformat()}"
+        else:
+            tip = (
+                f"{len(group)} {side} fills, {quantity} in all @ {price:.2f} on average, "
+                f"{first.filled_at.isoformat()} to {group[-1].filled_at.isoformat()}"
+            )
+        parts.append(f'<polygon points="{shape}" fill="{colour}"><title>{html.escape(tip)}</title></polygon>')
+    return parts
 
 
 def _cell(value: Any) -> str:

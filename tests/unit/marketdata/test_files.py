@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import tempfile
+from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from shared import barfiles
 from shared.barfiles import BarFileError, load_bar_file
 
 GENERIC = "timestamp,open,high,low,close,volume\n"
@@ -141,3 +147,68 @@ def test_parquet_bad_row_is_named_by_row_number(tmp_path: Path) -> None:
     frame.to_parquet(path)
     error = rejected(path)
     assert (error.unit, error.line, error.column) == ("row", 3, "low")
+
+
+# -- the two CSV readers ---------------------------------------------------------------------------------
+def exact(path: Path) -> pd.DataFrame:
+    """What the line-tracking reader alone makes of the file."""
+    return barfiles.validate(barfiles._read_csv(path))
+
+
+def test_a_plain_file_is_read_without_the_line_tracking_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, GENERIC + "\n".join(ROWS) + "\n")
+    expected = exact(path)
+
+    def refuse(path: Path) -> None:
+        raise AssertionError("the line-tracking reader was used for a plain file")
+
+    monkeypatch.setattr(barfiles, "_read_csv", refuse)
+    pd.testing.assert_frame_equal(load_bar_file(path), expected, check_exact=True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        GENERIC + "\n".join(ROWS) + "\n",
+        "\ufeff" + GENERIC + "\n".join(ROWS),  # a byte-order mark, no final newline
+        "\n\n" + GENERIC + ROWS[0] + "\n\n" + ROWS[1] + "\r\n" + ROWS[2] + "\n\n",
+        GENERIC + ROWS[0] + "\n,,,,,\n" + ROWS[1] + "\n   \n" + ROWS[2] + "\n",  # rows of blanks
+        GENERIC + '"2024-01-02T09:15:00Z","100", 105 ,99,104 ,1000\n' + ROWS[1] + "\n",  # quotes, spaces
+        GENERIC + " 2024-01-02T09:15:00Z,100,105,99,104,1000\n" + ROWS[1] + "\n",
+        GENERIC + "2024-01-02T09:15:00Z,100,105,99,104,-0\n" + ROWS[1].replace("1200", "-0.0") + "\n",
+        GENERIC + "2024-01-02T09:15:00Z,1e2,105.000,+99,0104,1000\n",
+        "Date,Open,High,Low,Close,Adj Close,Volume\n2024-01-02,100,105,99,104,103.5,1000\n",
+        "volume,close,low,high,open,timestamp\n1,104,99,105,100,2024-01-02 09:15:00+05:30\n",
+        "timestamp,open,high,low,close,volume,open\n2024-01-02,100,105,99,104,1,x\n",  # a repeated name
+        'timestamp,open,high,low,close,volume,note\n2024-01-02,100,105,99,104,1,"two\nlines"\n',
+    ],
+)
+def test_both_readers_give_the_same_frame(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    frame = load_bar_file(path)
+    pd.testing.assert_frame_equal(frame, exact(path), check_exact=True)
+    assert not np.signbit(frame["volume"].to_numpy()).any()  # "-0" is a volume of 0.0, not -0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.decimals(min_value="0.0001", max_value="1e9", allow_nan=False, places=4),
+            st.integers(min_value=0, max_value=10**12),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_both_readers_agree_on_any_prices(rows: list[tuple[Decimal, int]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        lines = [
+            f"2024-01-02T09:{i // 60:02d}:{i % 60:02d}+05:30,{p},{p},{p},{p},{v}"
+            for i, (p, v) in enumerate(rows)
+        ]
+        path = Path(tmp) / "bars.csv"
+        path.write_text(GENERIC + "\n".join(lines) + "\n")
+        pd.testing.assert_frame_equal(load_bar_file(path), exact(path), check_exact=True)
