@@ -31,13 +31,24 @@ M = TypeVar("M", bound=BaseModel)
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 
+#: what ``uuid.UUID(..., version=5)`` does to the hash's first 16 bytes: RFC 4122 variant, version 5
+_V5_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_V5_SET = (0x8000 << 48) | (5 << 76)
+_new, _set_slot, _UNKNOWN = object.__new__, object.__setattr__, uuid.SafeUUID.unknown
+
+
 def derive_event_id(schema: str, producer: str, key: str) -> uuid.UUID:
     """The deterministic event id of the event of ``schema`` that ``producer`` makes from cause ``key``:
     ``uuid.uuid5(BASTION_NAMESPACE, f"{schema}|{producer}|{key}")``, with the hash of the constant prefix
-    computed once per (schema, producer)."""
+    computed once per (schema, producer), and the UUID made as ``UUID(bytes=..., version=5)`` makes it
+    without its argument checks: half the cost (tests/contracts/test_trusted_build.py compares it with
+    ``uuid5``)."""
     digest = _id_prefix(schema, producer).copy()
     digest.update(key.encode())
-    return uuid.UUID(bytes=digest.digest()[:16], version=5)
+    value = _new(uuid.UUID)
+    _set_slot(value, "int", (int.from_bytes(digest.digest()[:16]) & _V5_CLEAR) | _V5_SET)
+    _set_slot(value, "is_safe", _UNKNOWN)
+    return value
 
 
 @lru_cache(maxsize=512)

@@ -4,6 +4,7 @@ same events, ids and JSON bytes as ``OHLCVBar.build`` row by row, while a bad fr
 
 from __future__ import annotations
 
+import pickle
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +24,11 @@ from shared.contracts.market_data import OHLCVBar
 @given(st.text(max_size=20), st.text(max_size=20), st.text(max_size=60))
 def test_derived_ids_are_uuid5_of_schema_producer_and_key(schema: str, producer: str, key: str) -> None:
     expected = uuid.uuid5(BASTION_NAMESPACE, f"{schema}|{producer}|{key}")
-    assert derive_event_id(schema, producer, key) == expected
+    derived = derive_event_id(schema, producer, key)
+    assert derived == expected
+    assert (str(derived), repr(derived), hash(derived)) == (str(expected), repr(expected), hash(expected))
+    assert (derived.version, derived.variant, derived.is_safe) == (5, uuid.RFC_4122, expected.is_safe)
+    assert pickle.loads(pickle.dumps(derived)) == expected  # noqa: S301 (our own bytes)
 
 
 def _validated(frame: pd.DataFrame, symbol: str, interval: str, source: str) -> list[OHLCVBar]:

@@ -396,17 +396,18 @@ class ExecutionCore:
         bars: list[BarRef] | None = None,
     ) -> Outcome:
         self.state.risk.remember_order(signal.occurred_at)
-        order = PendingOrder(
-            order_id=order_id_for(signal.event_id),
-            signal_id=signal.event_id,
-            decision_id=decision.event_id,
-            correlation_id=signal.correlation_id,
-            symbol=signal.symbol,
-            side="buy" if intent.side == "buy" else "sell",
-            quantity=intent.quantity,
-            strategy_id=signal.strategy_id,
-            after=signal.bar_timestamp,
-        )
+        values = {  # from the validated signal and the core's own decision: not validated again
+            "order_id": order_id_for(signal.event_id),
+            "signal_id": signal.event_id,
+            "decision_id": decision.event_id,
+            "correlation_id": signal.correlation_id,
+            "symbol": signal.symbol,
+            "side": "buy" if intent.side == "buy" else "sell",
+            "quantity": intent.quantity,
+            "strategy_id": signal.strategy_id,
+            "after": signal.bar_timestamp,
+        }
+        order = trusted(PendingOrder, values)
         out = Outcome([self._order_event(order, "accepted", signal.occurred_at, signal.reason)])
         if self.config.mode != "paper":
             return out  # dry_run records only; live hands the order to the broker adapter

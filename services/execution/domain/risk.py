@@ -16,6 +16,7 @@ from pydantic import BaseModel, PrivateAttr
 from services.execution.domain.config import RiskLimits
 from services.execution.domain.positions import Portfolio
 from shared.contracts.common import TradingState
+from shared.contracts.envelope import trusted
 from shared.contracts.risk import RiskCheck
 
 ZERO = Decimal(0)
@@ -108,7 +109,10 @@ class RiskState(BaseModel):
 
 
 def _check(name: str, ok: bool, reason: str) -> RiskCheck:
-    return RiskCheck(name=name, passed=ok, reason=("ok: " if ok else "") + reason[:290])
+    """The check's outcome, built without validating again: a name of this module, a bool, a reason cut
+    to fit (tests/unit/execution/test_trusted_events.py)."""
+    values = {"name": name, "passed": bool(ok), "reason": ("ok: " if ok else "") + reason[:290]}
+    return trusted(RiskCheck, values)
 
 
 def check_state(state: RiskState, intent: OrderIntent | None) -> RiskCheck:

@@ -80,6 +80,15 @@ def test_every_event_of_the_core_is_what_validation_would_have_built(seed: int) 
             assert_as_if_validated(ref)
 
 
+def test_a_pending_order_is_what_validation_would_have_built() -> None:
+    c = core(qty=3)
+    b = bar(0, 101.25)
+    c.on_bar(b)
+    c.on_signal(signal(b, "long"))
+    (order,) = c.state.pending
+    assert_as_if_validated(order)
+
+
 def test_the_fast_bar_ref_is_the_validated_bar_ref() -> None:
     b = bar(3, 101.25, open_=100.5)
     fast = _bar_ref(b.timestamp, price_decimal(b.open), price_decimal(b.close), b.event_id, True)
