@@ -154,6 +154,14 @@ def backtest(
         str, typer.Option(help=f"Statistic to sort --optimize results by: {', '.join(optimize.SORTABLE)}")
     ] = "sharpe",
     top: Annotated[int, typer.Option(min=1, help="Rows of the --optimize table")] = 10,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="--optimize points run at once, each in a process of its own holding the bars; "
+            "0: one per CPU",
+        ),
+    ] = 1,
 ) -> None:
     """Backtest a strategy with the live code: signals on a bar's close, market orders at the next open."""
     params = dict(_param(p) for p in settings_ or [])
@@ -180,7 +188,8 @@ def backtest(
     if grid_specs:
         try:
             grid = (grid_specs, maximize, top)
-            params = _optimize(cls.name, params, *grid, config, bars, close_at_end, json_out)
+            workers = jobs or os.cpu_count() or 1
+            params = _optimize(cls.name, params, *grid, config, bars, close_at_end, json_out, workers)
         except StrategyRaised as exc:
             raise _fail(str(exc), 1) from None
         if report_out is None:
@@ -275,6 +284,7 @@ def _optimize(
     bars: list[BarSeries],
     close_at_end: bool,
     json_out: Path | None,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Run the grid, print the best ``top`` points, write ``json_out``; return the best point's params."""
     try:
@@ -291,7 +301,15 @@ def _optimize(
     ) as progress:
         task = progress.add_task("grid", total=len(combos))
         result = optimize.run_grid(
-            strategy, params, grid, config, bars, maximize, close_at_end, lambda: progress.advance(task)
+            strategy,
+            params,
+            grid,
+            config,
+            bars,
+            maximize,
+            close_at_end,
+            lambda: progress.advance(task),
+            jobs=jobs,
         )
     if result.skipped:
         console.print(f"skipped {len(result.skipped)} combination(s) the strategy rejects, e.g.")

@@ -68,12 +68,14 @@ class BacktestError(ValueError):
 
 
 class StrategyRaised(RuntimeError):
-    """The strategy's own code raised on a bar: which strategy, which bar, what, and where in its code."""
+    """The strategy's own code raised on a bar: which strategy, which bar, what, and where in its code.
+    Holds only its message, so it crosses process boundaries (``--optimize --jobs``) as it is."""
 
-    def __init__(self, strategy: BaseStrategy[Any], bar: OHLCVBar, exc: Exception) -> None:
+    @classmethod
+    def of(cls, strategy: BaseStrategy[Any], bar: OHLCVBar, exc: Exception) -> StrategyRaised:
         frames = traceback.extract_tb(exc.__traceback__)
         where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-        super().__init__(
+        return cls(
             f"strategy {strategy.name!r} (id {strategy.instance_id}) raised {type(exc).__name__}: {exc}"
             f"{where}, on the {bar.symbol} bar of {bar.timestamp.isoformat()}"
         )
@@ -250,9 +252,9 @@ class Backtest:
             try:
                 found, state = self.strategy.on_bars(_batch(series, i, i + 1), one, view)
             except Exception as again:
-                return StrategyRaised(self.strategy, series.bar(i), again)
+                return StrategyRaised.of(self.strategy, series.bar(i), again)
             target = found[-1][1].target if found else target
-        return StrategyRaised(self.strategy, series.bar(lo), exc)
+        return StrategyRaised.of(self.strategy, series.bar(lo), exc)
 
     # -- 2. execution over every symbol's bars in (time, symbol) order --------------------------------
     def run(self, bars: Bars, close_at_end: bool = False, progress: Progress | None = None) -> BacktestResult:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import multiprocessing
+import signal
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -127,6 +130,40 @@ def sort_key(stat: str) -> Callable[[GridPoint], tuple[int, float]]:
     return key
 
 
+#: What one grid point gives: its figures, or why the strategy rejected its params.
+Outcome = tuple[dict[str, Any] | None, str | None]
+
+
+def _point(
+    strategy: str,
+    params: dict[str, Any],
+    config: ExecutionConfig,
+    bars: Bars,
+    close_at_end: bool,
+) -> Outcome:
+    try:
+        engine = Backtest.create(strategy, strategy, params, config)
+    except StrategyConfigError as exc:
+        return None, str(exc)
+    result = engine.run(bars, close_at_end=close_at_end)
+    trips = round_trips(result.fills)
+    return stats.compute(result.equity, float(config.initial_cash), trips, result.exposed), None
+
+
+#: A worker process's share of the grid's inputs, set once by ``_start_worker`` (not sent with each point).
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(strategy: str, config: ExecutionConfig, bars: Bars, close_at_end: bool) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
+    _WORKER.update(strategy=strategy, config=config, bars=bars, close_at_end=close_at_end)
+
+
+def _worker_point(params: dict[str, Any]) -> Outcome:
+    w = _WORKER
+    return _point(w["strategy"], params, w["config"], w["bars"], w["close_at_end"])
+
+
 def run_grid(
     strategy: str,
     base_params: dict[str, Any],
@@ -136,23 +173,50 @@ def run_grid(
     maximize: str,
     close_at_end: bool = False,
     progress: Callable[[], None] | None = None,
+    jobs: int = 1,
 ) -> GridResult:
-    """Backtest every combination of ``grid`` over ``base_params``; points sorted by ``maximize``."""
+    """Backtest every combination of ``grid`` over ``base_params``; points sorted by ``maximize`` (ties in
+    grid order). ``jobs`` > 1 runs the points in that many worker processes (each holding the bars and one
+    backtest at a time); the result is the same. A ``StrategyRaised`` stops the whole grid."""
     key = sort_key(maximize)
+    combos = combinations(grid)
+    outcomes: list[Outcome | None] = [None] * len(combos)
+    workers = min(jobs, len(combos))
+    if workers <= 1:
+        for n, combo in enumerate(combos):
+            outcomes[n] = _point(strategy, base_params | combo, config, bars, close_at_end)
+            if progress is not None:
+                progress()
+    else:
+        context = multiprocessing.get_context("spawn")  # no fork of a process with threads (the progress bar)
+        start = (strategy, config, bars, close_at_end)
+        with ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=start) as pool:
+            futures = {pool.submit(_worker_point, base_params | c): n for n, c in enumerate(combos)}
+            failed: dict[int, BaseException] = {}
+            try:
+                for future in as_completed(futures):
+                    n = futures[future]
+                    error = None if future.cancelled() else future.exception()
+                    if error is not None:  # the later points are dropped; the earlier ones finish
+                        failed[n] = error
+                        for other, m in futures.items():
+                            if m > n:
+                                other.cancel()
+                    elif not future.cancelled():
+                        outcomes[n] = future.result()
+                        if progress is not None:
+                            progress()
+            except BaseException:  # Ctrl-C: the points not started are not waited for
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            if failed:  # the first failure in grid order, as one process would have met it
+                raise failed[min(failed)]
     points: list[GridPoint] = []
     skipped: list[tuple[dict[str, Any], str]] = []
-    for combo in combinations(grid):
-        params = base_params | combo
-        try:
-            engine = Backtest.create(strategy, strategy, params, config)
-        except StrategyConfigError as exc:
-            skipped.append((combo, str(exc)))
-        else:
-            result = engine.run(bars, close_at_end=close_at_end)
-            figures = stats.compute(
-                result.equity, float(config.initial_cash), round_trips(result.fills), result.exposed
-            )
+    for combo, outcome in zip(combos, outcomes, strict=True):
+        figures, rejected = outcome if outcome is not None else (None, "not run")
+        if figures is not None:
             points.append(GridPoint(combo, figures))
-        if progress is not None:
-            progress()
+        else:
+            skipped.append((combo, rejected or ""))
     return GridResult(sorted(points, key=key), skipped)

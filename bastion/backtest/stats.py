@@ -100,8 +100,10 @@ def compute(
     total_return = final / initial_cash - 1.0
     cagr = (final / initial_cash) ** (365.25 / days) - 1.0 if days > 0 and final > 0 else math.nan
     rets = daily_returns(pd.concat([pd.Series([initial_cash], index=[equity.index[0]]), equity]))
-    vol = rets.std(ddof=1) * math.sqrt(TRADING_DAYS) if len(rets) > 1 else math.nan
-    sharpe = rets.mean() / rets.std(ddof=1) * math.sqrt(TRADING_DAYS) if len(rets) > 1 else math.nan
+    spread = float(rets.std(ddof=1)) if len(rets) > 1 else math.nan
+    vol = spread * math.sqrt(TRADING_DAYS)
+    # a flat curve (no trade) has no spread: its Sharpe is undefined (None), not a 0/0 warning
+    sharpe = rets.mean() / spread * math.sqrt(TRADING_DAYS) if spread > 0 else math.nan
     downside = math.sqrt(float(np.mean(np.minimum(rets.to_numpy(), 0.0) ** 2))) if len(rets) else math.nan
     sortino = rets.mean() / downside * math.sqrt(TRADING_DAYS) if downside and len(rets) > 1 else math.nan
     dd = drawdown(equity)

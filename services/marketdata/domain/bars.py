@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,6 +90,10 @@ class BarSeries:
 
     def __len__(self) -> int:
         return len(self.ns)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (to ``--optimize --jobs`` workers) without the times' ``datetime`` cache, rebuilt there."""
+        return {**self.__dict__, "_times": None}
 
     def times(self) -> list[datetime]:
         """Every bar's time as a UTC ``datetime`` (converted once, on first use)."""

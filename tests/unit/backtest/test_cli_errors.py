@@ -20,7 +20,9 @@ def bar_file(path: Path, closes: list[float]) -> Path:
     return path
 
 
-@pytest.mark.parametrize("extra", [[], ["--optimize", "bad_close=14,15"]])
+@pytest.mark.parametrize(
+    "extra", [[], ["--optimize", "bad_close=14,15"], ["--optimize", "bad_close=15,14,13", "--jobs", "2"]]
+)
 def test_a_strategy_that_raises_is_reported_with_its_bar_and_line_and_exit_code_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: list[str]
 ) -> None:

@@ -72,6 +72,19 @@ def test_every_point_equals_a_single_backtest_and_rejected_combinations_are_skip
         assert point.figures == figures
 
 
+def test_worker_processes_give_the_same_grid_in_the_same_order(tmp_path: Path) -> None:
+    bars = load_bars([write_csv(tmp_path / "infy.csv")], ["INFY"], "1d", None, None)
+    config = execution_config(Decimal(100_000), Decimal(0), Decimal(0), parse_sizing("qty:10", False), None)
+    grid = {"fast": [1, 2, 3, 4], "slow": [3, 4, 5]}
+    alone = run_grid("sma_cross", {}, grid, config, bars, "trades")
+    ticks: list[int] = []
+    pooled = run_grid("sma_cross", {}, grid, config, bars, "trades", progress=lambda: ticks.append(1), jobs=2)
+    assert pooled == alone
+    assert len(ticks) == 12
+    trades = [p.figures["trades"] for p in alone.points]
+    assert len(set(trades)) < len(trades)  # ties, kept in grid order either way
+
+
 def test_cli_prints_the_best_writes_every_point_and_the_best_report(tmp_path: Path) -> None:
     csv = write_csv(tmp_path / "infy.csv")
     out, html = tmp_path / "grid.json", tmp_path / "best.html"
@@ -91,6 +104,15 @@ def test_cli_prints_the_best_writes_every_point_and_the_best_report(tmp_path: Pa
     best = doc["results"][0]["params"]
     assert f"best: --set fast={best['fast']} --set slow={best['slow']}" in done.stdout
     assert "INFY" in html.read_text()
+    pooled = subprocess.run(
+        [*args, "--maximize", "total_return_pct", "--json", str(out), "--jobs", "0"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert pooled.returncode == 0, pooled.stderr
+    assert json.loads(out.read_text()) == doc
     bad = subprocess.run(
         [*base, "--optimize", "fast=9..1"], capture_output=True, text=True, check=False, timeout=120
     )

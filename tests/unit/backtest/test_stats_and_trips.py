@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+import warnings
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -121,6 +122,15 @@ def test_figures_that_cannot_be_computed_are_none_not_nan() -> None:
     assert stats["cagr_pct"] is None
     assert stats["win_rate_pct"] is None
     assert stats["profit_factor"] is None
+
+
+def test_a_flat_curve_has_no_sharpe_and_no_warning() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's 0/0 RuntimeWarning would reach the user's terminal
+        stats = compute(daily([100.0, 100.0, 100.0]), 100.0, [], [False, False, False])
+    assert stats["sharpe"] is None
+    assert stats["volatility_ann_pct"] == 0.0
+    assert stats["total_return_pct"] == 0.0
 
 
 def test_drawdown_duration_runs_to_the_end_when_never_recovered() -> None:
