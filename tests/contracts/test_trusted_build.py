@@ -7,6 +7,7 @@ from __future__ import annotations
 import pickle
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from services.marketdata.domain.bars import PRODUCER, to_bars
-from shared.contracts.envelope import BASTION_NAMESPACE, derive_event_id
+from shared.contracts.envelope import BASTION_NAMESPACE, _every_field, derive_event_id, trusted
 from shared.contracts.market_data import OHLCVBar
 
 
@@ -134,3 +135,42 @@ def test_building_bars_leaves_the_garbage_collector_as_it_found_it(enabled: bool
         assert gc.isenabled() is enabled
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def _bar(minute: int) -> OHLCVBar:
+    at = datetime(2024, 1, 2, 9, minute, tzinfo=UTC)
+    values: dict[str, Any] = {"symbol": "INFY", "interval": "1m", "timestamp": at, "open": 1.0}
+    values |= {"high": 2.0, "low": 0.5, "close": 1.5, "volume": 10.0, "source": "synthetic"}
+    return OHLCVBar.build_trusted(producer=PRODUCER, key=f"INFY|{minute}", occurred_at=at, **values)
+
+
+def test_trusted_instances_share_one_field_set_that_nothing_changes() -> None:
+    first, second = _bar(1), _bar(2)
+    assert first.model_fields_set is second.model_fields_set  # one set, not 2 KB per event
+    assert first.model_fields_set == set(OHLCVBar.model_fields)
+    moved = first.model_copy(update={"close": 1.75})  # pydantic copies the set before adding to it
+    assert moved.close == 1.75
+    assert moved.model_fields_set == set(OHLCVBar.model_fields)
+    assert moved.model_fields_set is not first.model_fields_set
+    assert (first.close, second.close) == (1.5, 1.5)
+    assert first.model_fields_set == set(OHLCVBar.model_fields)
+
+
+def test_a_mutable_trusted_model_assigned_a_field_leaves_the_others_alone() -> None:
+    from services.execution.domain.broker import PendingOrder
+
+    ids = {name: uuid.uuid4() for name in ("order_id", "signal_id", "decision_id", "correlation_id")}
+    values = {"symbol": "INFY", "side": "buy", "quantity": 3, "strategy_id": "s", "after": datetime.now(UTC)}
+    one = trusted(PendingOrder, {**ids, **values})
+    two = trusted(PendingOrder, {**ids, **values})
+    one.quantity = Decimal(5)
+    assert (one.quantity, two.quantity) == (5, 3)
+    assert one.model_fields_set == two.model_fields_set == set(PendingOrder.model_fields)
+
+
+def test_a_partial_trusted_model_gets_its_own_field_set() -> None:
+    from services.execution.domain.broker import PendingOrder
+
+    partial = trusted(PendingOrder, {"symbol": "INFY"})
+    assert partial.model_fields_set == {"symbol"}
+    assert _every_field(PendingOrder) == set(PendingOrder.model_fields)  # the shared one is untouched
