@@ -154,6 +154,13 @@ def test_trusted_instances_share_one_field_set_that_nothing_changes() -> None:
     assert moved.model_fields_set is not first.model_fields_set
     assert (first.close, second.close) == (1.5, 1.5)
     assert first.model_fields_set == set(OHLCVBar.model_fields)
+    at = datetime(2024, 1, 2, 9, 3, tzinfo=UTC)
+    fields: dict[str, Any] = {"symbol": "INFY", "interval": "1m", "timestamp": at, "open": 1.0, "high": 2.0}
+    fields |= {"low": 0.5, "close": 1.5, "volume": 10.0, "source": "synthetic"}
+    validated = OHLCVBar.build(producer=PRODUCER, key="INFY|3", occurred_at=at, **fields)
+    assert validated.model_fields_set is first.model_fields_set  # a validated one with every field too
+    assert validated.model_copy(update={"close": 1.25}).close == 1.25
+    assert validated.close == 1.5
 
 
 def test_a_mutable_trusted_model_assigned_a_field_leaves_the_others_alone() -> None:
