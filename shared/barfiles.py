@@ -119,8 +119,7 @@ def _csv_fast(path: Path) -> pd.DataFrame | None:
             path,
             parse_options=pa_csv.ParseOptions(newlines_in_values=False),
             convert_options=pa_csv.ConvertOptions(
-                column_types={h: pa.string() for h in header},
-                include_columns=list(wanted.values()),
+                column_types={h: pa.string() for h in header},  # every column: each is checked UTF-8
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),

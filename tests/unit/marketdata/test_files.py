@@ -212,3 +212,15 @@ def test_both_readers_agree_on_any_prices(rows: list[tuple[Decimal, int]]) -> No
         path = Path(tmp) / "bars.csv"
         path.write_text(GENERIC + "\n".join(lines) + "\n")
         pd.testing.assert_frame_equal(load_bar_file(path), exact(path), check_exact=True)
+
+
+def test_bytes_that_are_not_utf8_are_refused_even_deep_in_an_ignored_column(tmp_path: Path) -> None:
+    rows = [f"2024-01-02T09:{i // 60:02d}:{i % 60:02d}Z,100,105,99,104,1000,ok" for i in range(3_000)]
+    rows[2_500] = rows[2_500].replace(",ok", ",caf\xe9")
+    path = tmp_path / "bars.csv"
+    path.write_bytes(
+        ("timestamp,open,high,low,close,volume,note\n" + "\n".join(rows) + "\n").encode("latin-1")
+    )
+    error = rejected(path)
+    assert error.unit == "file"
+    assert "cannot read" in error.problem
