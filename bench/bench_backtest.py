@@ -71,7 +71,7 @@ def ours(data: pd.DataFrame) -> tuple[float, float, int, int]:
     probe = Backtest.create("sma_cross", "sma_cross", {"fast": FAST, "slow": SLOW}, config)
     with collector_paused():  # as inside run
         start = time.perf_counter()
-        decisions = probe.decide(series, None)
+        decisions = probe.decide(series)
         deciding = time.perf_counter() - start
     return total, deciding, len(result.fills), len(decisions)
 

@@ -156,7 +156,7 @@ class BacktestResult:
     config: ExecutionConfig
     strategy_id: str
     series: list[BarSeries]
-    insights: list[InsightEvent]
+    insights: list[InsightEvent]  # those behind the signals (each symbol in time order), not every bar's
     signals: list[SignalEvent]
     decisions: list[RiskDecision]
     orders: list[OrderEvent]
@@ -197,32 +197,38 @@ class Backtest:
         self.core = ExecutionCore(config.model_copy(update={"bars_kept": 2, "equity_points_kept": 0}))
         self.analytics = load_analytics_config()
         self.events: list[Event] = []
-        self.insights: list[InsightEvent] = []
+        #: each symbol's insights of the bars with a decision (the causes of its signals), by row
+        self.causes: dict[str, dict[int, InsightEvent]] = {}
 
     @classmethod
     def create(cls, name: str, instance_id: str, params: dict[str, Any], config: ExecutionConfig) -> Backtest:
         return cls(create_strategy(name, instance_id, params), config)
 
     # -- 1. analytics and the strategy, per symbol ----------------------------------------------------
-    def _insights(self, series: BarSeries) -> list[InsightEvent]:
-        indicators, out = IndicatorSet(), []
-        for i in range(len(series)):
+    def _insights(self, series: BarSeries, lo: int, hi: int, indicators: IndicatorSet) -> list[InsightEvent]:
+        """The insights of rows ``lo:hi``, as the analytics service builds them (``indicators`` goes on)."""
+        out = []
+        for i in range(lo, hi):
             bar = series.bar(i)
             values = indicators.update(bar.high, bar.low, bar.close)
             out.append(build_insight(BarRow.of(bar), values, self.analytics))
         return out
 
-    def decide(
-        self, series: BarSeries, insights: list[InsightEvent] | None, progress: Progress | None = None
-    ) -> Decisions:
+    def decide(self, series: BarSeries, progress: Progress | None = None) -> Decisions:
         """The strategy over every bar of ``series``, in batches of ``CHUNK`` bars (the same decisions as
-        one batch or one bar at a time: tests/unit/strategy/test_batches.py)."""
+        one batch or one bar at a time: tests/unit/strategy/test_batches.py). For a strategy that uses
+        insights, each batch's insights are built just before it (``INSIGHT_CHUNK`` bars, about 9 KB each)
+        and only those of the bars with a decision are kept (``causes``), so memory does not grow with the
+        history."""
         strategy, decisions = self.strategy, {}
         cursor = Cursor()
-        for lo in range(0, len(series), CHUNK):
-            hi = min(lo + CHUNK, len(series))
+        indicators = IndicatorSet() if strategy.requires_insights else None
+        causes = self.causes.setdefault(series.symbol, {})
+        size = CHUNK if indicators is None else INSIGHT_CHUNK
+        for lo in range(0, len(series), size):
+            hi = min(lo + size, len(series))
             batch = _batch(series, lo, hi)
-            chunk = insights[lo:hi] if insights is not None else None
+            chunk = self._insights(series, lo, hi, indicators) if indicators is not None else None
             ctx = StrategyContext(series.symbol, strategy.instance_id, cursor.target, cursor.state)
             try:
                 found, cursor.state = strategy.on_bars(batch, chunk, ctx)
@@ -231,6 +237,8 @@ class Backtest:
             for index, decision in found:
                 decisions[lo + index] = decision
                 cursor.target = decision.target
+                if chunk is not None:
+                    causes[lo + index] = chunk[index]
             if progress is not None:
                 progress(hi - lo)
         return decisions
@@ -263,12 +271,9 @@ class Backtest:
         if not series:
             raise BacktestError("no bars in the selected range")
         with collector_paused():  # what is built here is kept and holds no cycles (shared.collector)
-            insights = [self._insights(s) if self.strategy.requires_insights else None for s in series]
-            for found in insights:
-                self.insights.extend(found or ())
-            decisions = [self.decide(s, found, progress) for s, found in zip(series, insights, strict=True)]
+            decisions = [self.decide(s, progress) for s in series]
             merged = Merged.of(series)
-            values, exposed = self._execute(series, merged, decisions, insights, progress)
+            values, exposed = self._execute(series, merged, decisions, progress)
         last = {s.symbol: s.bar(len(s) - 1) for s in series}
         ends = merged.last_of_each_time()
         curve, holding = [values[i] for i in ends], [exposed[i] for i in ends]
@@ -282,7 +287,7 @@ class Backtest:
             config=self.core.config,
             strategy_id=self.strategy.instance_id,
             series=series,
-            insights=self.insights,
+            insights=[i for s in series for _, i in sorted(self.causes.get(s.symbol, {}).items())],
             signals=[e for e in self.events if isinstance(e, SignalEvent)],
             decisions=[e for e in self.events if isinstance(e, RiskDecision)],
             orders=[e for e in self.events if isinstance(e, OrderEvent)],
@@ -297,7 +302,6 @@ class Backtest:
         series: list[BarSeries],
         merged: Merged,
         decisions: list[Decisions],
-        insights: list[list[InsightEvent] | None],
         progress: Progress | None,
     ) -> tuple[list[float], list[bool]]:
         """Every bar through the execution core: a bar with a decision, or the next bar of its symbol (its
@@ -331,8 +335,7 @@ class Backtest:
             self.events.extend(core.on_bar(bar).events)
             decision = decisions[j].get(row)
             if decision is not None:
-                found = insights[j]
-                insight = found[row] if found is not None else None
+                insight = self.causes.get(series[j].symbol, {}).get(row)
                 signal = build_signal(self.strategy, bar, insight, decision)
                 self.events.append(signal)
                 self.events.extend(core.on_signal(signal).events)
@@ -376,6 +379,7 @@ class Backtest:
 
 
 CHUNK = 100_000  # bars per on_bars call of a backtest (bounded memory for an array strategy's temporaries)
+INSIGHT_CHUNK = 10_000  # bars per on_bars call of a strategy that uses insights (their events are ~9 KB)
 PROGRESS_STEP = 10_000
 Progress = Callable[[int], None]
 
