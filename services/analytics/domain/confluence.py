@@ -24,15 +24,20 @@ Scores and confidences are rounded to 6 decimals so payloads are stable text.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from shared.contracts.analytics import Bias, ConfluenceInsight, InsightComponent, Regime
+from shared.contracts.common import Interval, Symbol
+from shared.contracts.envelope import trusted
 
 Values = Mapping[str, float | None]
 Vote = tuple[float, str]
+_SYMBOL: TypeAdapter[str] = TypeAdapter(Symbol)
+_INTERVAL: TypeAdapter[str] = TypeAdapter(Interval)
 
 
 class ConfluenceConfig(BaseModel):
@@ -169,24 +174,52 @@ def evaluate(
         total += weight
         vote = rule(close, values, cfg)
         if vote is None:
-            components.append(
-                InsightComponent(indicator=name, value=None, vote=0, weight=weight, reason="warming up")
-            )
+            components.append(_component(name, None, 0.0, weight, "warming up"))
             continue
         weighted += weight * vote[0]
-        components.append(
-            InsightComponent(
-                indicator=name, value=values.get(indicator), vote=vote[0], weight=weight, reason=vote[1]
-            )
-        )
+        components.append(_component(name, values.get(indicator), vote[0], weight, vote[1]))
     score = round(_clip(weighted / total), 6) if total > 0 else 0.0
-    return ConfluenceInsight(
-        symbol=symbol,
-        interval=interval,
-        as_of=as_of,
-        bias=_bias(score, cfg),
-        confidence=abs(score),
-        score=score,
-        regime=regime_of(close, values, cfg),
-        components=tuple(components),
-    )
+    fields = {
+        "symbol": symbol,
+        "interval": interval,
+        "as_of": as_of,
+        "bias": _bias(score, cfg),
+        "confidence": abs(score),
+        "score": score,
+        "regime": regime_of(close, values, cfg),
+        "components": tuple(components),
+    }
+    if as_of.tzinfo is UTC and type(score) is float and _known(symbol, interval):
+        return trusted(ConfluenceInsight, fields)  # every other field is this module's own
+    return ConfluenceInsight(**fields)
+
+
+# -- building without validating again ----------------------------------------------------------------
+# An insight is ~7 models per bar; validating each again was a third of the analytics service's cost per bar
+# and most of a backtest's insight time. What this module derives is built trusted when it holds what the
+# contracts ask (tests/unit/analytics/test_trusted_insights.py compares both, byte for byte); anything else
+# goes through the validated constructor, which raises the contract's own error.
+
+_KNOWN: set[tuple[str, str]] = set()
+
+
+def _known(symbol: str, interval: str) -> bool:
+    """Whether ``symbol`` and ``interval`` pass the contract's checks (each pair checked once)."""
+    if (symbol, interval) not in _KNOWN:
+        try:
+            _SYMBOL.validate_python(symbol), _INTERVAL.validate_python(interval)
+        except ValidationError:
+            return False
+        _KNOWN.add((symbol, interval))
+    return True
+
+
+def _component(
+    indicator: str, value: float | None, vote: float, weight: float, reason: str
+) -> InsightComponent:
+    vote = float(vote)
+    fits = (value is None or (type(value) is float and math.isfinite(value))) and type(weight) is float
+    if fits and -1.0 <= vote <= 1.0 and 0.0 <= weight < math.inf and len(reason) <= 200:
+        values = {"indicator": indicator, "value": value, "vote": vote, "weight": weight, "reason": reason}
+        return trusted(InsightComponent, values)
+    return InsightComponent(indicator=indicator, value=value, vote=vote, weight=weight, reason=reason)
