@@ -209,9 +209,9 @@ class Backtest:
         """The insights of rows ``lo:hi``, as the analytics service builds them (``indicators`` goes on)."""
         out = []
         for i in range(lo, hi):
-            bar = series.bar(i)
-            values = indicators.update(bar.high, bar.low, bar.close)
-            out.append(build_insight(BarRow.of(bar), values, self.analytics))
+            row = _bar_row(series, i)
+            values = indicators.update(row.high, row.low, row.close)
+            out.append(build_insight(row, values, self.analytics))
         return out
 
     def decide(self, series: BarSeries, progress: Progress | None = None) -> Decisions:
@@ -394,6 +394,17 @@ def _floats(values: list[Decimal]) -> list[float]:
             previous, number = value, float(value)
         out.append(number)
     return out
+
+
+def _bar_row(series: BarSeries, i: int) -> BarRow:
+    """``BarRow.of(series.bar(i))`` from the columns and the derived id, without building the bar's event
+    (a bar is its own correlation id)."""
+    if series.wraps_events:  # their correlation ids are their own
+        return BarRow.of(series.bar(i))
+    event_id = series.event_id(i)
+    columns = (series.open, series.high, series.low, series.close, series.volume)
+    o, h, low, c, v = (float(a[i]) for a in columns)
+    return BarRow(series.symbol, series.interval, series.times()[i], o, h, low, c, v, event_id, event_id)
 
 
 def _batch(series: BarSeries, lo: int, hi: int) -> BarBatch:

@@ -104,6 +104,11 @@ class BarSeries:
                 self._times = list(self._index.to_pydatetime())
         return self._times
 
+    @property
+    def wraps_events(self) -> bool:
+        """Whether the bars are existing events (``of_events``, or a frame that failed the column checks)."""
+        return self._events is not None
+
     def bar(self, i: int) -> OHLCVBar:
         if self._events is not None:
             return self._events[i]

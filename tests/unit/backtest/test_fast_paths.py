@@ -11,16 +11,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bastion.backtest.engine import Backtest, Cursor, execution_config, parse_sizing
+from bastion.backtest.engine import Backtest, Cursor, _bar_row, execution_config, parse_sizing
 from services.analytics.config import load_config as load_analytics_config
 from services.analytics.domain.indicators.bundle import IndicatorSet
 from services.analytics.domain.insight import BarRow, build_insight
 from services.execution.domain.config import ExecutionConfig, RiskLimits
 from services.execution.domain.engine import ExecutionCore
+from services.marketdata.domain.bars import BarSeries
 from services.strategy.domain import BaseStrategy, StrategyContext
 from services.strategy.domain.base import push
 from services.strategy.domain.registry import create_strategy
@@ -174,3 +177,23 @@ def test_push_keeps_what_the_two_list_version_kept(window: list[float], value: f
     assert push(tuple(window), value, size) == [*window, value][-size:]
     assert window == before  # the state's list is never changed
     assert push(window, value, size) is not window
+
+
+def test_an_insights_bar_row_is_the_one_of_the_bars_event() -> None:
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2024-01-01 03:45", periods=50, freq="1min", tz="UTC"),
+            "open": np.linspace(100, 110, 50),
+            "high": np.linspace(101, 111, 50),
+            "low": np.linspace(99, 109, 50),
+            "close": np.linspace(100.5, 110.5, 50),
+            "volume": 10.0,
+        }
+    )
+    columns = BarSeries.of_frame(frame, "INFY", "1m", "file:infy.csv")
+    events = BarSeries.of_events(columns.events())
+    assert not columns.wraps_events
+    assert events.wraps_events
+    for series in (columns, events):
+        for i in (0, 17, 49):
+            assert _bar_row(series, i) == BarRow.of(series.bar(i))
