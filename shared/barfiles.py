@@ -16,10 +16,11 @@ row is reported as ``BarFileError`` with the file, the line (CSV; the header is 
 1-based) and the column, plus how many other rows are bad. Rows are never sorted, deduplicated or filtered.
 A missing or unreadable file (not UTF-8, no permission) is a ``BarFileError`` too, naming the file.
 
-A CSV file is read by pyarrow's reader (about 0.5 s for a million rows) when it is plain: one header line,
-every row of its width, no quoted line breaks, every value in a form both readers parse alike. Anything else,
-and any file with a bad row, is read again by the line-tracking reader, which gives the message; the two give
-the same frame for every file the first accepts (tests/unit/marketdata/test_files.py).
+A CSV file is read by pyarrow's reader (about a second for a million rows, checks included) when it is
+plain: one header line, every row of its width, no quoted line breaks, every column UTF-8, every value in a
+form both readers parse alike. Anything else, and any file with a bad row, is read again by the
+line-tracking reader, which gives the message; the two give the same frame for every file the first accepts
+(tests/unit/marketdata/test_files.py).
 """
 
 from __future__ import annotations

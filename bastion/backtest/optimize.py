@@ -214,7 +214,8 @@ def run_grid(
     points: list[GridPoint] = []
     skipped: list[tuple[dict[str, Any], str]] = []
     for combo, outcome in zip(combos, outcomes, strict=True):
-        figures, rejected = outcome if outcome is not None else (None, "not run")
+        assert outcome is not None  # every point ran, or the grid raised above
+        figures, rejected = outcome
         if figures is not None:
             points.append(GridPoint(combo, figures))
         else:

@@ -118,12 +118,12 @@ def _markers(
     starts = pd.DatetimeIndex(candles["timestamp"]).as_unit("ns").asi8
     at = pd.DatetimeIndex([f.filled_at for f in fills]).as_unit("ns").asi8
     index = np.clip(np.searchsorted(starts, at, side="right") - 1, 0, len(starts) - 1).tolist()
-    groups: dict[tuple[int, str], list[TradeEvent]] = {}  # by candle and side, or by fill
+    groups: dict[tuple[int, str, int], list[TradeEvent]] = {}  # by candle and side (and fill, unmerged)
     for n, (k, fill) in enumerate(zip(index, fills, strict=True)):
-        groups.setdefault((k, fill.side) if merged else (n, fill.side), []).append(fill)
+        groups.setdefault((k, fill.side, 0 if merged else n), []).append(fill)
     parts: list[str] = []
-    for (key, side), group in groups.items():
-        x = xs[key if merged else index[key]]
+    for (k, side, _), group in groups.items():
+        x = xs[k]
         quantity = sum((f.quantity for f in group), Decimal(0))
         price = (
             sum((f.price * f.quantity for f in group), Decimal(0)) / quantity if quantity else group[0].price

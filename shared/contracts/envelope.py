@@ -162,10 +162,10 @@ class Event(Contract):
             "causation_id": causation_id,
             **fields,
         }
-        names = _field_names(cls)
-        if len(values) != len(names) or not values.keys() <= names:
-            raise TypeError(f"{cls.__name__}.build_trusted needs exactly the fields {sorted(names)}")
-        return trusted(cls, values)
+        every = _every_field(cls)
+        if values.keys() != every:
+            raise TypeError(f"{cls.__name__}.build_trusted needs exactly the fields {sorted(every)}")
+        return _instance(cls, values, every)
 
 
 def trusted(model: type[M], values: dict[str, Any]) -> M:
@@ -177,10 +177,14 @@ def trusted(model: type[M], values: dict[str, Any]) -> M:
     names takes 2.2 KB, more than the event's values, and pydantic never changes it in place (assigning a
     field adds a name it holds; ``model_copy`` copies it first). Do not change it either."""
     every = _every_field(model)
+    return _instance(model, values, every if values.keys() == every else set(values))
+
+
+def _instance(model: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
     instance = object.__new__(model)
     _set = object.__setattr__
     _set(instance, "__dict__", values)
-    _set(instance, "__pydantic_fields_set__", every if values.keys() == every else set(values))
+    _set(instance, "__pydantic_fields_set__", fields_set)
     _set(instance, "__pydantic_extra__", None)
     _set(instance, "__pydantic_private__", None)
     return instance
@@ -189,8 +193,3 @@ def trusted(model: type[M], values: dict[str, Any]) -> M:
 @cache
 def _every_field(model: type[BaseModel]) -> set[str]:
     return set(model.model_fields)
-
-
-@cache
-def _field_names(model: type[BaseModel]) -> frozenset[str]:
-    return frozenset(model.model_fields)

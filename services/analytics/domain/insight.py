@@ -14,7 +14,7 @@ from typing import Any
 
 from services.analytics.domain.confluence import ConfluenceConfig, evaluate
 from services.analytics.domain.indicators import INDICATOR_NAMES, Values
-from shared.contracts.analytics import ConfluenceInsight, InsightEvent
+from shared.contracts.analytics import InsightEvent
 from shared.contracts.market_data import OHLCVBar
 
 PRODUCER = "analytics"
@@ -74,6 +74,6 @@ def build_insight(bar: BarRow, values: Values, cfg: ConfluenceConfig) -> Insight
     # the values are this module's own: built without validating again when they hold what the contract
     # asks (finite floats, a UTC time), as the insight itself (see confluence.py)
     finite = all(v is None or (type(v) is float and math.isfinite(v)) for v in clean.values())
-    if finite and bar.timestamp.tzinfo is UTC and type(insight) is ConfluenceInsight:
+    if finite and bar.timestamp.tzinfo is UTC:
         return InsightEvent.build_trusted(**fields)
     return InsightEvent.build(**fields)
