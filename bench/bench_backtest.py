@@ -82,8 +82,9 @@ def ours(data: pd.DataFrame) -> tuple[float, float, int, int, list[Event]]:
 
 
 def events_floor(events: list[Event]) -> float:
-    """Seconds to build ``events`` again and nothing else: each one's id derived (from a key of the same
-    length as the engine's) and the event made from its values, unvalidated, a risk decision's checks too."""
+    """Seconds to build ``events`` again and nothing else: each one's id derived (from its own id's text as
+    the key, about as long as the engine's keys) and the event made from its values, unvalidated, a risk
+    decision's checks too."""
     made = []
     for event in events:
         values = dict(event.__dict__)
