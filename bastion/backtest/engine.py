@@ -187,11 +187,38 @@ def as_series(bars: Bars) -> list[BarSeries]:
     return out
 
 
-class Backtest:
-    """One strategy instance over bars, through the services' code (see the module docstring)."""
+class SharedInsights:
+    """Each symbol's insights, built once for the backtests of the same bars (the points of a grid): the
+    analytics service's insight of a bar follows from the bars up to it and the analytics config alone, never
+    from a strategy's params, so every point would build the very same events. An insight holds ~3.7 KB, so
+    ``fits`` says whether a history is small enough to keep all of its insights (``SHARED_INSIGHT_BARS``)."""
 
-    def __init__(self, strategy: BaseStrategy[Any], config: ExecutionConfig) -> None:
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[BarSeries, list[InsightEvent]]] = {}
+
+    @staticmethod
+    def fits(series: Sequence[BarSeries]) -> bool:
+        return sum(len(s) for s in series) <= SHARED_INSIGHT_BARS
+
+    def of(self, series: BarSeries, build: Callable[[BarSeries], list[InsightEvent]]) -> list[InsightEvent]:
+        """The insights of every bar of ``series`` (this very series object), built by ``build`` once."""
+        kept = self._kept.get(series.symbol)
+        if kept is None or kept[0] is not series:
+            kept = (series, build(series))
+            self._kept[series.symbol] = kept
+        return kept[1]
+
+
+class Backtest:
+    """One strategy instance over bars, through the services' code (see the module docstring). With
+    ``shared``, a strategy that uses insights takes them from there (built once for several backtests of the
+    same bars) instead of building them batch by batch."""
+
+    def __init__(
+        self, strategy: BaseStrategy[Any], config: ExecutionConfig, shared: SharedInsights | None = None
+    ) -> None:
         self.strategy = strategy
+        self.shared = shared
         # A backtest decides each signal right after its bar, so the core reads only that bar and the one
         # before (the price band's previous close): 2 kept bars decide as 64 do. It records its own curve.
         self.core = ExecutionCore(config.model_copy(update={"bars_kept": 2, "equity_points_kept": 0}))
@@ -201,8 +228,15 @@ class Backtest:
         self.causes: dict[str, dict[int, InsightEvent]] = {}
 
     @classmethod
-    def create(cls, name: str, instance_id: str, params: dict[str, Any], config: ExecutionConfig) -> Backtest:
-        return cls(create_strategy(name, instance_id, params), config)
+    def create(
+        cls,
+        name: str,
+        instance_id: str,
+        params: dict[str, Any],
+        config: ExecutionConfig,
+        shared: SharedInsights | None = None,
+    ) -> Backtest:
+        return cls(create_strategy(name, instance_id, params), config, shared)
 
     # -- 1. analytics and the strategy, per symbol ----------------------------------------------------
     def _insights(self, series: BarSeries, lo: int, hi: int, indicators: IndicatorSet) -> list[InsightEvent]:
@@ -214,21 +248,28 @@ class Backtest:
             out.append(build_insight(row, values, self.analytics))
         return out
 
+    def _every_insight(self, series: BarSeries) -> list[InsightEvent]:
+        return self._insights(series, 0, len(series), IndicatorSet())
+
     def decide(self, series: BarSeries, progress: Progress | None = None) -> Decisions:
         """The strategy over every bar of ``series``, in batches of ``CHUNK`` bars (the same decisions as
         one batch or one bar at a time: tests/unit/strategy/test_batches.py). For a strategy that uses
-        insights, each batch's insights are built just before it (``INSIGHT_CHUNK`` bars, about 9 KB each)
-        and only those of the bars with a decision are kept (``causes``), so memory does not grow with the
-        history."""
+        insights, each batch's insights are built just before it (``INSIGHT_CHUNK`` bars, ~3.7 KB each) and
+        only those of the bars with a decision are kept (``causes``), so memory does not grow with the
+        history; with ``shared`` insights, the batches are slices of those."""
         strategy, decisions = self.strategy, {}
         cursor = Cursor()
-        indicators = IndicatorSet() if strategy.requires_insights else None
+        uses = strategy.requires_insights
+        shared = self.shared.of(series, self._every_insight) if uses and self.shared is not None else None
+        indicators = IndicatorSet() if uses and shared is None else None
         causes = self.causes.setdefault(series.symbol, {})
-        size = CHUNK if indicators is None else INSIGHT_CHUNK
+        size = INSIGHT_CHUNK if uses else CHUNK
         for lo in range(0, len(series), size):
             hi = min(lo + size, len(series))
             batch = _batch(series, lo, hi)
-            chunk = self._insights(series, lo, hi, indicators) if indicators is not None else None
+            chunk = shared[lo:hi] if shared is not None else None
+            if indicators is not None:
+                chunk = self._insights(series, lo, hi, indicators)
             ctx = StrategyContext(series.symbol, strategy.instance_id, cursor.target, cursor.state)
             try:
                 found, cursor.state = strategy.on_bars(batch, chunk, ctx)
@@ -379,7 +420,8 @@ class Backtest:
 
 
 CHUNK = 100_000  # bars per on_bars call of a backtest (bounded memory for an array strategy's temporaries)
-INSIGHT_CHUNK = 10_000  # bars per on_bars call of a strategy that uses insights (their events are ~9 KB)
+INSIGHT_CHUNK = 10_000  # bars per on_bars call of a strategy that uses insights (their events are ~3.7 KB)
+SHARED_INSIGHT_BARS = 50_000  # the most bars whose insights a grid keeps for all its points (~185 MB)
 PROGRESS_STEP = 10_000
 Progress = Callable[[int], None]
 

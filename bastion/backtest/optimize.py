@@ -4,7 +4,8 @@ A grid is written as ``name=LO..HI`` (every integer, or ``LO..HI:STEP`` for anot
 or ``name=A,B,C`` (a list of values, read as YAML scalars). Every combination runs the same engine as a
 single backtest; a combination the strategy rejects (say ``fast >= slow``) is skipped and counted, not fatal.
 Results are sorted by one statistic of ``stats.compute``, best first; a missing figure (no trades, say)
-sorts last.
+sorts last. For a strategy that uses insights, the points of a grid (of each worker process) share the
+insights, built once (``SharedInsights``), when the history is small enough to keep them all.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import yaml
 
 from bastion.backtest import stats
-from bastion.backtest.engine import Backtest, BacktestError, Bars
+from bastion.backtest.engine import Backtest, BacktestError, Bars, SharedInsights, as_series
 from bastion.backtest.trips import round_trips
 from services.execution.domain.config import ExecutionConfig
 from services.strategy.domain.registry import StrategyConfigError
@@ -140,9 +141,10 @@ def _point(
     config: ExecutionConfig,
     bars: Bars,
     close_at_end: bool,
+    shared: SharedInsights | None = None,
 ) -> Outcome:
     try:
-        engine = Backtest.create(strategy, strategy, params, config)
+        engine = Backtest.create(strategy, strategy, params, config, shared)
     except StrategyConfigError as exc:
         return None, str(exc)
     result = engine.run(bars, close_at_end=close_at_end)
@@ -157,11 +159,17 @@ _WORKER: dict[str, Any] = {}
 def _start_worker(strategy: str, config: ExecutionConfig, bars: Bars, close_at_end: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
     _WORKER.update(strategy=strategy, config=config, bars=bars, close_at_end=close_at_end)
+    _WORKER["shared"] = _shared(bars)
 
 
 def _worker_point(params: dict[str, Any]) -> Outcome:
     w = _WORKER
-    return _point(w["strategy"], params, w["config"], w["bars"], w["close_at_end"])
+    return _point(w["strategy"], params, w["config"], w["bars"], w["close_at_end"], w["shared"])
+
+
+def _shared(series: Bars) -> SharedInsights | None:
+    """Insights to share between the points of a grid over ``series``, if the history is small enough."""
+    return SharedInsights() if SharedInsights.fits(as_series(series)) else None
 
 
 def run_grid(
@@ -180,11 +188,13 @@ def run_grid(
     backtest at a time); the result is the same. A ``StrategyRaised`` stops the whole grid."""
     key = sort_key(maximize)
     combos = combinations(grid)
+    bars = as_series(bars)  # once, so every point runs over the same series objects (and shares insights)
     outcomes: list[Outcome | None] = [None] * len(combos)
     workers = min(jobs, len(combos))
     if workers <= 1:
+        shared = _shared(bars)
         for n, combo in enumerate(combos):
-            outcomes[n] = _point(strategy, base_params | combo, config, bars, close_at_end)
+            outcomes[n] = _point(strategy, base_params | combo, config, bars, close_at_end, shared)
             if progress is not None:
                 progress()
     else:

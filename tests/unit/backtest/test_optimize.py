@@ -10,11 +10,26 @@ from pathlib import Path
 
 import pytest
 
-from bastion.backtest.engine import Backtest, BacktestError, execution_config, load_bars, parse_sizing
+from bastion.backtest import engine
+from bastion.backtest.engine import (
+    Backtest,
+    BacktestError,
+    SharedInsights,
+    as_series,
+    execution_config,
+    load_bars,
+    parse_sizing,
+)
 from bastion.backtest.optimize import GridPoint, combinations, parse_grid, run_grid, sort_key
 from bastion.backtest.stats import compute
 from bastion.backtest.trips import round_trips
+from services.analytics.domain.indicators.bundle import IndicatorSet
+from services.marketdata.domain.bars import BarSeries
+from shared.contracts.analytics import InsightEvent
+from tests.unit.backtest.test_fast_paths import crafted_bars
 from tests.unit.backtest.test_semantics import write_csv
+
+QTY_10 = execution_config(Decimal(100_000), Decimal(0), Decimal(0), parse_sizing("qty:10", False), None)
 
 
 def test_ranges_steps_and_lists_parse_to_values() -> None:
@@ -119,3 +134,65 @@ def test_cli_prints_the_best_writes_every_point_and_the_best_report(tmp_path: Pa
     assert bad.returncode == 2
     assert "is below" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_backtests_that_share_insights_give_exactly_the_events_of_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine, "INSIGHT_CHUNK", 37)  # many batches: the shared slices meet batch edges
+    series = as_series(crafted_bars())  # two symbols
+    shared = SharedInsights()
+    for name, params in [
+        ("confluence_consumer", {"min_confidence": 0.2, "exit_confidence": 0.1}),
+        ("confluence_consumer", {"min_confidence": 0.6, "exit_confidence": 0.2}),
+        ("regime_adaptive", {}),
+    ]:
+        own = Backtest.create(name, name, params, QTY_10).run(series)
+        taken = Backtest.create(name, name, params, QTY_10, shared).run(series)
+        assert own.fills, name  # the bars make these strategies trade
+        for kind in ("insights", "signals", "decisions", "orders", "fills"):
+            assert getattr(taken, kind) == getattr(own, kind), (name, kind)
+        assert taken.equity.equals(own.equity)
+        assert taken.exposed == own.exposed
+
+
+def test_shared_insights_are_built_once_per_series_object() -> None:
+    series = as_series(crafted_bars())
+    built: list[BarSeries] = []
+
+    def build(s: BarSeries) -> list[InsightEvent]:
+        built.append(s)
+        return []
+
+    shared = SharedInsights()
+    first = shared.of(series[0], build)
+    assert shared.of(series[0], build) is first
+    shared.of(series[1], build)
+    again = BarSeries.of_events([series[0].bar(i) for i in range(len(series[0]))])  # same symbol, new object
+    shared.of(again, build)
+    assert built == [series[0], series[1], again]
+
+
+def test_a_grid_of_an_insight_strategy_builds_the_insights_once_unless_the_history_is_long(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[str, int, int]] = []
+    build = Backtest._insights
+
+    def counted(self: Backtest, series: BarSeries, lo: int, hi: int, ind: IndicatorSet) -> list[InsightEvent]:
+        calls.append((series.symbol, lo, hi))
+        return build(self, series, lo, hi, ind)
+
+    monkeypatch.setattr(Backtest, "_insights", counted)
+    bars = crafted_bars()
+    grid = {"min_confidence": [0.2, 0.4, 0.6], "exit_confidence": [0.1, 0.2]}
+    shared = run_grid("confluence_consumer", {}, grid, QTY_10, bars, "trades")
+    counts = {s: sum(b.symbol == s for b in bars) for s in ("INFY", "TCS")}
+    assert sorted(calls) == [("INFY", 0, counts["INFY"]), ("TCS", 0, counts["TCS"])]  # every bar, once
+    for point in shared.points:
+        single = Backtest.create("confluence_consumer", "confluence_consumer", point.params, QTY_10).run(bars)
+        assert point.figures == compute(single.equity, 100_000.0, round_trips(single.fills), single.exposed)
+    calls.clear()
+    monkeypatch.setattr(engine, "SHARED_INSIGHT_BARS", len(bars) - 1)  # too long to keep: point by point
+    assert run_grid("confluence_consumer", {}, grid, QTY_10, bars, "trades") == shared
+    assert len(calls) == 6 * 2
