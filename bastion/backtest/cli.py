@@ -24,6 +24,7 @@ from bastion.backtest.engine import (
     Backtest,
     BacktestError,
     BacktestResult,
+    Phase,
     StrategyRaised,
     execution_config,
     load_bars,
@@ -198,7 +199,7 @@ def backtest(
         engine = Backtest.create(cls.name, instance_id or cls.name, params, config)
     count = sum(len(s) for s in bars)
     with Progress(
-        TextColumn("backtest"),
+        TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
@@ -206,9 +207,8 @@ def backtest(
         disable=count < 50_000,
         transient=True,
     ) as progress:
-        task = progress.add_task("bars", total=2 * count)  # each bar is decided on, then executed
         try:
-            result = engine.run(bars, close_at_end=close_at_end, progress=lambda n: progress.advance(task, n))
+            result = engine.run(bars, close_at_end=close_at_end, progress=_phases(progress, count))
         except StrategyRaised as exc:
             raise _fail(str(exc), 1) from None
     with collector_paused():  # the result lives to the end: no collector scans of it (shared.collector)
@@ -236,6 +236,25 @@ def backtest(
                 title, figures, result.equity, trips, _frames(result), result.fills, settings
             )
             _write(report_out, lambda path: output.write_text(path, page))
+
+
+def _phases(progress: Progress, bars: int) -> Callable[[Phase, int], None]:
+    """One bar per phase, each timed from its own start: the strategy deciding over every bar, then the
+    execution core taking them (their costs per bar differ by strategy: one bar for both would mislead)."""
+    tasks = {
+        "decide": progress.add_task("deciding ", total=bars),
+        "execute": progress.add_task("executing", total=bars, start=False),
+    }
+
+    started = {"decide"}
+
+    def advance(phase: Phase, n: int) -> None:
+        if phase not in started:
+            started.add(phase)
+            progress.start_task(tasks[phase])
+        progress.advance(tasks[phase], n)
+
+    return advance
 
 
 def _frames(result: BacktestResult) -> dict[str, pd.DataFrame]:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -281,7 +281,7 @@ class Backtest:
                 if chunk is not None:
                     causes[lo + index] = chunk[index]
             if progress is not None:
-                progress(hi - lo)
+                progress("decide", hi - lo)
         return decisions
 
     def _raised(
@@ -307,7 +307,8 @@ class Backtest:
 
     # -- 2. execution over every symbol's bars in (time, symbol) order --------------------------------
     def run(self, bars: Bars, close_at_end: bool = False, progress: Progress | None = None) -> BacktestResult:
-        """``progress`` is told of each bar twice: once decided on, once executed."""
+        """``progress`` is told of every bar twice: ``("decide", n)`` as the strategy has decided on n more
+        (every symbol's, first), then ``("execute", n)`` as n more have gone through the execution core."""
         series = as_series(bars)
         if not series:
             raise BacktestError("no bars in the selected range")
@@ -384,10 +385,10 @@ class Backtest:
             exposed.append(pf.open_positions > 0)
             done = stop + 1
             if progress is not None and done - reported >= PROGRESS_STEP:
-                progress(done - reported)
+                progress("execute", done - reported)
                 reported = done
         if progress is not None:
-            progress(len(merged) - reported)
+            progress("execute", len(merged) - reported)
         return values, exposed
 
     def close_at_end(self, last: dict[str, OHLCVBar]) -> None:
@@ -423,7 +424,8 @@ CHUNK = 100_000  # bars per on_bars call of a backtest (bounded memory for an ar
 INSIGHT_CHUNK = 10_000  # bars per on_bars call of a strategy that uses insights (their events are ~3.7 KB)
 SHARED_INSIGHT_BARS = 50_000  # the most bars whose insights a grid keeps for all its points (~185 MB)
 PROGRESS_STEP = 10_000
-Progress = Callable[[int], None]
+Phase = Literal["decide", "execute"]
+Progress = Callable[[Phase, int], None]  # (phase, bars done since the last call)
 
 
 def _floats(values: list[Decimal]) -> list[float]:

@@ -1,6 +1,6 @@
 """What ``bastion backtest`` writes: the JSON document (streamed, the same JSON as encoding the whole
 result at once), its times, writes that fail, the report's fill markers, output paths refused before the
-run, and the summary's figures."""
+run, the summary's figures and the progress bars."""
 
 from __future__ import annotations
 
@@ -15,14 +15,16 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.progress import Progress
 from typer.testing import CliRunner
 
-from bastion.backtest import output, report, stats
-from bastion.backtest.cli import _frames, shown
-from bastion.backtest.engine import Backtest, BacktestResult, execution_config, parse_sizing
+from bastion.backtest import engine, output, report, stats
+from bastion.backtest.cli import _frames, _phases, shown
+from bastion.backtest.engine import Backtest, BacktestResult, Phase, execution_config, parse_sizing
 from bastion.backtest.trips import round_trips
 from bastion.cli import app
 from services.marketdata.domain.bars import BarSeries
+from tests.unit.backtest.test_fast_paths import crafted_bars
 
 Unit = Literal["s", "ms", "us", "ns"]
 UNITS: list[Unit] = ["s", "ms", "us", "ns"]
@@ -222,3 +224,28 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_run(
 )
 def test_summary_figures_are_shown_in_plain_numbers(key: str, value: Any, text: str) -> None:
     assert shown(key, value) == text
+
+
+def test_progress_shows_deciding_then_executing_each_bar_with_its_own_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine, "CHUNK", 97)  # several reports per phase
+    monkeypatch.setattr(engine, "PROGRESS_STEP", 50)
+    bars = crafted_bars()  # two symbols
+    config = execution_config(Decimal(100_000), Decimal(0), Decimal(0), parse_sizing("qty:10", False), None)
+    with Progress(disable=True) as progress:
+        advance = _phases(progress, len(bars))
+        seen: list[tuple[str, bool]] = []
+
+        def spy(phase: Phase, n: int) -> None:
+            advance(phase, n)
+            seen.append((phase, progress.tasks[1].started))
+
+        Backtest.create("sma_cross", "s", {"fast": 3, "slow": 8}, config).run(bars, progress=spy)
+        deciding, executing = progress.tasks
+    phases = [phase for phase, _ in seen]
+    assert phases == sorted(phases)  # every "decide" before the first "execute"
+    assert phases.count("decide") >= 4
+    assert phases.count("execute") >= 4
+    assert [started for phase, started in seen if phase == "decide"] == [False] * phases.count("decide")
+    assert deciding.completed == executing.completed == deciding.total == executing.total == len(bars)
