@@ -29,6 +29,7 @@ from bastion.backtest.engine import (
     execution_config,
     load_bars,
     parse_sizing,
+    readable,
 )
 from bastion.backtest.trips import round_trips
 from services.execution.adapters.config_file import ConfigError
@@ -45,7 +46,7 @@ out = Console()
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
     """The message on stderr and the exit: 2 for bad input, 1 for a strategy that failed on a bar."""
-    console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True)
+    console.print(f"[red]error:[/] {escape(message)}", soft_wrap=True, emoji=False)
     return typer.Exit(code)
 
 
@@ -66,13 +67,18 @@ def _date(text: str | None, flag: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _decimal(text: str, flag: str) -> Decimal:
+def _decimal(text: str, flag: str, below: Decimal | None = None, hint: str = "") -> Decimal:
+    """``text`` as a finite Decimal >= 0 (and < ``below``), else a clear error naming ``flag``."""
     try:
         value = Decimal(text)
     except InvalidOperation:
         raise _fail(f"{flag} {text!r}: expected a number") from None
+    if not value.is_finite():
+        raise _fail(f"{flag} {text!r}: expected a finite number")
     if value < 0:
         raise _fail(f"{flag} must be >= 0")
+    if below is not None and value >= below:
+        raise _fail(f"{flag} {text}: must be below {below}{hint}")
     return value
 
 
@@ -177,14 +183,16 @@ def backtest(
         sizing_cfg = parse_sizing(sizing, allow_short)
         config = execution_config(
             _decimal(cash, "--cash"),
-            _decimal(commission, "--commission"),
+            _decimal(commission, "--commission", Decimal(1), " (a fraction of notional: 0.001 is 0.1%)"),
             _decimal(slippage_bps, "--slippage-bps"),
             sizing_cfg,
             _base_config(execution_config_file),
         )
         engine = Backtest.create(cls.name, instance_id or cls.name, params, config)
         bars = load_bars(inputs, symbol, interval, _date(start, "--from"), _date(end, "--to"))
-    except (BacktestError, BarFileError, StrategyConfigError, ValidationError) as exc:
+    except ValidationError as exc:
+        raise _fail(readable(exc)) from None
+    except (BacktestError, BarFileError, StrategyConfigError) as exc:
         raise _fail(str(exc)) from None
     if grid_specs:
         try:

@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from services.analytics.config import load_config as load_analytics_config
 from services.analytics.domain.indicators.bundle import IndicatorSet
@@ -94,9 +95,16 @@ def parse_sizing(text: str, allow_short: bool) -> SizingConfig:
             return SizingConfig(policy="fixed_notional", notional=number, allow_short=allow_short)
         if kind == "percent":
             return SizingConfig(policy="percent_equity", percent=number, allow_short=allow_short)
-    except (ArithmeticError, ValueError) as exc:
-        raise BacktestError(f"--sizing {text}: {exc}") from None
+    except ValidationError as exc:
+        raise BacktestError(f"--sizing {text}: {readable(exc)}") from None
+    except (ArithmeticError, ValueError):
+        raise BacktestError(f"--sizing {text}: {value!r} is not a number") from None
     raise BacktestError(f"--sizing {text}: expected all, qty:N, notional:X or percent:P")
+
+
+def readable(exc: ValidationError) -> str:
+    """A pydantic error as one line a user can read: ``field: message; ...``, no links, no input dumps."""
+    return "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors())
 
 
 def execution_config(

@@ -1,5 +1,6 @@
-"""``bastion backtest`` when the strategy's own code raises: a message naming the strategy, the bar and the
-place in the strategy's code, exit code 1, no traceback and no output file."""
+"""``bastion backtest`` errors: a strategy whose own code raises gets a message naming the strategy, the bar
+and the place in its code, exit code 1, no traceback and no output file; a bad number on the command line
+gets one line naming the flag, exit code 2."""
 
 from __future__ import annotations
 
@@ -38,3 +39,31 @@ def test_a_strategy_that_raises_is_reported_with_its_bar_and_line_and_exit_code_
     assert "ZeroDivisionError: division by zero at plugins.py:" in message
     assert "on the INFY bar of 2024-01-05T00:00:00+00:00" in message
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--cash", "nan"], "--cash 'nan': expected a finite number"),
+        (["--cash", "inf"], "--cash 'inf': expected a finite number"),
+        (["--cash", "lots"], "--cash 'lots': expected a number"),
+        (["--slippage-bps", "-1"], "--slippage-bps must be >= 0"),
+        (["--commission", "1"], "--commission 1: must be below 1 (a fraction of notional: 0.001 is 0.1%)"),
+        (["--sizing", "qty:abc"], "--sizing qty:abc: 'abc' is not a number"),
+        (
+            ["--sizing", "percent:150"],
+            "--sizing percent:150: percent: Input should be less than or equal to 100",
+        ),
+        (["--sizing", "qty:0"], "--sizing qty:0: quantity: Input should be greater than 0"),
+    ],
+)
+def test_bad_numbers_are_one_clear_line_and_exit_code_2(
+    tmp_path: Path, flags: list[str], message: str
+) -> None:
+    data = bar_file(tmp_path / "infy.csv", [10, 11, 12, 13, 14, 15])
+    result = CliRunner().invoke(app, ["backtest", "--strategy", "sma_cross", "--input", str(data), *flags])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert f"error: {message}" in text
+    assert "Traceback" not in text
+    assert "pydantic.dev" not in text
