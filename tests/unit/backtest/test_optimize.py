@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bastion.backtest import engine
+from bastion.backtest import engine, optimize
 from bastion.backtest.engine import (
     Backtest,
     BacktestError,
@@ -196,3 +196,28 @@ def test_a_grid_of_an_insight_strategy_builds_the_insights_once_unless_the_histo
     monkeypatch.setattr(engine, "SHARED_INSIGHT_BARS", len(bars) - 1)  # too long to keep: point by point
     assert run_grid("confluence_consumer", {}, grid, QTY_10, bars, "trades") == shared
     assert len(calls) == 6 * 2
+
+
+def test_a_worker_process_builds_the_insights_once_for_all_its_points(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What each process of ``--jobs N`` runs (``_start_worker``, then ``_worker_point`` per point), here in
+    this process: its points share the insights of the bars it was started with."""
+    calls: list[str] = []
+    build = Backtest._insights
+
+    def counted(self: Backtest, series: BarSeries, lo: int, hi: int, ind: IndicatorSet) -> list[InsightEvent]:
+        calls.append(series.symbol)
+        return build(self, series, lo, hi, ind)
+
+    monkeypatch.setattr(Backtest, "_insights", counted)
+    monkeypatch.setattr(optimize.signal, "signal", lambda *_: None)  # the worker's SIGINT setting, not ours
+    monkeypatch.setattr(optimize, "_WORKER", {})
+    bars = as_series(crafted_bars())
+    optimize._start_worker("confluence_consumer", QTY_10, bars, False)
+    points = [{"min_confidence": c, "exit_confidence": 0.1} for c in (0.2, 0.4, 0.6)]
+    outcomes = [optimize._worker_point(p) for p in points]
+    assert sorted(calls) == ["INFY", "TCS"]  # once for the three points
+    for params, (figures, _) in zip(points, outcomes, strict=True):
+        single = Backtest.create("confluence_consumer", "confluence_consumer", params, QTY_10).run(bars)
+        assert figures == compute(single.equity, 100_000.0, round_trips(single.fills), single.exposed)
