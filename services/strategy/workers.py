@@ -19,7 +19,8 @@ owner goes on from the last ack. A worker starts a symbol only after claiming it
 (``StrategyEngine.claim``), so two workers with briefly different views never pull the same consumer at
 once (they would split its messages between them); the state's compare-and-set keeps a stale owner from
 writing. A consumer left with delivered but unacked messages (a killed worker's batch, or what a stopped
-loop's last pull had received) is rewound to its ack floor before the new owner starts it.
+loop's last pull had received) is rewound to its ack floor before the new owner starts it, once per floor:
+a bar that kills every worker that runs it is then dead-lettered after ``max_deliver`` deliveries.
 """
 
 from __future__ import annotations

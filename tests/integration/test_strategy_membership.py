@@ -118,5 +118,42 @@ async def test_a_consumer_left_with_unacked_messages_is_rewound_to_its_ack_floor
         await bus.close()
 
 
+async def test_a_consumer_is_rewound_once_to_the_same_floor_so_delivery_counts_add_up(nats_url: str) -> None:
+    """A bar that kills every worker that runs it: the first heir gets the consumer rewound (its messages
+    count deliveries from 1 again); the next heir, finding nothing acked since, gets it as it is, delivery
+    counts and all, so the loop can isolate and dead-letter the bar. Once a later message is acked, the
+    floor has moved and a death there is rewound again."""
+    bus = await Bus.connect(RuntimeSettings(service="feeder", nats_url=nats_url))
+    try:
+        await bus.ensure_streams(["MARKETDATA"])
+        bars = [bar(i, 1.0, "INFY") for i in range(7)]
+        await bus.publish_many([(b.subject(), b) for b in bars])
+        spec = ConsumerSpec(
+            "strategy-bars-INFY", "MARKETDATA", ["md.v1.bar.INFY"], decoder_for(OHLCVBar), _noop, ack_wait=1.0
+        )
+        config = consumer_config(spec)
+
+        async def worker_dies(acks: int) -> list[int]:
+            """A worker fetches 5, acks the first ``acks`` and dies; the delivery counts of what it got."""
+            sub = await bus.js.pull_subscribe_bind(durable=spec.name, stream="MARKETDATA")
+            msgs = await sub.fetch(5, timeout=10)  # a dead worker's batch comes back after ack_wait
+            for m in msgs[:acks]:
+                await m.ack_sync()
+            await sub.unsubscribe()
+            return [m.metadata.num_delivered for m in msgs]
+
+        assert not await prepare_consumer(bus.js, "MARKETDATA", config)  # created
+        await worker_dies(acks=2)
+        assert await prepare_consumer(bus.js, "MARKETDATA", config)  # rewound to just after bar 1
+        assert await worker_dies(acks=0) == [1] * 5  # the first heir: counted from 1 again, and dies
+        assert not await prepare_consumer(bus.js, "MARKETDATA", config)  # not rewound again to that floor
+        info = await bus.js.consumer_info("MARKETDATA", spec.name)
+        assert (info.num_ack_pending, info.ack_floor.stream_seq) == (5, 2)  # the dead batch, kept
+        assert await worker_dies(acks=1) == [2] * 5  # the same batch again, counted on; one acked, death
+        assert await prepare_consumer(bus.js, "MARKETDATA", config)  # a new floor: rewound
+    finally:
+        await bus.close()
+
+
 async def _noop(_batch: Sequence[Delivery]) -> None:
     return None

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import ClassVar
 
@@ -46,3 +47,27 @@ class FailsOnBar(BaseStrategy[FailsOnBarParams]):
 
 #: ``FailsOnBar`` as an entry point of ``install_plugins``
 FAILS_ON_BAR = ("fails_on_bar", f"{__name__}:FailsOnBar")
+
+
+KILL_CLOSE = 107.0
+
+
+class KillsOnBarParams(StrategyParams):
+    kill_close: float = KILL_CLOSE
+
+
+class KillsOnBar(BaseStrategy[KillsOnBarParams]):
+    """A plugin that kills its whole process on the bars closing at ``kill_close``, as a segfault in a native
+    extension or the OOM killer would: no exception to catch, nothing committed. For tests only."""
+
+    name: ClassVar[str] = "kills_on_bar"
+    params_model = KillsOnBarParams
+
+    def on_bar(self, bar: OHLCVBar, insight: InsightEvent | None, ctx: StrategyContext) -> StrategyResult:
+        if bar.close == self.params.kill_close:
+            os._exit(70)
+        return None, {}
+
+
+#: ``KillsOnBar`` as an entry point of ``install_plugins``
+KILLS_ON_BAR = ("kills_on_bar", f"{__name__}:KillsOnBar")

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
+import structlog
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, ConsumerInfo, DeliverPolicy, KeyValueConfig, StorageType
 from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
@@ -24,6 +25,8 @@ from nats.js.kv import KeyValue
 from services.strategy.handlers import StateConflict
 from shared.contracts.subjects import normalize_symbol, signal_subject, symbol_of
 from shared.runtime.bus import Bus
+
+log = structlog.get_logger()
 
 WORKERS_BUCKET = "STRATEGY_WORKERS"
 STATE_BUCKET = "STRATEGY_STATE"
@@ -176,6 +179,10 @@ async def last_signal_id(js: JetStreamContext, symbol: str) -> str | None:
     return (msg.headers or {}).get(MSG_ID)
 
 
+#: the consumer metadata key that records the ack floor a consumer was last rewound to
+REWOUND_AT = "bastion_rewound_at_floor"
+
+
 async def prepare_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> bool:
     """Create a shared per-symbol consumer, or rewind one that a dead worker left with unacked messages to
     just after its ack floor; True when it was rewound.
@@ -183,6 +190,13 @@ async def prepare_consumer(js: JetStreamContext, stream: str, config: ConsumerCo
     Without the rewind the server would hand the new owner the newer messages at once and the dead worker's
     batch only after ``ack_wait``: the new owner would run later bars first and then skip the earlier ones
     as redeliveries. Only called for a symbol that no live worker holds, so nobody else is using it.
+
+    A rewind makes a new consumer, whose messages count their deliveries from 1 again. So a consumer is
+    rewound at most once to the same ack floor (the floor is kept in its metadata): a worker that died again
+    without acking anything leaves the consumer as it is, for the loop to take the dead batch back after
+    ``ack_wait`` with its delivery counts. A bar that kills every worker that runs it is then isolated and
+    dead-lettered after ``max_deliver`` deliveries (``shared.runtime.consumer``) instead of killing them
+    for ever.
     """
     name = config.durable_name or ""
     try:
@@ -193,8 +207,16 @@ async def prepare_consumer(js: JetStreamContext, stream: str, config: ConsumerCo
     if not info.num_ack_pending:
         return False
     floor = info.ack_floor.stream_seq if info.ack_floor else 0
+    if (info.config.metadata or {}).get(REWOUND_AT) == str(floor):
+        log.warning("strategy.consumer_not_rewound", consumer=name, floor=floor, pending=info.num_ack_pending)
+        return False
     await js.delete_consumer(stream, name)
-    rewound = replace(config, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=floor + 1)
+    rewound = replace(
+        config,
+        deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+        opt_start_seq=floor + 1,
+        metadata={**(config.metadata or {}), REWOUND_AT: str(floor)},
+    )
     await js.add_consumer(stream, rewound)
     return True
 
