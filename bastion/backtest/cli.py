@@ -29,7 +29,6 @@ from bastion.backtest.engine import (
     execution_config,
     load_bars,
     parse_sizing,
-    readable,
 )
 from bastion.backtest.trips import round_trips
 from services.execution.adapters.config_file import ConfigError
@@ -39,6 +38,7 @@ from services.marketdata.domain.bars import BarSeries
 from services.strategy.domain.registry import StrategyConfigError, strategy_class
 from shared.barfiles import BarFileError
 from shared.collector import collector_paused
+from shared.validation import readable
 
 console = Console(stderr=True)
 out = Console()

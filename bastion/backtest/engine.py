@@ -60,6 +60,7 @@ from shared.contracts.market_data import OHLCVBar
 from shared.contracts.orders import OrderEvent, TradeEvent
 from shared.contracts.risk import RiskDecision
 from shared.contracts.signals import SignalEvent, Target
+from shared.validation import readable
 
 NO_LIMITS = RiskLimits.off()
 
@@ -100,11 +101,6 @@ def parse_sizing(text: str, allow_short: bool) -> SizingConfig:
     except (ArithmeticError, ValueError):
         raise BacktestError(f"--sizing {text}: {value!r} is not a number") from None
     raise BacktestError(f"--sizing {text}: expected all, qty:N, notional:X or percent:P")
-
-
-def readable(exc: ValidationError) -> str:
-    """A pydantic error as one line a user can read: ``field: message; ...``, no links, no input dumps."""
-    return "; ".join(f"{'.'.join(str(x) for x in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors())
 
 
 def execution_config(

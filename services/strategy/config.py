@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from services.strategy.domain import BaseStrategy
 from services.strategy.domain.registry import StrategyConfigError, create_strategy
 from shared.contracts.subjects import normalize_symbol
+from shared.validation import readable
 
 
 class InstanceConfig(BaseModel):
@@ -69,8 +70,7 @@ def parse_config(data: Any) -> list[Instance]:
     try:
         cfg = StrategiesConfig.model_validate(data)
     except ValidationError as exc:
-        where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise StrategyConfigError(f"bad strategies config: {where}") from None
+        raise StrategyConfigError(f"bad strategies config: {readable(exc, whole='')}") from None
     return [Instance(create_strategy(i.name, i.id, i.params), i.symbols) for i in cfg.instances]
 
 

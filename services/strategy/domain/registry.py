@@ -18,6 +18,7 @@ from services.strategy.domain.strategies.confluence_consumer import ConfluenceCo
 from services.strategy.domain.strategies.ehma_pivot import EhmaPivot
 from services.strategy.domain.strategies.regime_adaptive import RegimeAdaptive
 from services.strategy.domain.strategies.sma_cross import SmaCross
+from shared.validation import readable
 
 ENTRY_POINT_GROUP = "bastion.strategies"
 BUILTINS: tuple[type[BaseStrategy[Any]], ...] = (SmaCross, EhmaPivot, ConfluenceConsumer, RegimeAdaptive)
@@ -66,11 +67,7 @@ def strategy_class(name: str) -> type[BaseStrategy[Any]]:
 
 
 def _param_error(name: str, exc: ValidationError) -> StrategyConfigError:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(x) for x in err["loc"]) or "params"
-        parts.append(f"{where}: {err['msg']}")
-    return StrategyConfigError(f"bad params for strategy {name!r}: " + "; ".join(parts))
+    return StrategyConfigError(f"bad params for strategy {name!r}: {readable(exc, whole='params')}")
 
 
 def create_strategy(
