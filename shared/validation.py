@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import ValidationError
+
+#: what pydantic puts before the text of a ``ValueError`` raised by a validator
+_PREFIX = "Value error, "
 
 
 def readable(exc: ValidationError, whole: str = "value") -> str:
-    """One line, ``field: message; ...``, without pydantic's links and input dumps; an error about the
-    whole input (no field) is named ``whole``."""
-    return "; ".join(f"{'.'.join(str(x) for x in e['loc']) or whole}: {e['msg']}" for e in exc.errors())
+    """One line, ``field: message; ...``, without pydantic's links, input dumps and the "Value error, "
+    before a validator's own message; an error about the whole input (no field) is named ``whole``, or is
+    its message alone when ``whole`` is empty."""
+    return "; ".join(_one(e, whole) for e in exc.errors())
+
+
+def _one(error: Any, whole: str) -> str:
+    message = str(error["msg"]).removeprefix(_PREFIX)
+    where = ".".join(str(x) for x in error["loc"]) or whole
+    return f"{where}: {message}" if where else message

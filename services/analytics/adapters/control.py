@@ -21,6 +21,7 @@ from services.analytics.recompute import UnknownSymbolError, symbols_to_update
 from shared.contracts.analytics import InsightsRecomputed, RecomputeInsights
 from shared.contracts.subjects import ANALYTICS_RECOMPUTE
 from shared.runtime.bus import Bus
+from shared.validation import readable
 
 log = structlog.get_logger()
 
@@ -52,8 +53,7 @@ class ControlServer:
         try:
             request = RecomputeInsights.model_validate_json(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            return _reply(ok=False, error=f"bad request: {first['loc']}: {first['msg']}"[:500])
+            return _reply(ok=False, error=f"bad request: {readable(exc, whole='request')}"[:500])
         try:
             symbols = symbols_to_update(self.service.store, request.symbol)
         except UnknownSymbolError as exc:

@@ -67,7 +67,7 @@ def strategy_class(name: str) -> type[BaseStrategy[Any]]:
 
 
 def _param_error(name: str, exc: ValidationError) -> StrategyConfigError:
-    return StrategyConfigError(f"bad params for strategy {name!r}: {readable(exc, whole='params')}")
+    return StrategyConfigError(f"bad params for strategy {name!r}: {readable(exc, whole='')}")
 
 
 def create_strategy(
