@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
@@ -57,14 +57,36 @@ def _param(text: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(value)
 
 
-def _date(text: str | None, flag: str) -> datetime | None:
+def _date(text: str | None, flag: str, whole_day: bool = False) -> datetime | None:
+    """``--from``/``--to``: a date (a UTC day) or a time (UTC unless it has an offset). With ``whole_day``
+    (``--to``), a date means the last instant of that day, so every bar of the day is in."""
     if text is None:
         return None
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise _fail(f"{flag} {text!r}: expected a date such as 2024-01-31") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+        raise _fail(
+            f"{flag} {text!r}: expected a date such as 2024-01-31 or a time 2024-01-31T10:30"
+        ) from None
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if whole_day and _is_date(text):
+        return pd.Timestamp(value) + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
+    return value
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _range(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
+    first, last = _date(start, "--from"), _date(end, "--to", whole_day=True)
+    if first is not None and last is not None and first > last:
+        raise _fail(f"--from {start} is after --to {end}")
+    return first, last
 
 
 def _decimal(text: str, flag: str, below: Decimal | None = None, hint: str = "") -> Decimal:
@@ -134,8 +156,12 @@ def backtest(
     commission: Annotated[str, typer.Option(help="Commission as a fraction of each fill's notional")] = "0.0",
     slippage_bps: Annotated[str, typer.Option(help="Slippage against the taker, in basis points")] = "0",
     sizing: Annotated[str, typer.Option(help="all | qty:N | notional:X | percent:P")] = "all",
-    start: Annotated[str | None, typer.Option("--from", help="First bar date (inclusive)")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Last bar date (inclusive)")] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="First bar date (a UTC day) or time, inclusive")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Last bar date (its whole UTC day) or time, inclusive")
+    ] = None,
     close_at_end: Annotated[bool, typer.Option(help="Close open positions at the last close")] = False,
     instance_id: Annotated[
         str | None, typer.Option("--id", help="Strategy instance id (default: name)")
@@ -189,7 +215,7 @@ def backtest(
             _base_config(execution_config_file),
         )
         engine = Backtest.create(cls.name, instance_id or cls.name, params, config)
-        bars = load_bars(inputs, symbol, interval, _date(start, "--from"), _date(end, "--to"))
+        bars = load_bars(inputs, symbol, interval, *_range(start, end))
     except ValidationError as exc:
         raise _fail(readable(exc)) from None
     except (BacktestError, BarFileError, StrategyConfigError) as exc:
@@ -228,6 +254,8 @@ def backtest(
             "params": params,
             "inputs": [str(p) for p in inputs],
             "symbols": [s.symbol for s in result.series],
+            "from": start,
+            "to": end,
             "bars": count,
             "cash": str(config.initial_cash),
             "commission": commission,

@@ -1,0 +1,84 @@
+"""``--from`` / ``--to``: both inclusive; a date is a whole UTC day (an intraday file's bars of the ``--to``
+day are all in), a time is that instant (UTC unless it has an offset); a range that ends before it starts is
+one clear line and exit code 2; the JSON records the range as given."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bastion.cli import app
+
+
+def minute_file(path: Path) -> Path:
+    """Three NSE sessions (03:45-09:59 UTC) of one-minute bars, 2024-03-26 to 2024-03-28."""
+    rows = ["timestamp,open,high,low,close,volume"]
+    for day in (26, 27, 28):
+        start = datetime(2024, 3, day, 3, 45, tzinfo=UTC)
+        for m in range(375):
+            c = 100 + (m % 40) * 0.5 + day
+            rows.append(f"{(start + timedelta(minutes=m)).isoformat()},{c},{c + 1},{c - 1},{c},10")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def run(tmp_path: Path, *flags: str) -> tuple[int, str, dict]:
+    out = tmp_path / "out.json"
+    args = ["backtest", "--strategy", "sma_cross", "--input", str(minute_file(tmp_path / "infy.csv"))]
+    result = CliRunner().invoke(app, [*args, "--interval", "1m", "--json", str(out), *flags])
+    return (
+        result.exit_code,
+        " ".join(result.output.split()),
+        json.loads(out.read_text()) if out.exists() else {},
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "first", "last"),
+    [
+        ((), "2024-03-26T03:45:00+00:00", "2024-03-28T09:59:00+00:00"),
+        (
+            ("--from", "2024-03-27", "--to", "2024-03-27"),
+            "2024-03-27T03:45:00+00:00",
+            "2024-03-27T09:59:00+00:00",
+        ),
+        (("--to", "2024-03-27"), "2024-03-26T03:45:00+00:00", "2024-03-27T09:59:00+00:00"),
+        (
+            ("--from", "2024-03-27T09:00", "--to", "2024-03-28T04:00"),
+            "2024-03-27T09:00:00+00:00",
+            "2024-03-28T04:00:00+00:00",
+        ),
+        (("--from", "2024-03-28T09:30+05:30"), "2024-03-28T04:00:00+00:00", "2024-03-28T09:59:00+00:00"),
+    ],
+)
+def test_the_range_keeps_the_bars_a_user_means(
+    tmp_path: Path, flags: tuple[str, ...], first: str, last: str
+) -> None:
+    code, output, result = run(tmp_path, *flags)
+    assert code == 0, output
+    curve = result["equity_curve"]
+    assert (curve[0]["t"], curve[-1]["t"]) == (first, last)
+    given = dict(zip(flags[::2], flags[1::2], strict=True))
+    assert (result["settings"]["from"], result["settings"]["to"]) == (given.get("--from"), given.get("--to"))
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--from", "2024-03-28", "--to", "2024-03-27"), "error: --from 2024-03-28 is after --to 2024-03-27"),
+        (("--to", "2024-03"), "error: --to '2024-03': expected a date such as 2024-01-31 or a time"),
+        (("--from", "2024-04-01"), "error: no bars in the selected range"),
+    ],
+)
+def test_a_bad_range_is_one_clear_line_and_exit_code_2(
+    tmp_path: Path, flags: tuple[str, ...], message: str
+) -> None:
+    code, output, result = run(tmp_path, *flags)
+    assert code == 2
+    assert message in output
+    assert "Traceback" not in output
+    assert not result
