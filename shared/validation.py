@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 #: what pydantic puts before the text of a ``ValueError`` raised by a validator
 _PREFIX = "Value error, "
@@ -17,7 +16,7 @@ def readable(exc: ValidationError, whole: str = "value") -> str:
     return "; ".join(_one(e, whole) for e in exc.errors())
 
 
-def _one(error: Any, whole: str) -> str:
+def _one(error: ErrorDetails, whole: str) -> str:
     message = str(error["msg"]).removeprefix(_PREFIX)
     where = ".".join(str(x) for x in error["loc"]) or whole
     return f"{where}: {message}" if where else message
