@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 import typer
@@ -57,9 +58,21 @@ def _param(text: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(value)
 
 
-def _date(text: str | None, flag: str, whole_day: bool = False) -> datetime | None:
-    """``--from``/``--to``: a date (a UTC day) or a time (UTC unless it has an offset). With ``whole_day``
-    (``--to``), a date means the last instant of that day, so every bar of the day is in."""
+def _zone(name: str) -> tzinfo:
+    """``--tz``: an IANA time zone name such as ``Asia/Kolkata``, or ``UTC``."""
+    if name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise _fail(
+            f"--tz {name!r}: not a time zone; use an IANA name such as Asia/Kolkata, or UTC"
+        ) from None
+
+
+def _date(text: str | None, flag: str, zone: tzinfo = UTC, whole_day: bool = False) -> datetime | None:
+    """``--from``/``--to``: a date (a day in ``zone``) or a time (in ``zone`` unless it has an offset). With
+    ``whole_day`` (``--to``), a date means the last instant of that day, so every bar of the day is in."""
     if text is None:
         return None
     try:
@@ -68,10 +81,10 @@ def _date(text: str | None, flag: str, whole_day: bool = False) -> datetime | No
         raise _fail(
             f"{flag} {text!r}: expected a date such as 2024-01-31 or a time 2024-01-31T10:30"
         ) from None
-    value = value if value.tzinfo else value.replace(tzinfo=UTC)
     if whole_day and _is_date(text):
-        return pd.Timestamp(value) + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
-    return value
+        midnight = datetime.combine(value.date() + timedelta(days=1), datetime.min.time(), zone)
+        return pd.Timestamp(midnight.astimezone(UTC)) - pd.Timedelta(1, "ns")
+    return value if value.tzinfo else value.replace(tzinfo=zone)
 
 
 def _is_date(text: str) -> bool:
@@ -82,8 +95,8 @@ def _is_date(text: str) -> bool:
     return True
 
 
-def _range(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
-    first, last = _date(start, "--from"), _date(end, "--to", whole_day=True)
+def _range(start: str | None, end: str | None, zone: tzinfo = UTC) -> tuple[datetime | None, datetime | None]:
+    first, last = _date(start, "--from", zone), _date(end, "--to", zone, whole_day=True)
     if first is not None and last is not None and first > last:
         raise _fail(f"--from {start} is after --to {end}")
     return first, last
@@ -157,11 +170,18 @@ def backtest(
     slippage_bps: Annotated[str, typer.Option(help="Slippage against the taker, in basis points")] = "0",
     sizing: Annotated[str, typer.Option(help="all | qty:N | notional:X | percent:P")] = "all",
     start: Annotated[
-        str | None, typer.Option("--from", help="First bar date (a UTC day) or time, inclusive")
+        str | None, typer.Option("--from", help="First bar date (a day in --tz) or time, inclusive")
     ] = None,
     end: Annotated[
-        str | None, typer.Option("--to", help="Last bar date (its whole UTC day) or time, inclusive")
+        str | None, typer.Option("--to", help="Last bar date (its whole day in --tz) or time, inclusive")
     ] = None,
+    tz: Annotated[
+        str,
+        typer.Option(
+            "--tz",
+            help="Time zone of --from/--to dates and of times without an offset, e.g. Asia/Kolkata",
+        ),
+    ] = "UTC",
     close_at_end: Annotated[bool, typer.Option(help="Close open positions at the last close")] = False,
     instance_id: Annotated[
         str | None, typer.Option("--id", help="Strategy instance id (default: name)")
@@ -215,7 +235,7 @@ def backtest(
             _base_config(execution_config_file),
         )
         engine = Backtest.create(cls.name, instance_id or cls.name, params, config)
-        bars = load_bars(inputs, symbol, interval, *_range(start, end))
+        bars = load_bars(inputs, symbol, interval, *_range(start, end, _zone(tz)))
     except ValidationError as exc:
         raise _fail(readable(exc)) from None
     except (BacktestError, BarFileError, StrategyConfigError) as exc:
@@ -256,6 +276,7 @@ def backtest(
             "symbols": [s.symbol for s in result.series],
             "from": start,
             "to": end,
+            "tz": tz,
             "bars": count,
             "cash": str(config.initial_cash),
             "commission": commission,

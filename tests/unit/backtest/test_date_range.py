@@ -1,6 +1,7 @@
 """``--from`` / ``--to``: both inclusive; a date is a whole UTC day (an intraday file's bars of the ``--to``
 day are all in), a time is that instant (UTC unless it has an offset); a range that ends before it starts is
-one clear line and exit code 2; the JSON records the range as given."""
+one clear line and exit code 2; the JSON records the range as given. ``--tz`` makes dates days of that zone
+(NSE daily files are often stamped at IST midnight, which is the previous UTC day)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,23 @@ def minute_file(path: Path) -> Path:
     return path
 
 
-def run(tmp_path: Path, *flags: str) -> tuple[int, str, dict]:
+def ist_daily_file(path: Path) -> Path:
+    """Daily bars stamped at midnight IST (18:30 UTC of the day before), 2024-03-18 to 2024-03-29."""
+    rows = ["timestamp,open,high,low,close,volume"]
+    for day in range(18, 30):
+        c = 100 + day
+        rows.append(f"2024-03-{day:02d}T00:00:00+05:30,{c},{c + 1},{c - 1},{c},10")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def run(tmp_path: Path, *flags: str, daily: bool = False) -> tuple[int, str, dict]:
     out = tmp_path / "out.json"
-    args = ["backtest", "--strategy", "sma_cross", "--input", str(minute_file(tmp_path / "infy.csv"))]
-    result = CliRunner().invoke(app, [*args, "--interval", "1m", "--json", str(out), *flags])
+    bars = ist_daily_file(tmp_path / "tcs.csv") if daily else minute_file(tmp_path / "infy.csv")
+    args = ["backtest", "--strategy", "sma_cross", "--input", str(bars)]
+    result = CliRunner().invoke(
+        app, [*args, "--interval", "1d" if daily else "1m", "--json", str(out), *flags]
+    )
     return (
         result.exit_code,
         " ".join(result.output.split()),
@@ -67,11 +81,50 @@ def test_the_range_keeps_the_bars_a_user_means(
 
 
 @pytest.mark.parametrize(
+    ("flags", "first", "last"),
+    [
+        (
+            ("--from", "2024-03-20", "--to", "2024-03-22"),
+            "2024-03-20T18:30:00+00:00",  # UTC days: the bars of March 21 to 23 IST
+            "2024-03-22T18:30:00+00:00",
+        ),
+        (
+            ("--tz", "Asia/Kolkata", "--from", "2024-03-20", "--to", "2024-03-22"),
+            "2024-03-19T18:30:00+00:00",  # the bars of March 20 to 22 IST
+            "2024-03-21T18:30:00+00:00",
+        ),
+    ],
+)
+def test_with_tz_a_date_is_a_day_of_that_zone(
+    tmp_path: Path, flags: tuple[str, ...], first: str, last: str
+) -> None:
+    code, output, result = run(tmp_path, *flags, daily=True)
+    assert code == 0, output
+    curve = result["equity_curve"]
+    assert (curve[0]["t"], curve[-1]["t"]) == (first, last)
+    assert result["settings"]["tz"] == dict(zip(flags[::2], flags[1::2], strict=True)).get("--tz", "UTC")
+
+
+def test_with_tz_a_time_without_an_offset_is_in_that_zone(tmp_path: Path) -> None:
+    code, output, result = run(
+        tmp_path, "--tz", "Asia/Kolkata", "--from", "2024-03-27T09:15", "--to", "2024-03-27T15:29"
+    )
+    assert code == 0, output
+    curve = result["equity_curve"]
+    assert (curve[0]["t"], curve[-1]["t"]) == ("2024-03-27T03:45:00+00:00", "2024-03-27T09:59:00+00:00")
+
+
+@pytest.mark.parametrize(
     ("flags", "message"),
     [
         (("--from", "2024-03-28", "--to", "2024-03-27"), "error: --from 2024-03-28 is after --to 2024-03-27"),
         (("--to", "2024-03"), "error: --to '2024-03': expected a date such as 2024-01-31 or a time"),
         (("--from", "2024-04-01"), "error: no bars in the selected range"),
+        (
+            ("--tz", "IST"),
+            "error: --tz 'IST': not a time zone; use an IANA name such as Asia/Kolkata, or UTC",
+        ),
+        (("--tz", "Asia"), "error: --tz 'Asia': not a time zone"),
     ],
 )
 def test_a_bad_range_is_one_clear_line_and_exit_code_2(
