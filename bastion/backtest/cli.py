@@ -240,18 +240,36 @@ def backtest(
         raise _fail(readable(exc)) from None
     except (BacktestError, BarFileError, StrategyConfigError) as exc:
         raise _fail(str(exc)) from None
+    count = sum(len(s) for s in bars)
+    settings: dict[str, Any] = {
+        "strategy": cls.name,
+        "id": instance_id or cls.name,
+        "params": params,
+        "inputs": [str(p) for p in inputs],
+        "symbols": [s.symbol for s in bars],
+        "from": start,
+        "to": end,
+        "tz": tz,
+        "bars": count,
+        "cash": str(config.initial_cash),
+        "commission": commission,
+        "slippage_bps": slippage_bps,
+        "sizing": sizing,
+        "close_at_end": close_at_end,
+    }
     if grid_specs:
         try:
             grid = (grid_specs, maximize, top)
             workers = jobs or os.cpu_count() or 1
-            params = _optimize(cls.name, params, *grid, config, bars, close_at_end, json_out, workers)
+            params = _optimize(
+                cls.name, params, *grid, config, bars, close_at_end, settings, json_out, workers
+            )
         except StrategyRaised as exc:
             raise _fail(str(exc), 1) from None
         if report_out is None:
             return
         json_out = None  # the grid's JSON is written; the report is the best point's
         engine = Backtest.create(cls.name, instance_id or cls.name, params, config)
-    count = sum(len(s) for s in bars)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -268,22 +286,7 @@ def backtest(
     with collector_paused():  # the result lives to the end: no collector scans of it (shared.collector)
         trips = round_trips(result.fills)
         figures = stats.compute(result.equity, float(config.initial_cash), trips, result.exposed)
-        settings: dict[str, Any] = {
-            "strategy": cls.name,
-            "id": result.strategy_id,
-            "params": params,
-            "inputs": [str(p) for p in inputs],
-            "symbols": [s.symbol for s in result.series],
-            "from": start,
-            "to": end,
-            "tz": tz,
-            "bars": count,
-            "cash": str(config.initial_cash),
-            "commission": commission,
-            "slippage_bps": slippage_bps,
-            "sizing": sizing,
-            "close_at_end": close_at_end,
-        }
+        settings["params"] = params
         _summary(figures, result)
         if json_out is not None:
             _write(json_out, lambda path: output.write_result(path, result, trips, figures, settings))
@@ -359,10 +362,12 @@ def _optimize(
     config: ExecutionConfig,
     bars: list[BarSeries],
     close_at_end: bool,
+    settings: dict[str, Any],
     json_out: Path | None,
     jobs: int = 1,
 ) -> dict[str, Any]:
-    """Run the grid, print the best ``top`` points, write ``json_out``; return the best point's params."""
+    """Run the grid, print the best ``top`` points, write ``json_out`` (with the run's ``settings``: inputs,
+    range, costs); return the best point's params."""
     try:
         grid = optimize.parse_grid(specs)
         combos = optimize.combinations(grid)
@@ -413,6 +418,7 @@ def _optimize(
             "grid": grid,
             "maximize": maximize,
             "bars": sum(len(s) for s in bars),
+            "settings": settings,
             "results": [{"params": p.params, "stats": p.figures} for p in result.points],
             "skipped": [{"params": c, "reason": r} for c, r in result.skipped],
         }

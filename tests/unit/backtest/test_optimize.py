@@ -27,7 +27,7 @@ from services.analytics.domain.indicators.bundle import IndicatorSet
 from services.marketdata.domain.bars import BarSeries
 from shared.contracts.analytics import InsightEvent
 from tests.unit.backtest.test_fast_paths import crafted_bars
-from tests.unit.backtest.test_semantics import write_csv
+from tests.unit.backtest.test_semantics import CLOSES, write_csv
 
 QTY_10 = execution_config(Decimal(100_000), Decimal(0), Decimal(0), parse_sizing("qty:10", False), None)
 
@@ -116,6 +116,22 @@ def test_cli_prints_the_best_writes_every_point_and_the_best_report(tmp_path: Pa
     doc = json.loads(out.read_text())
     assert len(doc["results"]) == 5
     assert len(doc["skipped"]) == 1
+    assert doc["settings"] == {
+        "strategy": "sma_cross",
+        "id": "sma_cross",
+        "params": {},
+        "inputs": [str(csv)],
+        "symbols": ["INFY"],
+        "from": None,
+        "to": None,
+        "tz": "UTC",
+        "bars": len(CLOSES),
+        "cash": "100000",
+        "commission": "0.0",
+        "slippage_bps": "0",
+        "sizing": "qty:10",
+        "close_at_end": False,
+    }  # what the grid ran on: its inputs, range and costs
     best = doc["results"][0]["params"]
     assert f"best: --set fast={best['fast']} --set slow={best['slow']}" in done.stdout
     assert "INFY" in html.read_text()
