@@ -56,6 +56,11 @@ def test_offsets_are_converted_to_utc(tmp_path: Path) -> None:
     assert frame["timestamp"].iloc[0] == pd.Timestamp("2024-01-02T03:45:00", tz="UTC")
 
 
+def test_a_time_without_an_offset_is_utc_as_the_readme_says(tmp_path: Path) -> None:
+    frame = load_bar_file(write(tmp_path, GENERIC + "2024-01-02 09:15:00,100,105,99,104,1000\n"))
+    assert frame["timestamp"].iloc[0] == pd.Timestamp("2024-01-02T09:15:00", tz="UTC")
+
+
 @pytest.mark.parametrize(
     ("bad_row", "column", "needle"),
     [
