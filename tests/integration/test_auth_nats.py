@@ -95,8 +95,11 @@ async def test_unknown_user_and_wrong_password_take_the_same_time(nc: NATS, admi
     for i in range(9):
         unknown.append(await timed(f"nobody{i}"))
         wrong.append(await timed("admin"))
-    a, b = statistics.median(unknown), statistics.median(wrong)
-    assert abs(a - b) / max(a, b) < 0.2, (unknown, wrong)
+    # Pairwise: each unknown-user login against the wrong-password login just after it, so both ran in the
+    # same phase of a noisy machine (timings here jump between ~25 and ~45 ms for seconds at a time, which
+    # can split two medians taken apart). Without the dummy hash an unknown user is ~3x faster.
+    gaps = [(a - b) / max(a, b) for a, b in zip(unknown, wrong, strict=True)]
+    assert abs(statistics.median(gaps)) < 0.2, (unknown, wrong)
 
 
 async def test_login_failure_is_published_as_an_audit_event(nc: NATS, admin_password: str) -> None:
