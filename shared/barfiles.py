@@ -6,7 +6,10 @@ message, everywhere. It lives in ``shared`` because services may not import each
 
 Accepted headers, case-insensitive, in any column order, extra columns (such as ``Adj Close``) ignored:
 ``timestamp,open,high,low,close,volume`` or the Yahoo / broker export ``Date,Open,High,Low,Close,Volume``
-(``datetime`` is accepted for the time column too). Timestamps are ISO-8601; without an offset they are UTC.
+(``datetime`` is accepted for the time column too). Timestamps are ISO-8601. One with an offset (``Z``,
+``+05:30``) is that instant; one without, and a plain date, is a wall time in the reader's ``zone``: UTC
+unless the command's ``--tz`` names another, such as ``Asia/Kolkata`` for an NSE export in IST. A wall time
+that the zone's daylight-saving change skips or repeats is a bad row, since it is not one instant.
 Parquet columns may be typed, and the time may be the index (as ``DataFrame.to_parquet`` of a Yahoo download
 keeps it) when the index is named like a time column.
 
@@ -26,9 +29,12 @@ line-tracking reader, which gives the message; the two give the same frame for e
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -41,6 +47,30 @@ PRICES = ("open", "high", "low", "close")
 _TIME_ALIASES = ("timestamp", "date", "datetime")
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _HEADER_HINT = "expected header timestamp,open,high,low,close,volume or Date,Open,High,Low,Close,Volume"
+#: A timestamp text that ends in an offset after its time of day (``T09:15Z``, ``09:15:00+05:30``,
+#: ``+0530``, ``+05``); a plain date's ``-02`` is not one. pandas reads ``Z`` and ``T`` in capitals only, and
+#: so does this.
+_OFFSET = re.compile(r"[T ]\d.*(?:Z|[+-]\d{2}(?::?\d{2})?)\s*$")
+
+
+#: ``--help`` of the ``--tz`` option of the commands that read bar files.
+TZ_HELP = "Time zone of the file's times without an offset and of plain dates, e.g. Asia/Kolkata"
+
+
+class BadZoneError(ValueError):
+    """A ``--tz`` that names no time zone."""
+
+
+def time_zone(name: str) -> tzinfo:
+    """The zone a ``--tz`` names: an IANA name such as ``Asia/Kolkata``, or ``UTC``; else ``BadZoneError``."""
+    if name.strip().upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise BadZoneError(
+            f"--tz {name!r}: not a time zone; use an IANA name such as Asia/Kolkata, or UTC"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -72,8 +102,9 @@ class _Raw:
     unit: str
 
 
-def load_bar_file(path: Path) -> pd.DataFrame:
-    """Read and validate ``path``; returns columns ``timestamp`` (UTC), open, high, low, close, volume."""
+def load_bar_file(path: Path, zone: tzinfo = UTC) -> pd.DataFrame:
+    """Read and validate ``path``; returns columns ``timestamp`` (UTC), open, high, low, close, volume.
+    A timestamp without an offset is a wall time in ``zone``."""
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise BarFileError(str(path), 0, "-", "unknown file type: use .csv, .parquet or .pq", unit="file")
@@ -81,13 +112,13 @@ def load_bar_file(path: Path) -> pd.DataFrame:
         raise BarFileError(str(path), 0, "-", "no such file", unit="file")
     try:
         if kind == "csv":
-            frame = _csv_fast(path)
+            frame = _csv_fast(path, zone)
             if frame is not None:
                 return frame
         raw = _read_csv(path) if kind == "csv" else _read_parquet(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise BarFileError(str(path), 0, "-", f"cannot read: {exc}", unit="file") from None
-    return validate(raw)
+    return validate(raw, zone)
 
 
 # -- reading --------------------------------------------------------------------------------------------
@@ -103,7 +134,7 @@ def _canonical(header: list[str], path: str, header_line: int, unit: str) -> dic
     return found
 
 
-def _csv_fast(path: Path) -> pd.DataFrame | None:
+def _csv_fast(path: Path, zone: tzinfo) -> pd.DataFrame | None:
     """The validated frame of a plain CSV file read by pyarrow, or None for ``_read_csv`` to read it (a file
     this reader cannot take as it is, or one with a problem to name)."""
     with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -127,15 +158,13 @@ def _csv_fast(path: Path) -> pd.DataFrame | None:
         )
         if table.num_rows == 0:
             return None
-        times = pd.to_datetime(
-            table.column(wanted["timestamp"]).to_pandas(), utc=True, errors="coerce", format="ISO8601"
-        )
+        times, _ = _times_of_text(table.column(wanted["timestamp"]).to_pandas(), zone)
         columns: dict[str, pd.Series] = {"timestamp": times}
         for name in (*PRICES, "volume"):
             values = pc.cast(table.column(wanted[name]), pa.float64()).to_numpy()
             columns[name] = pd.Series(values, dtype="float64")
         raw = _Raw(str(path), columns, wanted, np.arange(2, table.num_rows + 2), "line")
-        return validate(raw)
+        return validate(raw, zone)
     except (BarFileError, pa.ArrowException, ValueError):
         return None
 
@@ -203,19 +232,37 @@ def _parse_numbers(series: pd.Series) -> pd.Series:
     return pd.to_numeric(series, errors="coerce").astype("float64") + 0.0  # -0.0 is 0.0
 
 
-def _parse_times(series: pd.Series) -> pd.Series:
+def _parse_times(series: pd.Series, zone: tzinfo) -> tuple[pd.Series, np.ndarray]:
+    """The times in UTC (NaT where a value is no time), and the rows whose wall time is not one instant."""
     if isinstance(series.dtype, pd.DatetimeTZDtype):
-        return series.dt.tz_convert("UTC")
+        return series.dt.tz_convert("UTC"), np.zeros(len(series), dtype=bool)
     if pd.api.types.is_datetime64_dtype(series):
-        return series.dt.tz_localize("UTC")
-    text = series.astype(str).str.strip()
-    return pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+        local = series.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+        return local, (local.isna() & series.notna()).to_numpy(dtype=bool)
+    return _times_of_text(series.astype(str).str.strip(), zone)
+
+
+def _times_of_text(text: pd.Series, zone: tzinfo) -> tuple[pd.Series, np.ndarray]:
+    times = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")  # no offset: read as UTC
+    unplaced = np.zeros(len(times), dtype=bool)
+    if zone is UTC:
+        return times, unplaced
+    naive = (times.notna() & ~text.astype(str).str.contains(_OFFSET)).to_numpy(dtype=bool)
+    if naive.any():
+        wall = times[naive].dt.tz_localize(None)
+        local = wall.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+        times = times.copy()
+        times[naive] = local
+        unplaced[naive] = local.isna().to_numpy(dtype=bool)
+    return times, unplaced
 
 
 Check = tuple[str, np.ndarray, Callable[[int], str]]
 
 
-def _checks(raw: _Raw, ts: pd.Series, num: dict[str, pd.Series]) -> list[Check]:
+def _checks(
+    raw: _Raw, ts: pd.Series, unplaced: np.ndarray, zone: tzinfo, num: dict[str, pd.Series]
+) -> list[Check]:
     def shown(name: str) -> Callable[[int], str]:
         what = "timestamp" if name == "timestamp" else "number"
         return lambda i: f"not a {what}: {raw.columns[name].iloc[i]!r}"
@@ -226,7 +273,16 @@ def _checks(raw: _Raw, ts: pd.Series, num: dict[str, pd.Series]) -> list[Check]:
     def order_problem(i: int) -> str:
         return f"timestamp {ts.iloc[i].isoformat()} is not after {prev.iloc[i].isoformat()}"
 
-    checks: list[Check] = [("timestamp", ts.isna().to_numpy(), shown("timestamp"))]
+    def unplaced_problem(i: int) -> str:
+        return (
+            f"{str(raw.columns['timestamp'].iloc[i])!r} is not one instant in {zone} (a daylight-saving "
+            "change skips or repeats it); write it with its offset"
+        )
+
+    checks: list[Check] = [
+        ("timestamp", ts.isna().to_numpy() & ~unplaced, shown("timestamp")),
+        ("timestamp", unplaced, unplaced_problem),
+    ]
     for name in (*PRICES, "volume"):
         values = num[name].to_numpy()
         checks.append((name, ~np.isfinite(values), shown(name)))
@@ -245,11 +301,11 @@ def _checks(raw: _Raw, ts: pd.Series, num: dict[str, pd.Series]) -> list[Check]:
     return checks
 
 
-def validate(raw: _Raw) -> pd.DataFrame:
-    ts = _parse_times(raw.columns["timestamp"])
+def validate(raw: _Raw, zone: tzinfo = UTC) -> pd.DataFrame:
+    ts, unplaced = _parse_times(raw.columns["timestamp"], zone)
     num = {name: _parse_numbers(raw.columns[name]) for name in (*PRICES, "volume")}
     with np.errstate(invalid="ignore"):
-        checks = _checks(raw, ts, num)
+        checks = _checks(raw, ts, unplaced, zone, num)
     bad = np.zeros(len(ts), dtype=bool)
     first: tuple[int, str, str] | None = None
     for column, mask, message in checks:

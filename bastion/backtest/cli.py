@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 import typer
@@ -37,7 +36,7 @@ from services.execution.adapters.config_file import load_config as load_executio
 from services.execution.domain.config import ExecutionConfig
 from services.marketdata.domain.bars import BarSeries
 from services.strategy.domain.registry import StrategyConfigError, strategy_class
-from shared.barfiles import BarFileError
+from shared.barfiles import BadZoneError, BarFileError, time_zone
 from shared.collector import collector_paused
 from shared.validation import readable
 
@@ -56,18 +55,6 @@ def _param(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise _fail(f"--set {text!r}: expected key=value")
     return key.strip(), yaml.safe_load(value)
-
-
-def _zone(name: str) -> tzinfo:
-    """``--tz``: an IANA time zone name such as ``Asia/Kolkata``, or ``UTC``."""
-    if name.upper() == "UTC":
-        return UTC
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise _fail(
-            f"--tz {name!r}: not a time zone; use an IANA name such as Asia/Kolkata, or UTC"
-        ) from None
 
 
 def _date(text: str | None, flag: str, zone: tzinfo = UTC, whole_day: bool = False) -> datetime | None:
@@ -179,7 +166,8 @@ def backtest(
         str,
         typer.Option(
             "--tz",
-            help="Time zone of --from/--to dates and of times without an offset, e.g. Asia/Kolkata",
+            help="Time zone of --from/--to dates and of every time without an offset, in them and in the "
+            "files, e.g. Asia/Kolkata",
         ),
     ] = "UTC",
     close_at_end: Annotated[bool, typer.Option(help="Close open positions at the last close")] = False,
@@ -235,10 +223,11 @@ def backtest(
             _base_config(execution_config_file),
         )
         engine = Backtest.create(cls.name, instance_id or cls.name, params, config)
-        bars = load_bars(inputs, symbol, interval, *_range(start, end, _zone(tz)))
+        zone = time_zone(tz)
+        bars = load_bars(inputs, symbol, interval, *_range(start, end, zone), zone)
     except ValidationError as exc:
         raise _fail(readable(exc)) from None
-    except (BacktestError, BarFileError, StrategyConfigError) as exc:
+    except (BacktestError, BadZoneError, BarFileError, StrategyConfigError) as exc:
         raise _fail(str(exc)) from None
     count = sum(len(s) for s in bars)
     settings: dict[str, Any] = {

@@ -33,7 +33,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -124,9 +124,11 @@ def load_bars(
     interval: str,
     start: datetime | None,
     end: datetime | None,
+    zone: tzinfo = UTC,
 ) -> list[BarSeries]:
     """Bars of every input (one symbol per file: ``--symbol`` in order, else the file's stem upper-cased),
-    filtered to [start, end]: one series per symbol, as columns (``BarSeries``; events built when used)."""
+    filtered to [start, end]: one series per symbol, as columns (``BarSeries``; events built when used).
+    A timestamp without an offset is a wall time in ``zone``, as ``bastion feed replay --tz`` reads it."""
     if symbols and len(symbols) != len(inputs):
         raise BacktestError(
             f"{len(inputs)} --input files but {len(symbols)} --symbol values; give one per file"
@@ -136,7 +138,7 @@ def load_bars(
         symbol = symbols[index] if symbols else path.stem.upper()
         if symbol in out:
             raise BacktestError(f"{path}: symbol {symbol} is given by another input too; one file per symbol")
-        frame = load_bar_file(path)  # a BarFileError names the file; the CLI prints it
+        frame = load_bar_file(path, zone)  # a BarFileError names the file; the CLI prints it
         if start is not None:
             frame = frame[frame["timestamp"] >= pd.Timestamp(start)]
         if end is not None:

@@ -25,7 +25,7 @@ from services.analytics.domain.confluence import ConfluenceConfig, evaluate
 from services.analytics.domain.indicators import INDICATOR_NAMES, compute_all, rows_of
 from services.analytics.domain.insight import stable
 from services.analytics.recompute import UnknownSymbolError, symbols_to_update, update_symbol
-from shared.barfiles import BarFileError, load_bar_file
+from shared.barfiles import TZ_HELP, BadZoneError, BarFileError, load_bar_file, time_zone
 from shared.contracts.analytics import InsightEvent, InsightsRecomputed, RecomputeInsights
 from shared.contracts.subjects import ANALYTICS_RECOMPUTE, InvalidSymbolError, normalize_symbol
 from shared.runtime.bus import Bus
@@ -179,14 +179,15 @@ def indicators(
     output: Annotated[Path, typer.Option("--output", help="CSV file to write")],
     interval: Annotated[str, typer.Option(help="Bar interval, e.g. 1m, 1d")] = "1d",
     config: ConfigOpt = None,
+    tz: Annotated[str, typer.Option("--tz", help=TZ_HELP)] = "UTC",
 ) -> None:
     """Offline: indicators and the insight's bias, confidence and regime for every bar of a file.
 
     The whole file is validated first, exactly as ``bastion feed replay`` and ``bastion backtest`` do."""
     sym, cfg, interval = _symbol(symbol), _config(config), _interval(interval)
     try:
-        frame = load_bar_file(input_file)
-    except BarFileError as exc:
+        frame = load_bar_file(input_file, time_zone(tz))
+    except (BadZoneError, BarFileError) as exc:
         raise _fail(str(exc), 2) from None
     high, low, close = (frame[name].to_numpy() for name in ("high", "low", "close"))
     values = rows_of(compute_all(high, low, close))

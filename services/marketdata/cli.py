@@ -23,7 +23,7 @@ from services.marketdata.domain.bars import SYNTHETIC, file_source, to_bars
 from services.marketdata.domain.intervals import BadIntervalError, interval_seconds
 from services.marketdata.domain.synthetic import DEFAULT_START, generate
 from services.marketdata.handlers import IngestReport, ingest
-from shared.barfiles import BarFileError, load_bar_file
+from shared.barfiles import TZ_HELP, BadZoneError, BarFileError, load_bar_file, time_zone
 from shared.contracts.market_data import OHLCVBar
 from shared.contracts.subjects import InvalidSymbolError, normalize_symbol
 from shared.runtime.bus import Bus
@@ -160,12 +160,13 @@ def replay(
     symbol: Annotated[str, typer.Option(help="Symbol the bars belong to, e.g. INFY")],
     interval: Annotated[str, typer.Option(help="Bar interval: 1m, 5m, 1h, 1d ...")] = "1d",
     speed: Annotated[str, typer.Option(help="max, or a multiple of real time such as 1x or 60x")] = "max",
+    tz: Annotated[str, typer.Option("--tz", help=TZ_HELP)] = "UTC",
 ) -> None:
     """Validate a whole bar file, then store and publish its bars (each bar once, however often replayed)."""
     sym, ivl, pace = _symbol(symbol), _interval(interval), parse_speed(speed)
     try:
-        frame = load_bar_file(input)
-    except BarFileError as exc:
+        frame = load_bar_file(input, time_zone(tz))
+    except (BadZoneError, BarFileError) as exc:
         _fail(str(exc))
     _run(to_bars(frame, sym, ivl, file_source(input.name)), pace, "replayed")
 

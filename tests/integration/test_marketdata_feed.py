@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import nats
@@ -14,6 +15,7 @@ import pytest
 from nats.js.errors import NotFoundError
 from typer.testing import CliRunner, Result
 
+from bastion.backtest.engine import load_bars
 from services.marketdata.adapters.store import BarStore
 from services.marketdata.cli import app
 from services.marketdata.domain.bars import file_source, to_bars
@@ -169,6 +171,26 @@ def test_bars_stored_but_not_published_before_a_crash_are_published_by_the_next_
     assert stream_messages(nats_url) == 12
 
 
+def test_replay_with_tz_reads_times_without_an_offset_as_that_zone_and_as_the_backtest_does(
+    nats_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "infy.csv"
+    rows = [f"2024-03-01 09:{15 + i}:00,{100 + i},{102 + i},{99 + i},{101 + i},{10 + i}" for i in range(5)]
+    path.write_text(HEADER + "\n".join(rows) + "\n")  # an NSE export in IST, without offsets
+    args = ["replay", "--input", str(path), "--symbol", "INFY", "--interval", "1m", "--tz", "Asia/Kolkata"]
+    result = feed(args, nats_url, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "2024-03-01T03:45:00+00:00 .. 2024-03-01T03:49:00+00:00" in result.output
+    con = duckdb.connect(str(tmp_path / "marketdata.duckdb"), read_only=True)
+    ids = [str(r[0]) for r in con.execute('SELECT event_id FROM bars ORDER BY "timestamp"').fetchall()]
+    con.close()
+    backtest = load_bars([path], ["INFY"], "1m", None, None, ZoneInfo("Asia/Kolkata"))[0]
+    assert ids == [str(backtest.event_id(i)) for i in range(5)]  # the same bars, so parity holds
+    assert ids != [
+        str(b.event_id) for b in to_bars(load_bar_file(path), "INFY", "1m", file_source(path.name))
+    ]
+
+
 def test_simulate_loads_the_bastion_up_sample(nats_url: str, tmp_path: Path) -> None:
     args = ["simulate", "--symbols", "INFY,TCS,RELIANCE", "--bars", "40", "--seed", "7", "--interval", "1m"]
     result = feed(args, nats_url, tmp_path)
@@ -215,6 +237,10 @@ def test_simulate_with_the_same_seed_stores_the_same_bars(nats_url: str, tmp_pat
         (
             ["replay", "--input", "{csv}", "--symbol", "INFY", "--interval", "daily"],
             "invalid interval 'daily'",
+        ),
+        (
+            ["replay", "--input", "{csv}", "--symbol", "INFY", "--tz", "IST"],
+            "--tz 'IST': not a time zone; use an IANA name such as Asia/Kolkata, or UTC",
         ),
         (["simulate", "--symbols", "IN FY", "--bars", "3"], "invalid symbol 'IN FY'"),
         (["simulate", "--symbols", "INFY", "--start", "monday"], "invalid --start 'monday'"),

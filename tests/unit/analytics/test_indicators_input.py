@@ -149,3 +149,58 @@ def test_a_missing_or_undecodable_file_is_refused_with_exit_code_2(tmp_path: Pat
         assert result.exit_code == 2, result.output
         assert str(tmp_path / name) in result.output
         assert "Traceback" not in result.output
+
+
+def test_with_tz_times_without_an_offset_are_wall_times_of_that_zone(tmp_path: Path) -> None:
+    minutes = [f"2024-03-01 09:{15 + i}:00,100,102,99,101,1000" for i in range(25)]
+    (tmp_path / "b.csv").write_text(HEADER + "\n".join(minutes) + "\n")  # an NSE export in IST
+    args = ["analytics", "indicators", "--input", str(tmp_path / "b.csv"), "--symbol", "INFY"]
+    result = runner.invoke(app, [*args, "--output", str(tmp_path / "o.csv"), "--tz", "Asia/Kolkata"])
+    assert result.exit_code == 0, result.output
+    got = written(tmp_path / "o.csv")
+    assert (got[0]["timestamp"], got[-1]["timestamp"]) == (
+        "2024-03-01T03:45:00+00:00",
+        "2024-03-01T04:09:00+00:00",
+    )
+    result = runner.invoke(app, [*args, "--output", str(tmp_path / "x.csv"), "--tz", "India"])
+    assert result.exit_code == 2
+    assert "--tz 'India': not a time zone; use an IANA name such as Asia/Kolkata, or UTC" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_replay_backtest_and_indicators_refuse_a_wall_time_a_zone_skips_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BASTION_NATS_URL", "nats://127.0.0.1:1")  # never reached: the file is refused first
+    monkeypatch.setenv("BASTION_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BASTION_HOME", str(tmp_path / "home"))
+    path = tmp_path / "b.csv"
+    path.write_text(HEADER + "2024-03-31 00:30,100,102,99,101,1\n2024-03-31 01:30,100,102,99,101,1\n")
+    zone = ["--tz", "Europe/London"]  # 01:30 of March 31, 2024 is skipped there
+    message = f"{path}: line 3, column 'timestamp': '2024-03-31 01:30' is not one instant in Europe/London"
+    results = {
+        "indicators": runner.invoke(
+            app,
+            [
+                "analytics",
+                "indicators",
+                "--input",
+                str(path),
+                "--symbol",
+                "INFY",
+                "--output",
+                str(tmp_path / "o.csv"),
+                *zone,
+            ],
+        ),
+        "replay": runner.invoke(app, ["feed", "replay", "--input", str(path), "--symbol", "INFY", *zone]),
+        "backtest": runner.invoke(app, ["backtest", "--strategy", "sma_cross", "--input", str(path), *zone]),
+    }
+    for command, result in results.items():
+        assert (result.exit_code, message in " ".join(result.output.split())) == (2, True), (
+            command,
+            result.output,
+        )
+        assert "Traceback" not in result.output, command
+    assert not (tmp_path / "data" / "marketdata.duckdb").exists()

@@ -114,6 +114,38 @@ def test_with_tz_a_time_without_an_offset_is_in_that_zone(tmp_path: Path) -> Non
     assert (curve[0]["t"], curve[-1]["t"]) == ("2024-03-27T03:45:00+00:00", "2024-03-27T09:59:00+00:00")
 
 
+def test_with_tz_the_files_times_without_an_offset_are_in_that_zone_too(tmp_path: Path) -> None:
+    path = tmp_path / "infy.csv"
+    rows = ["timestamp,open,high,low,close,volume"]
+    for day in (26, 27):  # an NSE export in IST, without offsets: 09:15 to 15:29 each day
+        start = datetime(2024, 3, day, 9, 15)
+        rows += [
+            f"{start + timedelta(minutes=m)},{100 + m % 40},{101 + m % 40},{99 + m % 40},{100 + m % 40},10"
+            for m in range(375)
+        ]
+    path.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out.json"
+    args = [
+        "backtest",
+        "--strategy",
+        "sma_cross",
+        "--input",
+        str(path),
+        "--interval",
+        "1m",
+        "--json",
+        str(out),
+    ]
+    result = CliRunner().invoke(app, [*args, "--tz", "Asia/Kolkata", "--from", "2024-03-27"])
+    assert result.exit_code == 0, result.output
+    curve = json.loads(out.read_text())["equity_curve"]
+    assert (curve[0]["t"], curve[-1]["t"]) == ("2024-03-27T03:45:00+00:00", "2024-03-27T09:59:00+00:00")
+    result = CliRunner().invoke(app, [*args, "--from", "2024-03-27"])  # without --tz: UTC wall times
+    assert result.exit_code == 0, result.output
+    curve = json.loads(out.read_text())["equity_curve"]
+    assert (curve[0]["t"], curve[-1]["t"]) == ("2024-03-27T09:15:00+00:00", "2024-03-27T15:29:00+00:00")
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import tempfile
+from datetime import UTC
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -13,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared import barfiles
-from shared.barfiles import BarFileError, load_bar_file
+from shared.barfiles import BadZoneError, BarFileError, load_bar_file, time_zone
 
 GENERIC = "timestamp,open,high,low,close,volume\n"
 ROWS = [
@@ -59,6 +61,90 @@ def test_offsets_are_converted_to_utc(tmp_path: Path) -> None:
 def test_a_time_without_an_offset_is_utc_as_the_readme_says(tmp_path: Path) -> None:
     frame = load_bar_file(write(tmp_path, GENERIC + "2024-01-02 09:15:00,100,105,99,104,1000\n"))
     assert frame["timestamp"].iloc[0] == pd.Timestamp("2024-01-02T09:15:00", tz="UTC")
+
+
+# -- times without an offset: a wall time in the zone the command's --tz names --------------------------
+IST = ZoneInfo("Asia/Kolkata")
+LONDON = ZoneInfo("Europe/London")
+#: Each form of timestamp text, and the instant it is when the zone is IST.
+IST_FORMS = [
+    ("2024-03-01", "2024-02-29T18:30:00Z"),  # a plain date: midnight IST
+    ("2024-03-01 09:15:00", "2024-03-01T03:45:00Z"),
+    ("2024-03-01T09:16", "2024-03-01T03:46:00Z"),
+    ("2024-03-01T09:17:00.500", "2024-03-01T03:47:00.500Z"),
+    ("20240301T091800", "2024-03-01T03:48:00Z"),
+    ("2024-03-01T03:49:00Z", "2024-03-01T03:49:00Z"),  # an offset means what it says, whatever --tz is
+    ("2024-03-01T09:20:00+05:30", "2024-03-01T03:50:00Z"),
+    ("2024-03-01T09:21:00+0530", "2024-03-01T03:51:00Z"),
+    ("2024-03-01T08:52:00+05", "2024-03-01T03:52:00Z"),
+    ("2024-02-29T22:53:00-04:00", "2024-03-01T02:53:00Z"),
+    ("2024-03-01 09:24:00 +05:30", "2024-03-01T03:54:00Z"),
+]
+
+
+def ist_file(tmp_path: Path, forms: list[tuple[str, str]]) -> Path:
+    ordered = sorted(forms, key=lambda f: pd.Timestamp(f[1]))
+    return write(tmp_path, GENERIC + "".join(f"{text},100,105,99,104,1000\n" for text, _ in ordered))
+
+
+@pytest.mark.parametrize("reader", ["fast", "line-tracking"])
+def test_with_a_zone_a_time_without_an_offset_is_a_wall_time_there(tmp_path: Path, reader: str) -> None:
+    path = ist_file(tmp_path, IST_FORMS)
+    frame = load_bar_file(path, IST) if reader == "fast" else barfiles.validate(barfiles._read_csv(path), IST)
+    expected = sorted(pd.Timestamp(instant) for _, instant in IST_FORMS)
+    assert frame["timestamp"].tolist() == expected
+    assert str(frame["timestamp"].dt.tz) == "UTC"
+
+
+def test_both_readers_agree_on_times_in_a_zone(tmp_path: Path) -> None:
+    path = ist_file(tmp_path, IST_FORMS)
+    pd.testing.assert_frame_equal(load_bar_file(path, IST), barfiles.validate(barfiles._read_csv(path), IST))
+
+
+def test_without_a_zone_the_same_file_is_read_as_utc(tmp_path: Path) -> None:
+    frame = load_bar_file(ist_file(tmp_path, IST_FORMS[:5]), UTC)  # the forms without an offset
+    assert frame["timestamp"].iloc[0] == pd.Timestamp("2024-03-01T00:00:00Z")
+    assert frame["timestamp"].iloc[1] == pd.Timestamp("2024-03-01T09:15:00Z")
+
+
+def test_parquet_times_without_a_zone_are_wall_times_in_the_zone(tmp_path: Path) -> None:
+    times = pd.to_datetime(["2024-03-01 09:15", "2024-03-01 09:16"])
+    prices = {name: [100.0, 101.0] for name in ("open", "high", "low", "close")}
+    pd.DataFrame({"timestamp": times, **prices, "volume": [1, 2]}).to_parquet(tmp_path / "naive.parquet")
+    aware = pd.DataFrame({"timestamp": times.tz_localize("UTC"), **prices, "volume": [1, 2]})
+    aware.to_parquet(tmp_path / "aware.parquet")
+    assert load_bar_file(tmp_path / "naive.parquet", IST)["timestamp"].iloc[0] == pd.Timestamp(
+        "2024-03-01T03:45Z"
+    )
+    assert load_bar_file(tmp_path / "aware.parquet", IST)["timestamp"].iloc[0] == pd.Timestamp(
+        "2024-03-01T09:15Z"
+    )
+
+
+@pytest.mark.parametrize(
+    ("day", "wall"),
+    [("2024-03-31", "01:30:00"), ("2024-10-27", "01:30:00")],  # skipped, then repeated, by London's clocks
+    ids=["skipped", "repeated"],
+)
+def test_a_wall_time_that_is_not_one_instant_in_the_zone_is_a_bad_row(
+    tmp_path: Path, day: str, wall: str
+) -> None:
+    rows = [f"{day} 00:30:00", f"{day} {wall}", f"{day} 03:30:00"]
+    path = write(tmp_path, GENERIC + "".join(f"{r},100,105,99,104,1000\n" for r in rows))
+    with pytest.raises(BarFileError) as info:
+        load_bar_file(path, LONDON)
+    assert (info.value.line, info.value.column) == (3, "timestamp")
+    assert f"'{day} {wall}' is not one instant in Europe/London" in str(info.value)
+    assert "write it with its offset" in str(info.value)
+    assert len(load_bar_file(path, IST)) == 3  # the same wall times are instants in IST
+
+
+def test_a_zone_is_an_iana_name_or_utc() -> None:
+    assert time_zone("utc") is UTC
+    assert time_zone(" Asia/Kolkata ") == IST
+    for bad in ("IST", "Asia", "../etc/passwd", ""):
+        with pytest.raises(BadZoneError, match=f"--tz {bad!r}: not a time zone; use an IANA name"):
+            time_zone(bad)
 
 
 @pytest.mark.parametrize(
