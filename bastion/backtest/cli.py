@@ -131,9 +131,9 @@ def shown(key: str, value: Any) -> str:
     return f"{value:,.1f}" if key.endswith("_days") else f"{value:,.2f}"
 
 
-def _summary(figures: dict[str, Any], result: BacktestResult) -> None:
+def _summary(figures: dict[str, Any], result: BacktestResult, zone: tzinfo) -> None:
     table = Table(title=f"backtest {result.strategy_id}", show_header=False)
-    for key, value in figures.items():
+    for key, value in report.in_zone(figures, zone).items():
         table.add_row(key, shown(key, value))
     if result.final_positions:
         table.add_row("open positions", ", ".join(f"{s} {q}" for s, q in result.final_positions.items()))
@@ -276,13 +276,13 @@ def backtest(
         trips = round_trips(result.fills)
         figures = stats.compute(result.equity, float(config.initial_cash), trips, result.exposed)
         settings["params"] = params
-        _summary(figures, result)
+        _summary(figures, result, zone)
         if json_out is not None:
             _write(json_out, lambda path: output.write_result(path, result, trips, figures, settings))
         if report_out is not None:
             title = f"Backtest: {result.strategy_id}"
             page = report.render(
-                title, figures, result.equity, trips, _frames(result), result.fills, settings
+                title, figures, result.equity, trips, _frames(result), result.fills, settings, zone
             )
             _write(report_out, lambda path: output.write_text(path, page))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -68,7 +69,20 @@ def line_chart(series: pd.Series, colour: str, title: str, fmt: str = "{:,.2f}",
     )
 
 
-def candle_chart(bars: pd.DataFrame, fills: Sequence[TradeEvent], symbol: str) -> str:
+def shown_at(moment: datetime, zone: tzinfo) -> str:
+    """A time as the report and the terminal show it: ISO-8601 in ``zone`` (``--tz``), with its offset."""
+    return moment.astimezone(zone).isoformat()
+
+
+def in_zone(figures: dict[str, Any], zone: tzinfo) -> dict[str, Any]:
+    """The statistics as shown: ``start`` and ``end`` (UTC in the JSON) as times in ``zone``."""
+    return {
+        k: shown_at(datetime.fromisoformat(v), zone) if k in ("start", "end") and isinstance(v, str) else v
+        for k, v in figures.items()
+    }
+
+
+def candle_chart(bars: pd.DataFrame, fills: Sequence[TradeEvent], symbol: str, zone: tzinfo = UTC) -> str:
     """``bars``: columns timestamp, open, high, low, close (one symbol, time-ordered)."""
     if bars.empty:
         return "<p>no bars</p>"
@@ -100,7 +114,7 @@ def candle_chart(bars: pd.DataFrame, fills: Sequence[TradeEvent], symbol: str) -
             f'<rect x="{x - width / 2:.1f}" y="{top:.1f}" width="{width:.1f}" '
             f'height="{max(bottom - top, 0.8):.1f}" fill="{colour}"/>'
         )
-    parts += _markers(candles, fills, xs, lo, hi, merged=bucket is not None)
+    parts += _markers(candles, fills, xs, lo, hi, merged=bucket is not None, zone=zone)
     return (
         f'<svg role="img" aria-label="{html.escape(symbol)} candlesticks" width="{WIDTH}" height="{HEIGHT}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}">{"".join(parts)}{_axis_labels(lo, hi)}</svg>'
@@ -108,7 +122,13 @@ def candle_chart(bars: pd.DataFrame, fills: Sequence[TradeEvent], symbol: str) -
 
 
 def _markers(
-    candles: pd.DataFrame, fills: Sequence[TradeEvent], xs: list[float], lo: float, hi: float, merged: bool
+    candles: pd.DataFrame,
+    fills: Sequence[TradeEvent],
+    xs: list[float],
+    lo: float,
+    hi: float,
+    merged: bool,
+    zone: tzinfo,
 ) -> list[str]:
     """A triangle per fill at its candle (the last one starting at or before it) and price: buys below,
     pointing up, sells above. Where candles merge several bars (``merged``), a candle's fills of one side
@@ -137,11 +157,11 @@ def _markers(
             colour = "#c2410c"
         first = group[0]
         if len(group) == 1:
-            tip = f"{side} {first.quantity} @ {first.price} on {first.filled_at.isoformat()}"
+            tip = f"{side} {first.quantity} @ {first.price} on {shown_at(first.filled_at, zone)}"
         else:
             tip = (
                 f"{len(group)} {side} fills, {quantity} in all @ {price:.2f} on average, "
-                f"{first.filled_at.isoformat()} to {group[-1].filled_at.isoformat()}"
+                f"{shown_at(first.filled_at, zone)} to {shown_at(group[-1].filled_at, zone)}"
             )
         parts.append(f'<polygon points="{shape}" fill="{colour}"><title>{html.escape(tip)}</title></polygon>')
     return parts
@@ -165,8 +185,12 @@ def render(
     bars: dict[str, pd.DataFrame],
     fills: Sequence[TradeEvent],
     settings: dict[str, Any],
+    zone: tzinfo = UTC,
 ) -> str:
-    stat_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{_cell(v)}</td></tr>" for k, v in stats.items())
+    """The page; times are shown in ``zone`` (``--tz``), with their offset."""
+    stat_rows = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{_cell(v)}</td></tr>" for k, v in in_zone(stats, zone).items()
+    )
     setting_rows = "".join(
         f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in settings.items()
     )
@@ -179,9 +203,9 @@ def render(
                 t.symbol,
                 t.direction,
                 t.quantity,
-                t.entry_time.isoformat(),
+                shown_at(t.entry_time, zone),
                 t.entry_price,
-                t.exit_time.isoformat() if t.exit_time else "open",
+                shown_at(t.exit_time, zone) if t.exit_time else "open",
                 t.exit_price,
                 t.commission,
                 t.pnl,
@@ -191,7 +215,7 @@ def render(
         for t in trips
     )
     candles = "".join(
-        f"<h2>{html.escape(sym)}</h2>" + candle_chart(frame, [f for f in fills if f.symbol == sym], sym)
+        f"<h2>{html.escape(sym)}</h2>" + candle_chart(frame, [f for f in fills if f.symbol == sym], sym, zone)
         for sym, frame in sorted(bars.items())
     )
     return f"""<!doctype html>

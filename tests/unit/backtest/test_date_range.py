@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from typer.testing import CliRunner
@@ -144,6 +145,26 @@ def test_with_tz_the_files_times_without_an_offset_are_in_that_zone_too(tmp_path
     assert result.exit_code == 0, result.output
     curve = json.loads(out.read_text())["equity_curve"]
     assert (curve[0]["t"], curve[-1]["t"]) == ("2024-03-27T09:15:00+00:00", "2024-03-27T15:29:00+00:00")
+
+
+def test_with_tz_the_terminal_and_the_report_show_times_there_and_the_json_keeps_utc(tmp_path: Path) -> None:
+    report = tmp_path / "r.html"
+    code, output, result = run(tmp_path, "--tz", "Asia/Kolkata", "--report", str(report))
+    assert code == 0, output
+    assert "start │ 2024-03-26T09:15:00+05:30" in output
+    assert "end │ 2024-03-28T15:29:00+05:30" in output
+    assert (result["stats"]["start"], result["stats"]["end"]) == (
+        "2024-03-26T03:45:00+00:00",
+        "2024-03-28T09:59:00+00:00",
+    )
+    page = report.read_text()
+    assert "<td>2024-03-26T09:15:00+05:30</td>" in page
+    trip = result["trades"][0]
+    shown = datetime.fromisoformat(trip["entry_time"]).astimezone(ZoneInfo("Asia/Kolkata")).isoformat()
+    assert trip["entry_time"].endswith("+00:00")
+    assert f"<td>{shown}</td>" in page  # the trade list
+    assert f"on {shown}" in page  # the fill's marker on the candles
+    assert "+00:00" not in page.replace(trip["entry_time"], "")  # nothing else in UTC
 
 
 @pytest.mark.parametrize(
