@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import gc
 import re
-from collections.abc import Sequence
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import nats
+import pandas as pd
 import typer
 from nats.errors import Error as NatsError
 from rich.console import Console
@@ -116,7 +120,11 @@ async def _connect(settings: RuntimeSettings) -> Bus:
     return Bus(nc, settings.service, replicas=settings.stream_replicas)
 
 
-async def _ingest_over_nats(bars: Sequence[OHLCVBar], speed: float | None) -> IngestReport:
+#: One run's bars, built when their turn comes (a replay of several files holds one file's events at a time).
+Batch = Callable[[], Sequence[OHLCVBar]]
+
+
+async def _ingest_over_nats(batches: Sequence[Batch], total: int, speed: float | None) -> list[IngestReport]:
     settings = RuntimeSettings.from_env("marketdata")
     store = BarStore(settings.db_path("marketdata"))
     bus = await _connect(settings)
@@ -126,49 +134,128 @@ async def _ingest_over_nats(bars: Sequence[OHLCVBar], speed: float | None) -> In
         async def publish(chunk: Sequence[OHLCVBar]) -> int:
             return await bus.publish_many([(b.subject(), b) for b in chunk])
 
-        show = len(bars) >= PROGRESS_FROM or speed is not None
+        show = total >= PROGRESS_FROM or speed is not None
         columns = (TextColumn("bars"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        reports: list[IngestReport] = []
         with Progress(*columns, console=err, disable=not show) as progress:
-            task = progress.add_task("bars", total=len(bars))
-            try:
-                return await ingest(
-                    bars, store, publish, speed=speed, progress=lambda n: progress.advance(task, n)
-                )
-            except (NatsError, TimeoutError) as exc:
-                raise FeedError(
-                    f"publishing to NATS failed: {exc or type(exc).__name__}; the bars are stored and the "
-                    "next replay of the same input publishes the rest"
-                ) from None
+            task = progress.add_task("bars", total=total)
+            for batch in batches:
+                bars = batch()
+                # The bars live until their batch is done: out of the cyclic collector's way, or every
+                # full collection during the publish would rescan them all (a third of a 100k-bar replay).
+                gc.freeze()
+                try:
+                    reports.append(
+                        await ingest(
+                            bars, store, publish, speed=speed, progress=lambda n: progress.advance(task, n)
+                        )
+                    )
+                except (NatsError, TimeoutError) as exc:
+                    raise FeedError(
+                        f"publishing to NATS failed: {exc or type(exc).__name__}; the bars are stored and "
+                        "the next replay of the same input publishes the rest"
+                    ) from None
+                del bars
+        return reports
     finally:
         await bus.close()
 
 
-def _run(bars: Sequence[OHLCVBar], speed: float | None, verb: str) -> None:
-    # The bars live until this command ends: move them out of the cyclic collector's way, or every full
-    # collection during the publish would rescan all of them (a third of a 100k-bar replay's time).
-    gc.freeze()
+def _run(batches: Sequence[Batch], total: int, speed: float | None, verb: str) -> None:
+    started = time.monotonic()
     try:
-        report = asyncio.run(_ingest_over_nats(bars, speed))
+        reports = asyncio.run(_ingest_over_nats(batches, total, speed))
     except (FeedError, StoreBusyError) as exc:
         _fail(str(exc), code=1)
-    out.print(f"[green]{verb}[/green] {escape(report.summary())}")
+    if len(reports) > 1:
+        for report in reports:
+            out.print(f"  {escape(report.summary())}")
+        firsts = [r.first for r in reports if r.first is not None]
+        lasts = [r.last for r in reports if r.last is not None]
+        reports = [
+            IngestReport(
+                bars=sum(r.bars for r in reports),
+                stored=sum(r.stored for r in reports),
+                published=sum(r.published for r in reports),
+                symbols=sorted({s for r in reports for s in r.symbols}),
+                first=min(firsts, default=None),
+                last=max(lasts, default=None),
+                seconds=time.monotonic() - started,
+            )
+        ]
+    out.print(f"[green]{verb}[/green] {escape(reports[0].summary())}")
+
+
+@dataclass(frozen=True)
+class _File:
+    """A bar file read and validated whole, with the symbol its bars get."""
+
+    path: Path
+    symbol: str
+    frame: pd.DataFrame
+
+    def bars(self, interval: str) -> list[OHLCVBar]:
+        return to_bars(self.frame, self.symbol, interval, file_source(self.path.name))
+
+
+def _files(paths: Sequence[Path], symbols: Sequence[str], zone: tzinfo) -> list[_File]:
+    """Every file validated, each with its symbol (``--symbol`` in order, else its name), before any bar is
+    stored: one bad file, and nothing is."""
+    if symbols and len(symbols) != len(paths):
+        _fail(f"{len(paths)} --input files but {len(symbols)} --symbol values; give one per file, or none")
+    files: list[_File] = []
+    by_symbol: dict[str, Path] = {}
+    for index, path in enumerate(paths):
+        if symbols:
+            sym = _symbol(symbols[index])
+        else:
+            try:
+                sym = normalize_symbol(path.stem)
+            except InvalidSymbolError as exc:
+                _fail(f"{path}: no --symbol given, and the file's name is not a symbol: {exc}")
+        if sym in by_symbol:
+            _fail(f"{path}: symbol {sym} is given by {by_symbol[sym]} too; one file per symbol")
+        by_symbol[sym] = path
+        try:
+            files.append(_File(path, sym, load_bar_file(path, zone)))
+        except BarFileError as exc:
+            _fail(str(exc))
+    return files
 
 
 @app.command()
 def replay(
-    input: Annotated[Path, typer.Option("--input", "-i", help="CSV or Parquet bar file")],
-    symbol: Annotated[str, typer.Option(help="Symbol the bars belong to, e.g. INFY")],
+    inputs: Annotated[
+        list[Path], typer.Option("--input", "-i", help="CSV or Parquet bar file; repeat for several symbols")
+    ],
+    symbols: Annotated[
+        list[str] | None,
+        typer.Option("--symbol", help="Symbol of each --input, in order, e.g. INFY (default: the file name)"),
+    ] = None,
     interval: Annotated[str, typer.Option(help="Bar interval: 1m, 5m, 1h, 1d ...")] = "1d",
     speed: Annotated[str, typer.Option(help="max, or a multiple of real time such as 1x or 60x")] = "max",
     tz: Annotated[str, typer.Option("--tz", help=TZ_HELP)] = "UTC",
 ) -> None:
-    """Validate a whole bar file, then store and publish its bars (each bar once, however often replayed)."""
-    sym, ivl, pace = _symbol(symbol), _interval(interval), parse_speed(speed)
+    """Validate whole bar files (all of them first), then store and publish their bars (each bar once,
+    however often replayed). Several files are replayed one after the other, or merged in time order when
+    paced (--speed)."""
+    ivl, pace = _interval(interval), parse_speed(speed)
     try:
-        frame = load_bar_file(input, time_zone(tz))
-    except (BadZoneError, BarFileError) as exc:
+        zone = time_zone(tz)
+    except BadZoneError as exc:
         _fail(str(exc))
-    _run(to_bars(frame, sym, ivl, file_source(input.name)), pace, "replayed")
+    files = _files(inputs, symbols or [], zone)
+    total = sum(len(f.frame) for f in files)
+    if pace is None:
+        batches: list[Batch] = [partial(f.bars, ivl) for f in files]
+    else:
+        batches = [lambda: _in_time_order([b for f in files for b in f.bars(ivl)])]
+    _run(batches, total, pace, "replayed")
+
+
+def _in_time_order(bars: list[OHLCVBar]) -> list[OHLCVBar]:
+    bars.sort(key=lambda b: b.timestamp)  # stable: symbols interleave in time, each keeps its order
+    return bars
 
 
 @app.command()
@@ -191,5 +278,4 @@ def simulate(
     for name in names:
         frame = generate(name, bars, seed, interval_seconds=seconds, start=first)
         made.extend(to_bars(frame, name, ivl, SYNTHETIC))
-    made.sort(key=lambda b: b.timestamp)  # stable: symbols interleave in time, each keeps its order
-    _run(made, None, "simulated")
+    _run([lambda: _in_time_order(made)], len(made), None, "simulated")

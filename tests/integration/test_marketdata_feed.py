@@ -274,3 +274,95 @@ def test_paced_replay_publishes_in_bar_time_divided_by_speed(nats_url: str, tmp_
     assert "4 bars (4 new, 4 published)" in result.output
     assert stored(tmp_path) == [("INFY", "1d", 4, True)]
     assert stream_messages(nats_url) == 4
+
+
+# -- several files in one replay ---------------------------------------------------------------------------
+def published_bars(nats_url: str) -> list[tuple[str, str]]:
+    """(symbol, timestamp) of every bar on the stream, in stream order."""
+
+    async def read() -> list[tuple[str, str]]:
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        info = await js.stream_info("MARKETDATA")
+        out = []
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            body = json.loads((await js.get_msg("MARKETDATA", seq)).data or b"{}")
+            out.append((body["symbol"], body["timestamp"]))
+        await nc.close()
+        return out
+
+    return asyncio.run(read())
+
+
+def test_several_files_are_replayed_each_as_its_symbol(nats_url: str, tmp_path: Path) -> None:
+    infy, tcs = bars_csv(tmp_path / "infy.csv", rows=30), bars_csv(tmp_path / "tcs.csv", rows=20)
+    result = feed(["replay", "--input", str(infy), "--input", str(tcs)], nats_url, tmp_path)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "30 bars (30 new, 30 published) for 1 symbol(s) INFY," in lines[0]
+    assert "20 bars (20 new, 20 published) for 1 symbol(s) TCS," in lines[1]
+    assert "replayed 50 bars (50 new, 50 published) for 2 symbol(s) INFY,TCS, " in lines[2]
+    assert "2024-01-01T00:00:00+00:00 .. 2024-01-30T00:00:00+00:00" in lines[2]
+    assert stored(tmp_path) == [("INFY", "1d", 30, True), ("TCS", "1d", 20, True)]
+    assert [s for s, _ in published_bars(nats_url)] == ["INFY"] * 30 + ["TCS"] * 20  # one file, then the next
+    named = feed(
+        ["replay", "-i", str(infy), "-i", str(tcs), "--symbol", "wipro", "--symbol", "M&M"],
+        nats_url,
+        tmp_path,
+    )
+    assert named.exit_code == 0, named.output
+    assert [row[0] for row in stored(tmp_path)] == ["INFY", "M&M", "TCS", "WIPRO"]
+
+
+def test_a_paced_replay_of_several_files_interleaves_their_bars_in_time(
+    nats_url: str, tmp_path: Path
+) -> None:
+    infy, tcs = bars_csv(tmp_path / "infy.csv", rows=3), bars_csv(tmp_path / "tcs.csv", rows=3)
+    args = ["replay", "-i", str(infy), "-i", str(tcs), "--speed", "86400000x"]  # 1 ms per day of bars
+    result = feed(args, nats_url, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "replayed 6 bars (6 new, 6 published) for 2 symbol(s) INFY,TCS" in result.output
+    got = published_bars(nats_url)
+    assert [s for s, _ in got] == ["INFY", "TCS"] * 3
+    assert [t for _, t in got] == sorted(t for _, t in got)
+
+
+@pytest.mark.parametrize(
+    ("names", "extra", "needle"),
+    [
+        (["infy.csv", "bad.csv"], [], "bad.csv: line 3, column 'high': not a number: 'x'"),
+        (
+            ["infy.csv", "tcs.csv"],
+            ["--symbol", "INFY"],
+            "2 --input files but 1 --symbol values; give one per file",
+        ),
+        (["infy.csv", "INFY.parquet"], [], "INFY.parquet: symbol INFY is given by"),
+        (
+            ["infy.csv", "RELIANCE.NS.csv"],
+            [],
+            "RELIANCE.NS.csv: no --symbol given, and the file's name is not a symbol",
+        ),
+    ],
+    ids=["one-bad-file", "symbol-count", "same-symbol", "name-not-a-symbol"],
+)
+def test_one_bad_input_among_several_stores_nothing(
+    nats_url: str, tmp_path: Path, names: list[str], extra: list[str], needle: str
+) -> None:
+    paths = []
+    for name in names:
+        csv = bars_csv(tmp_path / f"{name}.csv", rows=3)
+        if name == "bad.csv":
+            csv.write_text(csv.read_text().replace(",103,", ",x,", 1))
+        target = tmp_path / name
+        if name.endswith(".parquet"):
+            target = parquet_of(csv).rename(target)
+        else:
+            csv.rename(target)
+        paths.append(target)
+    args = ["replay", *(a for p in paths for a in ("--input", str(p))), *extra]
+    result = feed(args, nats_url, tmp_path)
+    assert result.exit_code == 2, result.output
+    assert needle in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert stored(tmp_path) == []
+    assert stream_messages(nats_url) == 0
