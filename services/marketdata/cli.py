@@ -7,7 +7,7 @@ import asyncio
 import gc
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from functools import partial
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import nats
+import numpy as np
 import pandas as pd
 import typer
 from nats.errors import Error as NatsError
@@ -23,7 +24,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from services.marketdata.adapters.store import BarStore, StoreBusyError
-from services.marketdata.domain.bars import SYNTHETIC, file_source, to_bars
+from services.marketdata.domain.bars import SYNTHETIC, BarSeries, file_source, to_bars
 from services.marketdata.domain.intervals import BadIntervalError, interval_seconds
 from services.marketdata.domain.synthetic import DEFAULT_START, generate
 from services.marketdata.handlers import IngestReport, ingest
@@ -39,6 +40,8 @@ err = Console(stderr=True, soft_wrap=True)
 
 #: Runs longer than this show a progress bar.
 PROGRESS_FROM = 10_000
+#: A replay at full speed stores and publishes this many bars at a time (their events in memory at once).
+CHUNK_BARS = 100_000
 CONNECT_TIMEOUT = 10.0
 
 
@@ -120,7 +123,7 @@ async def _connect(settings: RuntimeSettings) -> Bus:
     return Bus(nc, settings.service, replicas=settings.stream_replicas)
 
 
-#: One run's bars, built when their turn comes (a replay of several files holds one file's events at a time).
+#: Bars to store and publish, built when their turn comes (a replay holds one batch of events at a time).
 Batch = Callable[[], Sequence[OHLCVBar]]
 
 
@@ -167,23 +170,18 @@ def _run(batches: Sequence[Batch], total: int, speed: float | None, verb: str) -
         reports = asyncio.run(_ingest_over_nats(batches, total, speed))
     except (FeedError, StoreBusyError) as exc:
         _fail(str(exc), code=1)
-    if len(reports) > 1:
-        for report in reports:
-            out.print(f"  {escape(report.summary())}")
-        firsts = [r.first for r in reports if r.first is not None]
-        lasts = [r.last for r in reports if r.last is not None]
-        reports = [
-            IngestReport(
-                bars=sum(r.bars for r in reports),
-                stored=sum(r.stored for r in reports),
-                published=sum(r.published for r in reports),
-                symbols=sorted({s for r in reports for s in r.symbols}),
-                first=min(firsts, default=None),
-                last=max(lasts, default=None),
-                seconds=time.monotonic() - started,
-            )
-        ]
-    out.print(f"[green]{verb}[/green] {escape(reports[0].summary())}")
+    firsts = [r.first for r in reports if r.first is not None]
+    lasts = [r.last for r in reports if r.last is not None]
+    report = IngestReport(
+        bars=sum(r.bars for r in reports),
+        stored=sum(r.stored for r in reports),
+        published=sum(r.published for r in reports),
+        symbols=sorted({s for r in reports for s in r.symbols}),
+        first=min(firsts, default=None),
+        last=max(lasts, default=None),
+        seconds=time.monotonic() - started if len(reports) > 1 else reports[0].seconds,
+    )
+    out.print(f"[green]{verb}[/green] {escape(report.summary())}")
 
 
 @dataclass(frozen=True)
@@ -193,9 +191,6 @@ class _File:
     path: Path
     symbol: str
     frame: pd.DataFrame
-
-    def bars(self, interval: str) -> list[OHLCVBar]:
-        return to_bars(self.frame, self.symbol, interval, file_source(self.path.name))
 
 
 def _files(paths: Sequence[Path], symbols: Sequence[str], zone: tzinfo) -> list[_File]:
@@ -236,9 +231,8 @@ def replay(
     speed: Annotated[str, typer.Option(help="max, or a multiple of real time such as 1x or 60x")] = "max",
     tz: Annotated[str, typer.Option("--tz", help=TZ_HELP)] = "UTC",
 ) -> None:
-    """Validate whole bar files (all of them first), then store and publish their bars (each bar once,
-    however often replayed). Several files are replayed one after the other, or merged in time order when
-    paced (--speed)."""
+    """Validate whole bar files (all of them first), then store and publish their bars in time order
+    (several files merged), each bar once however often replayed."""
     ivl, pace = _interval(interval), parse_speed(speed)
     try:
         zone = time_zone(tz)
@@ -246,11 +240,29 @@ def replay(
         _fail(str(exc))
     files = _files(inputs, symbols or [], zone)
     total = sum(len(f.frame) for f in files)
-    if pace is None:
-        batches: list[Batch] = [partial(f.bars, ivl) for f in files]
-    else:
-        batches = [lambda: _in_time_order([b for f in files for b in f.bars(ivl)])]
-    _run(batches, total, pace, "replayed")
+    series = [BarSeries.of_frame(f.frame, f.symbol, ivl, file_source(f.path.name)) for f in files]
+    _run(_in_time_order_batches(series, CHUNK_BARS if pace is None else total), total, pace, "replayed")
+
+
+def _in_time_order_batches(series: Sequence[BarSeries], size: int) -> list[Batch]:
+    """The bars of every series merged in time order (a tie in the order of the series), in batches of
+    ``size``, each batch's events built when its turn comes. In time order, downstream sees one clock across
+    the symbols (execution's sessions, breakers and equity curve go by data time)."""
+    which = np.concatenate([np.full(len(s), k, dtype=np.int64) for k, s in enumerate(series)])
+    rows = np.concatenate([np.arange(len(s), dtype=np.int64) for s in series])
+    order = np.argsort(np.concatenate([s.ns for s in series]), kind="stable")
+    which, rows = which[order], rows[order]
+
+    def batch(lo: int, hi: int) -> list[OHLCVBar]:
+        # each series' rows in [lo, hi) are consecutive: built in bulk, then interleaved as ``which`` says
+        part, taken = rows[lo:hi], which[lo:hi]
+        built: list[Iterator[OHLCVBar]] = []
+        for k, one in enumerate(series):
+            mine = part[taken == k]
+            built.append(iter(one.events_between(int(mine[0]), int(mine[-1]) + 1) if len(mine) else []))
+        return [next(built[k]) for k in taken.tolist()]
+
+    return [partial(batch, lo, min(lo + size, len(order))) for lo in range(0, len(order), max(size, 1))]
 
 
 def _in_time_order(bars: list[OHLCVBar]) -> list[OHLCVBar]:

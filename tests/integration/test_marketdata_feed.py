@@ -16,10 +16,12 @@ from nats.js.errors import NotFoundError
 from typer.testing import CliRunner, Result
 
 from bastion.backtest.engine import load_bars
+from services.marketdata import cli
 from services.marketdata.adapters.store import BarStore
 from services.marketdata.cli import app
 from services.marketdata.domain.bars import file_source, to_bars
 from shared.barfiles import load_bar_file
+from shared.contracts.market_data import OHLCVBar
 
 HEADER = "timestamp,open,high,low,close,volume\n"
 
@@ -277,34 +279,44 @@ def test_paced_replay_publishes_in_bar_time_divided_by_speed(nats_url: str, tmp_
 
 
 # -- several files in one replay ---------------------------------------------------------------------------
-def published_bars(nats_url: str) -> list[tuple[str, str]]:
-    """(symbol, timestamp) of every bar on the stream, in stream order."""
+def published(nats_url: str) -> list[dict[str, str]]:
+    """Every bar on the stream (its JSON), in stream order."""
 
-    async def read() -> list[tuple[str, str]]:
+    async def read() -> list[dict[str, str]]:
         nc = await nats.connect(nats_url)
         js = nc.jetstream()
         info = await js.stream_info("MARKETDATA")
         out = []
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            body = json.loads((await js.get_msg("MARKETDATA", seq)).data or b"{}")
-            out.append((body["symbol"], body["timestamp"]))
+            out.append(json.loads((await js.get_msg("MARKETDATA", seq)).data or b"{}"))
         await nc.close()
         return out
 
     return asyncio.run(read())
 
 
-def test_several_files_are_replayed_each_as_its_symbol(nats_url: str, tmp_path: Path) -> None:
+def published_bars(nats_url: str) -> list[tuple[str, str]]:
+    """(symbol, timestamp) of every bar on the stream, in stream order."""
+    return [(b["symbol"], b["timestamp"]) for b in published(nats_url)]
+
+
+def test_several_files_are_replayed_each_as_its_symbol_in_time_order(
+    nats_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli, "CHUNK_BARS", 7)  # batches that cut across both files
     infy, tcs = bars_csv(tmp_path / "infy.csv", rows=30), bars_csv(tmp_path / "tcs.csv", rows=20)
     result = feed(["replay", "--input", str(infy), "--input", str(tcs)], nats_url, tmp_path)
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
-    assert "30 bars (30 new, 30 published) for 1 symbol(s) INFY," in lines[0]
-    assert "20 bars (20 new, 20 published) for 1 symbol(s) TCS," in lines[1]
-    assert "replayed 50 bars (50 new, 50 published) for 2 symbol(s) INFY,TCS, " in lines[2]
-    assert "2024-01-01T00:00:00+00:00 .. 2024-01-30T00:00:00+00:00" in lines[2]
+    assert "replayed 50 bars (50 new, 50 published) for 2 symbol(s) INFY,TCS, " in result.output
+    assert "2024-01-01T00:00:00+00:00 .. 2024-01-30T00:00:00+00:00" in result.output
     assert stored(tmp_path) == [("INFY", "1d", 30, True), ("TCS", "1d", 20, True)]
-    assert [s for s, _ in published_bars(nats_url)] == ["INFY"] * 30 + ["TCS"] * 20  # one file, then the next
+    got = published_bars(nats_url)
+    assert [s for s, _ in got] == ["INFY", "TCS"] * 20 + ["INFY"] * 10  # one clock across the symbols
+    assert [t for _, t in got] == sorted(t for _, t in got)
+    expected = {str(b.event_id) for path, sym in ((infy, "INFY"), (tcs, "TCS")) for b in file_bars(path, sym)}
+    assert {b["event_id"] for b in published(nats_url)} == expected  # the very bars one replay per file gives
+    again = feed(["replay", "--input", str(infy), "--input", str(tcs)], nats_url, tmp_path)
+    assert "replayed 50 bars (0 new, 0 published)" in again.output, again.output
     named = feed(
         ["replay", "-i", str(infy), "-i", str(tcs), "--symbol", "wipro", "--symbol", "M&M"],
         nats_url,
@@ -312,6 +324,10 @@ def test_several_files_are_replayed_each_as_its_symbol(nats_url: str, tmp_path: 
     )
     assert named.exit_code == 0, named.output
     assert [row[0] for row in stored(tmp_path)] == ["INFY", "M&M", "TCS", "WIPRO"]
+
+
+def file_bars(path: Path, symbol: str) -> list[OHLCVBar]:
+    return to_bars(load_bar_file(path), symbol, "1d", file_source(path.name))
 
 
 def test_a_paced_replay_of_several_files_interleaves_their_bars_in_time(

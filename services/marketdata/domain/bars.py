@@ -127,13 +127,22 @@ class BarSeries:
             return list(self._events)
         return self._built(OHLCVBar.build_trusted)
 
-    def _built(self, make: Callable[..., OHLCVBar]) -> list[OHLCVBar]:
+    def events_between(self, start: int, stop: int) -> list[OHLCVBar]:
+        """``[bar(i) for i in range(start, stop)]``, built in bulk."""
+        if self._events is not None:
+            return self._events[start:stop]
+        return self._built(OHLCVBar.build_trusted, start, stop)
+
+    def _built(
+        self, make: Callable[..., OHLCVBar], start: int = 0, stop: int | None = None
+    ) -> list[OHLCVBar]:
         symbol, interval, source = self.symbol, self.interval, self.source
-        columns = [a.tolist() for a in (self.open, self.high, self.low, self.close, self.volume)]
+        part = slice(start, stop)
+        columns = [a[part].tolist() for a in (self.open, self.high, self.low, self.close, self.volume)]
         with collector_paused():
             return [
                 _build(make, symbol, interval, source, *row)
-                for row in zip(self.times(), *columns, strict=True)
+                for row in zip(self.times()[part], *columns, strict=True)
             ]
 
     def _build(self, make: Callable[..., OHLCVBar], i: int) -> OHLCVBar:
