@@ -153,14 +153,16 @@ class Portfolio(BaseModel):
 
     def record_equity(self, at: datetime, keep: int) -> None:
         """Raise the peak to the equity now, and keep it as the curve's point at ``at`` (the last ``keep``
-        points are kept; none when 0)."""
+        points are kept; none when 0). The curve's times never go back: a point at an earlier time than the
+        last one (a late signal filled at an old bar, a symbol whose bars lag the others) is the equity now,
+        so it replaces the last point instead of going in among the past ones."""
         equity = self.equity
         if equity > self.peak_equity:  # max() keeps the peak on a tie, and so does this
             self.peak_equity = equity
         if keep <= 0:
             return
-        if self.equity_curve and self.equity_curve[-1][0] == at:
-            self.equity_curve[-1] = (at, equity)
+        if self.equity_curve and self.equity_curve[-1][0] >= at:
+            self.equity_curve[-1] = (self.equity_curve[-1][0], equity)
         else:
             self.equity_curve.append((at, equity))
         del self.equity_curve[:-keep]

@@ -94,6 +94,16 @@ def test_equity_curve_is_bounded_and_tracks_peak() -> None:
     assert pf.peak_equity == 1000
 
 
+def test_the_equity_curve_never_goes_back_in_time() -> None:
+    pf = Portfolio.starting(D(1000))
+    pf.record_equity(T0.replace(minute=5), 10)
+    pf.apply_trade(trade("buy", "1", "10", fee="2", n=1))  # a late fill, at a bar before the last point
+    pf.record_equity(T0.replace(minute=1), 10)
+    assert pf.equity_curve == [(T0.replace(minute=5), D(998))]  # the equity now, at the newest time
+    pf.record_equity(T0.replace(minute=6), 10)
+    assert [t.minute for t, _ in pf.equity_curve] == [5, 6]
+
+
 @pytest.mark.parametrize(("qty", "price"), [("1", "1"), ("7", "33.3")])
 def test_round_trip_at_same_price_realises_only_commission(qty: str, price: str) -> None:
     pf = Portfolio.starting(D(1000))
