@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bastion.natsd import NatsServer, NatsServerError, free_port, port_in_use
+from services.dashboard.settings import display_zone
 
 console = Console(stderr=True)
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -121,6 +122,7 @@ class Platform:
     sample_bars: int
     children: list[Child] = field(default_factory=list)
     nats: NatsServer | None = None
+    tz: str = "UTC"
 
     @property
     def data_dir(self) -> Path:
@@ -137,6 +139,7 @@ class Platform:
             BASTION_INSTANCE=instance,
             BASTION_METRICS_PORT=str(metrics_port),
             BASTION_DASHBOARD_PORT=str(self.dashboard_port),
+            BASTION_DASHBOARD_TZ=self.tz,
             PYTHONUNBUFFERED="1",
         )
         return env
@@ -326,15 +329,23 @@ def up(
     dashboard_port: Annotated[int, typer.Option(help="Dashboard HTTP port")] = 8080,
     strategy_workers: Annotated[int, typer.Option(min=1, max=32, help="Strategy worker processes")] = 1,
     sample_bars: Annotated[int, typer.Option(min=0, help="Synthetic bars per symbol on first start")] = 500,
+    tz: Annotated[
+        str, typer.Option("--tz", help="Time zone the dashboard shows times in, e.g. Asia/Kolkata")
+    ] = "UTC",
 ) -> None:
     """Start NATS and every service; Ctrl-C stops everything."""
+    try:
+        display_zone(tz, "--tz")
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
     home = home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     if dashboard_port and port_in_use(dashboard_port):
         taken = dashboard_port
         dashboard_port = free_port()
         console.print(f"[yellow]port {taken} is taken; the dashboard uses {dashboard_port} instead[/]")
-    platform = Platform(home, nats_port, dashboard_port, strategy_workers, sample_bars)
+    platform = Platform(home, nats_port, dashboard_port, strategy_workers, sample_bars, tz=tz.strip())
     stopping = False
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -1,8 +1,9 @@
-"""Jinja filters for numbers and times (display only)."""
+"""Jinja filters for numbers and times (display only). Times are shown in the dashboard's zone
+(``BASTION_DASHBOARD_TZ``, default UTC), named after the time (``2024-01-02 09:15:00 IST``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 
 def num(value: object, digits: int = 2) -> str:
@@ -11,16 +12,25 @@ def num(value: object, digits: int = 2) -> str:
     return f"{value:,.{digits}f}"
 
 
-def when(value: object) -> str:
-    if not isinstance(value, datetime):
+def when(value: object, zone: tzinfo = UTC) -> str:
+    """A time (a ``datetime``, or an ISO-8601 text with an offset as events carry) in ``zone``; else ``—``."""
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value or "—"  # shown as it came rather than hidden
+    if not isinstance(moment, datetime):
         return "—"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-def epoch(value: object) -> str:
+def epoch(value: object, zone: tzinfo = UTC) -> str:
     if not isinstance(value, int | float) or isinstance(value, bool):
         return "—"
-    return when(datetime.fromtimestamp(value, tz=UTC))
+    return when(datetime.fromtimestamp(value, tz=UTC), zone)
 
 
 FILTERS = {"num": num, "when": when, "epoch": epoch}

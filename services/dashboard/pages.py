@@ -25,7 +25,8 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
     nonce, new = security.csrf_nonce(request)
     partial = request.query_params.get("partial") == "1"
     template = f"_{name}" if partial else name
-    full = {"csrf_token": security.csrf_token(request, nonce), **context}
+    zone = security.settings_of(request).tz
+    full = {"csrf_token": security.csrf_token(request, nonce), "tz": zone, "tz_name": str(zone), **context}
     response = templates.TemplateResponse(request, template, full, status_code=status)
     if new:
         security.set_cookie(request, response, security.CSRF_COOKIE, nonce, max_age=None)

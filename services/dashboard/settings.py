@@ -7,6 +7,7 @@
 | BASTION_DASHBOARD_SECURE_COOKIES | `1`: cookies always Secure (TLS at a proxy); else only on HTTPS | 0 |
 | BASTION_DASHBOARD_SECRET | key for CSRF tokens; random per process when unset | random |
 | BASTION_DASHBOARD_STALE_SECONDS | a heartbeat older than this marks its service (and its data) stale | 15 |
+| BASTION_DASHBOARD_TZ | zone the pages and charts show times in: IANA name (Asia/Kolkata) or UTC | UTC |
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 def _env(name: str, default: str = "") -> str:
@@ -26,6 +29,19 @@ def _port(raw: str) -> int:
     return int(raw)
 
 
+def display_zone(raw: str, what: str = "BASTION_DASHBOARD_TZ") -> tzinfo:
+    """The zone ``raw`` names (``what`` is where it came from), or ``ValueError`` saying what to give."""
+    raw = raw.strip()
+    if raw.upper() in {"", "UTC"}:
+        return UTC
+    try:
+        return ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(
+            f"{what} must be an IANA time zone such as Asia/Kolkata, or UTC, not {raw!r}"
+        ) from None
+
+
 @dataclass(frozen=True)
 class DashboardSettings:
     host: str = "127.0.0.1"
@@ -33,6 +49,7 @@ class DashboardSettings:
     secure_cookies: bool = False
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     stale_seconds: float = 15.0
+    tz: tzinfo = UTC
 
     @classmethod
     def from_env(cls) -> DashboardSettings:
@@ -48,4 +65,5 @@ class DashboardSettings:
             secure_cookies=_env("BASTION_DASHBOARD_SECURE_COOKIES") in {"1", "true", "yes"},
             secret=secret.encode() if secret else secrets.token_bytes(32),
             stale_seconds=stale_seconds,
+            tz=display_zone(_env("BASTION_DASHBOARD_TZ")),
         )

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,11 @@ async def _stop(runner: ServiceRunner, task: asyncio.Task[int]) -> None:
 
 @contextlib.asynccontextmanager
 async def dashboard_stack(
-    nats_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, values: dict[str, Any] | None = None
+    nats_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    values: dict[str, Any] | None = None,
+    tz: tzinfo = UTC,
 ) -> AsyncIterator[Stack]:
     monkeypatch.setenv("BASTION_AUTH_ROUNDS", "50000")
     monkeypatch.setenv("BASTION_AUTH_LOCK_FAILURES", "1000")
@@ -74,7 +78,7 @@ async def dashboard_stack(
         await bus.put_snapshot(key, value)
     assert await eventually(lambda: _auth_ready(bus), timeout=20, what="auth service answering")
     port = free_port()
-    web = DashboardSettings(port=port, stale_seconds=STALE_SECONDS)
+    web = DashboardSettings(port=port, stale_seconds=STALE_SECONDS, tz=tz)
     dash = dashboard_runner(RuntimeSettings(service="dashboard", nats_url=nats_url, data_dir=data), web)
     dash_task = asyncio.create_task(dash.run())
     url = f"http://127.0.0.1:{port}"

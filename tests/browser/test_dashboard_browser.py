@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Browser, Page, expect
@@ -140,3 +141,32 @@ async def test_time_to_first_chart_with_300_bars(stack: Stack, page: Page, artif
     (artifacts / "bench-first-chart.json").write_text(json.dumps({"bars": 300, "runs": timings}, indent=2))
     print("time to first chart (300 bars):", timings)
     assert min(t["first_chart_ms"] for t in timings) < 5000
+
+
+# What the time labels of the dashboard's charts (BastionCharts.options, every chart's) say for an instant.
+CHART_LABELS = """(seconds) => {
+  const o = window.BastionCharts.options(100);
+  return [o.localization.timeFormatter(seconds), o.timeScale.tickMarkFormatter(seconds, 3),
+          o.timeScale.tickMarkFormatter(seconds, 2), window.BastionCharts.zone];
+}"""
+
+
+async def test_with_a_display_zone_pages_and_chart_labels_show_its_times(
+    nats_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page: Page
+) -> None:
+    async with dashboard_stack(nats_url, tmp_path, monkeypatch, tz=ZoneInfo("Asia/Kolkata")) as stack:
+        problems = watch_console(page)
+        await page.goto(f"{stack.url}/login")
+        await log_in(page, stack)
+        await expect(page.locator("#equity-chart")).to_have_attribute("data-bars", "300")
+        await expect(page.locator(".fresh.ok").first).to_contain_text(" IST")
+        await page.goto(f"{stack.url}/symbols/INFY")
+        await expect(page.locator("#price-chart")).to_have_attribute("data-bars", "300")
+        open_utc = 1704167100  # 2024-01-02T03:45:00Z, NSE's open
+        assert await page.evaluate(CHART_LABELS, open_utc) == [
+            "2024-01-02 09:15",
+            "09:15",
+            "02",
+            "Asia/Kolkata",
+        ]
+        assert problems == [], problems

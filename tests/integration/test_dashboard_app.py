@@ -8,6 +8,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -26,6 +27,7 @@ from tests.unit.dashboard.sample_snapshots import HOSTILE, risk, snapshots
 from tests.unit.dashboard.support import filled_store
 
 PASSWORD = "correct horse battery"
+IST = ZoneInfo("Asia/Kolkata")
 
 
 def make_app(auth: AuthClient, values: dict[str, object] | None = None, **settings: Any) -> FastAPI:
@@ -291,3 +293,25 @@ async def test_pages_stay_usable_for_a_recent_session_while_auth_is_down(
     response = await client.get("/api/overview")
     assert response.status_code == 503
     assert "auth service" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("zone", "order_time"), [(None, "2024-01-02 05:26:05 UTC"), (IST, "2024-01-02 10:56:05 IST")]
+)
+async def test_pages_show_times_in_the_configured_zone(
+    auth: AuthClient, zone: ZoneInfo | None, order_time: str
+) -> None:
+    app = make_app(auth, tz=zone) if zone is not None else make_app(auth)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        await log_in(c)
+        pages = {path: (await c.get(path)).text for path in ("/", "/activity", "/symbols", "/symbols/INFY")}
+        api_orders = (await c.get("/api/activity")).json()["orders"]
+    assert f"<td>{order_time}</td>" in pages["/activity"]  # the order's occurred_at, 2024-01-02T05:26:05Z
+    assert api_orders[0]["time"] == "2024-01-02T05:26:05Z"  # the data stays UTC
+    shown = "Asia/Kolkata" if zone else "UTC"
+    for path, html in pages.items():
+        assert f'data-tz="{shown}"' in html, path  # the charts' labels follow it (charts.js)
+        stamps = re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ([A-Z]+)", html)
+        assert stamps, path
+        assert set(stamps) == {"IST" if zone else "UTC"}, (path, set(stamps))
