@@ -30,17 +30,19 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
+
+from shared.contracts.subjects import InvalidSymbolError, normalize_symbol
+from shared.zones import zone_named
 
 COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 PRICES = ("open", "high", "low", "close")
@@ -63,14 +65,39 @@ class BadZoneError(ValueError):
 
 def time_zone(name: str) -> tzinfo:
     """The zone a ``--tz`` names: an IANA name such as ``Asia/Kolkata``, or ``UTC``; else ``BadZoneError``."""
-    if name.strip().upper() == "UTC":
-        return UTC
-    try:
-        return ZoneInfo(name.strip())
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise BadZoneError(
-            f"--tz {name!r}: not a time zone; use an IANA name such as Asia/Kolkata, or UTC"
-        ) from None
+    zone = zone_named(name)
+    if zone is None:
+        raise BadZoneError(f"--tz {name!r}: not a time zone; use an IANA name such as Asia/Kolkata, or UTC")
+    return zone
+
+
+class InputError(ValueError):
+    """Bar files and the symbols given for them that do not go together."""
+
+
+def input_symbols(paths: Sequence[Path], symbols: Sequence[str] | None) -> list[str]:
+    """The symbol of each bar file (one symbol per file): ``symbols`` in order, one per file, or without them
+    each file's name (``infy.csv`` is INFY). ``InputError`` for a count that does not match, a name that is
+    not a symbol or two files of one symbol; ``InvalidSymbolError`` for a bad ``symbols`` value."""
+    if symbols and len(symbols) != len(paths):
+        raise InputError(
+            f"{len(paths)} --input files but {len(symbols)} --symbol values; give one per file, or none"
+        )
+    found: dict[str, Path] = {}
+    for index, path in enumerate(paths):
+        if symbols:
+            symbol = normalize_symbol(symbols[index])
+        else:
+            try:
+                symbol = normalize_symbol(path.stem)
+            except InvalidSymbolError as exc:
+                raise InputError(
+                    f"{path}: no --symbol given, and the file's name is not a symbol: {exc}"
+                ) from None
+        if symbol in found:
+            raise InputError(f"{path}: symbol {symbol} is given by {found[symbol]} too; one file per symbol")
+        found[symbol] = path
+    return list(found)
 
 
 @dataclass(frozen=True)

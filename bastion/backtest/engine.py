@@ -52,7 +52,7 @@ from services.strategy.domain import BaseStrategy, SignalDecision, StrategyConte
 from services.strategy.domain.base import BarBatch
 from services.strategy.domain.registry import create_strategy
 from services.strategy.domain.signals import build_signal
-from shared.barfiles import load_bar_file
+from shared.barfiles import InputError, input_symbols, load_bar_file
 from shared.collector import collector_paused
 from shared.contracts.analytics import InsightEvent
 from shared.contracts.envelope import Event
@@ -60,6 +60,7 @@ from shared.contracts.market_data import OHLCVBar
 from shared.contracts.orders import OrderEvent, TradeEvent
 from shared.contracts.risk import RiskDecision
 from shared.contracts.signals import SignalEvent, Target
+from shared.contracts.subjects import InvalidSymbolError
 from shared.validation import readable
 
 NO_LIMITS = RiskLimits.off()
@@ -126,18 +127,15 @@ def load_bars(
     end: datetime | None,
     zone: tzinfo = UTC,
 ) -> list[BarSeries]:
-    """Bars of every input (one symbol per file: ``--symbol`` in order, else the file's stem upper-cased),
+    """Bars of every input (one symbol per file: ``--symbol`` in order, else the file's name, as in replay),
     filtered to [start, end]: one series per symbol, as columns (``BarSeries``; events built when used).
     A timestamp without an offset is a wall time in ``zone``, as ``bastion feed replay --tz`` reads it."""
-    if symbols and len(symbols) != len(inputs):
-        raise BacktestError(
-            f"{len(inputs)} --input files but {len(symbols)} --symbol values; give one per file"
-        )
+    try:
+        names = input_symbols(inputs, symbols)  # as ``bastion feed replay`` names them
+    except (InputError, InvalidSymbolError) as exc:
+        raise BacktestError(str(exc)) from None
     out: dict[str, BarSeries] = {}
-    for index, path in enumerate(inputs):
-        symbol = symbols[index] if symbols else path.stem.upper()
-        if symbol in out:
-            raise BacktestError(f"{path}: symbol {symbol} is given by another input too; one file per symbol")
+    for path, symbol in zip(inputs, names, strict=True):
         frame = load_bar_file(path, zone)  # a BarFileError names the file; the CLI prints it
         if start is not None:
             frame = frame[frame["timestamp"] >= pd.Timestamp(start)]

@@ -16,7 +16,8 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from shared.zones import zone_named
 
 
 def _env(name: str, default: str = "") -> str:
@@ -32,14 +33,10 @@ def _port(raw: str) -> int:
 def display_zone(raw: str, what: str = "BASTION_DASHBOARD_TZ") -> tzinfo:
     """The zone ``raw`` names (``what`` is where it came from), or ``ValueError`` saying what to give."""
     raw = raw.strip()
-    if raw.upper() in {"", "UTC"}:
-        return UTC
-    try:
-        return ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError(
-            f"{what} must be an IANA time zone such as Asia/Kolkata, or UTC, not {raw!r}"
-        ) from None
+    zone = zone_named(raw) if raw else UTC
+    if zone is None:
+        raise ValueError(f"{what} must be an IANA time zone such as Asia/Kolkata, or UTC, not {raw!r}")
+    return zone
 
 
 @dataclass(frozen=True)

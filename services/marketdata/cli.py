@@ -24,11 +24,19 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from services.marketdata.adapters.store import BarStore, StoreBusyError
-from services.marketdata.domain.bars import SYNTHETIC, BarSeries, file_source, to_bars
+from services.marketdata.domain.bars import SYNTHETIC, BarSeries, file_source
 from services.marketdata.domain.intervals import BadIntervalError, interval_seconds
 from services.marketdata.domain.synthetic import DEFAULT_START, generate
 from services.marketdata.handlers import IngestReport, ingest
-from shared.barfiles import TZ_HELP, BadZoneError, BarFileError, load_bar_file, time_zone
+from shared.barfiles import (
+    TZ_HELP,
+    BadZoneError,
+    BarFileError,
+    InputError,
+    input_symbols,
+    load_bar_file,
+    time_zone,
+)
 from shared.contracts.market_data import OHLCVBar
 from shared.contracts.subjects import InvalidSymbolError, normalize_symbol
 from shared.runtime.bus import Bus
@@ -196,26 +204,11 @@ class _File:
 def _files(paths: Sequence[Path], symbols: Sequence[str], zone: tzinfo) -> list[_File]:
     """Every file validated, each with its symbol (``--symbol`` in order, else its name), before any bar is
     stored: one bad file, and nothing is."""
-    if symbols and len(symbols) != len(paths):
-        _fail(f"{len(paths)} --input files but {len(symbols)} --symbol values; give one per file, or none")
-    files: list[_File] = []
-    by_symbol: dict[str, Path] = {}
-    for index, path in enumerate(paths):
-        if symbols:
-            sym = _symbol(symbols[index])
-        else:
-            try:
-                sym = normalize_symbol(path.stem)
-            except InvalidSymbolError as exc:
-                _fail(f"{path}: no --symbol given, and the file's name is not a symbol: {exc}")
-        if sym in by_symbol:
-            _fail(f"{path}: symbol {sym} is given by {by_symbol[sym]} too; one file per symbol")
-        by_symbol[sym] = path
-        try:
-            files.append(_File(path, sym, load_bar_file(path, zone)))
-        except BarFileError as exc:
-            _fail(str(exc))
-    return files
+    try:
+        names = input_symbols(paths, symbols)
+        return [_File(path, sym, load_bar_file(path, zone)) for path, sym in zip(paths, names, strict=True)]
+    except (InputError, InvalidSymbolError, BarFileError) as exc:
+        _fail(str(exc))
 
 
 @app.command()
@@ -265,11 +258,6 @@ def _in_time_order_batches(series: Sequence[BarSeries], size: int) -> list[Batch
     return [partial(batch, lo, min(lo + size, len(order))) for lo in range(0, len(order), max(size, 1))]
 
 
-def _in_time_order(bars: list[OHLCVBar]) -> list[OHLCVBar]:
-    bars.sort(key=lambda b: b.timestamp)  # stable: symbols interleave in time, each keeps its order
-    return bars
-
-
 @app.command()
 def simulate(
     symbols: Annotated[str, typer.Option(help="Comma-separated symbols")] = "INFY,TCS,RELIANCE",
@@ -286,8 +274,10 @@ def simulate(
         _fail("--symbols is empty")
     ivl, first = _interval(interval), _start(start)
     seconds = interval_seconds(ivl)
-    made: list[OHLCVBar] = []
-    for name in names:
-        frame = generate(name, bars, seed, interval_seconds=seconds, start=first)
-        made.extend(to_bars(frame, name, ivl, SYNTHETIC))
-    _run([lambda: _in_time_order(made)], len(made), None, "simulated")
+    series = [
+        BarSeries.of_frame(
+            generate(name, bars, seed, interval_seconds=seconds, start=first), name, ivl, SYNTHETIC
+        )
+        for name in names
+    ]
+    _run(_in_time_order_batches(series, CHUNK_BARS), sum(len(s) for s in series), None, "simulated")

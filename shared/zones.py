@@ -1,0 +1,18 @@
+"""Time zones as users name them (``--tz``, ``BASTION_DASHBOARD_TZ``): an IANA name such as ``Asia/Kolkata``,
+or ``UTC`` in any case. Each caller words its own refusal; the lookup is this one."""
+
+from __future__ import annotations
+
+from datetime import UTC, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+def zone_named(name: str) -> tzinfo | None:
+    """The zone ``name`` names (``UTC`` is ``datetime.UTC``), or None when it names none."""
+    name = name.strip()
+    if name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
