@@ -321,6 +321,8 @@ class Platform:
 
 
 DEFAULT_HOME = Path(".bastion")
+#: Synthetic one-minute bars per symbol that the first start loads (README: Quickstart).
+SAMPLE_BARS = 500
 
 
 def up(
@@ -328,7 +330,9 @@ def up(
     nats_port: Annotated[int, typer.Option(help="NATS port; the next free one is used if taken")] = 4222,
     dashboard_port: Annotated[int, typer.Option(help="Dashboard HTTP port")] = 8080,
     strategy_workers: Annotated[int, typer.Option(min=1, max=32, help="Strategy worker processes")] = 1,
-    sample_bars: Annotated[int, typer.Option(min=0, help="Synthetic bars per symbol on first start")] = 500,
+    sample_bars: Annotated[
+        int, typer.Option(min=0, help="Synthetic bars per symbol on first start")
+    ] = SAMPLE_BARS,
     tz: Annotated[
         str, typer.Option("--tz", help="Time zone the dashboard shows times in, e.g. Asia/Kolkata")
     ] = "UTC",

@@ -112,8 +112,10 @@ def execution_config(
     base: ExecutionConfig | None,
 ) -> ExecutionConfig:
     """The execution config of a backtest: ``base`` (a service config file) or no risk limits, with the
-    backtest's cash, sizing and costs (commission as a fraction of notional, no flat fee)."""
-    costs = CostModel(slippage_bps=slippage_bps, commission_pct=commission * 100, flat_fee=Decimal(0))
+    backtest's cash, sizing and costs (commission as a fraction of notional, no cap, no flat fee)."""
+    costs = CostModel(
+        slippage_bps=slippage_bps, commission_pct=commission * 100, commission_cap=None, flat_fee=Decimal(0)
+    )
     if base is None:
         return ExecutionConfig(mode="paper", initial_cash=cash, limits=NO_LIMITS, sizing=sizing, costs=costs)
     return base.model_copy(update={"mode": "paper", "initial_cash": cash, "sizing": sizing, "costs": costs})

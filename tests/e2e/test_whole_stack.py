@@ -25,6 +25,8 @@ import nats
 from nats.js import JetStreamContext
 from playwright.async_api import Browser, expect
 
+from bastion.up import SAMPLE_BARS
+from services.analytics.handlers import SNAPSHOT_BARS
 from tests.e2e.stack_support import (
     READY,
     Message,
@@ -39,8 +41,9 @@ from tests.e2e.stack_support import (
 from tests.support.wait import eventually, wait_until
 
 SYMBOLS = ("INFY", "TCS", "RELIANCE")  # bastion/up.py SAMPLE_SYMBOLS
-BARS_PER_SYMBOL = 300  # enough for every strategy's warm-up (sma slow 30, ehma 16, rsi/adx 14) to trade
+BARS_PER_SYMBOL = SAMPLE_BARS  # what `make up` loads: every strategy warms up and trades
 TOTAL_BARS = len(SYMBOLS) * BARS_PER_SYMBOL
+SNAPSHOT_BARS_SHOWN = min(BARS_PER_SYMBOL, SNAPSHOT_BARS)  # the newest bars the analytics snapshot carries
 RECENT_LIMIT = 200  # deploy/execution.yaml recent_limit
 PIPELINE_STREAMS = ["MARKETDATA", "ANALYTICS", "SIGNALS", "EXECUTION"]
 HEALTH_KEYS = [
@@ -178,7 +181,7 @@ def check_snapshots(
     for sym in SYMBOLS:
         analytics = snaps[f"analytics.{sym}"]
         assert analytics["symbol"] == sym
-        assert len(analytics["bars"]) == BARS_PER_SYMBOL
+        assert len(analytics["bars"]) == SNAPSHOT_BARS_SHOWN
         last = [e for _, e in insights if e["insight"]["symbol"] == sym][-1]
         assert analytics["insight"]["event_id"] == last["event_id"], (
             "the snapshot's insight is not the latest"
@@ -262,7 +265,7 @@ async def check_dashboard_in_browser(
 
         await page.goto(f"{up.dashboard_url}/symbols/{SYMBOLS[0]}")
         await expect(page.locator("#symbol-name")).to_have_text(SYMBOLS[0])
-        await expect(page.locator("#price-chart")).to_have_attribute("data-bars", str(BARS_PER_SYMBOL))
+        await expect(page.locator("#price-chart")).to_have_attribute("data-bars", str(SNAPSHOT_BARS_SHOWN))
         await page.screenshot(path=str(artifacts / "whole-stack-symbol.png"), full_page=True)
     finally:
         await context.close()

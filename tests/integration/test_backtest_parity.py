@@ -57,7 +57,7 @@ def _configs(tmp_path: Path) -> tuple[Path, Path]:
             # signal whose bar left the kept window is decided on the service's bar history
             "limits": NO_LIMITS.model_dump(mode="json"),
             "sizing": {"policy": "fixed_qty", "quantity": 10},
-            "costs": {"slippage_bps": 5, "commission_pct": 0.1, "flat_fee": 0},
+            "costs": {"slippage_bps": 5, "commission_pct": 0.1, "commission_cap": None, "flat_fee": 0},
         }
     }
     s_path, e_path = tmp_path / "strategies.yaml", tmp_path / "execution.yaml"

@@ -42,7 +42,10 @@ def fill_price(raw: Decimal, side: Side, costs: CostModel) -> Decimal:
 
 
 def commission(notional: Decimal, costs: CostModel) -> Decimal:
-    fee = notional * costs.commission_pct / 100 + costs.flat_fee
+    fee = notional * costs.commission_pct / 100
+    if costs.commission_cap is not None and fee > costs.commission_cap:
+        fee = costs.commission_cap
+    fee += costs.flat_fee
     return fee.quantize(CENT, rounding=ROUND_HALF_UP)
 
 

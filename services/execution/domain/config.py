@@ -67,13 +67,22 @@ class SizingConfig(BaseModel):
 
 
 class CostModel(BaseModel):
-    """Paper fills: slippage in bps against the taker, commission = percent of notional + flat fee."""
+    """Paper fills: slippage in bps against the taker; a fill's commission is ``commission_pct`` percent of
+    its notional, at most ``commission_cap`` when set, plus ``flat_fee``.
+
+    The defaults are the brokerage of an Indian discount broker's intraday equity order: 0.03% or 20 per
+    executed order, whichever is lower (Zerodha, Upstox). Taxes and exchange charges are not in them; the
+    ``india_equity_delivery`` preset has those.
+    """
 
     model_config = _STRICT
 
     slippage_bps: Decimal = Field(default=Decimal(5), ge=0)
     commission_pct: Decimal = Field(default=Decimal("0.03"), ge=0)
-    flat_fee: Decimal = Field(default=Decimal(20), ge=0)
+    commission_cap: Decimal | None = Field(
+        default=Decimal(20), ge=0, description="most a fill's percent commission comes to; null: no cap"
+    )
+    flat_fee: Decimal = Field(default=Decimal(0), ge=0)
     fill_at: Literal["next_open", "signal_close"] = "next_open"
     price_tick: Decimal = Field(default=Decimal("0.01"), gt=0)
 
@@ -89,6 +98,7 @@ class CostModel(BaseModel):
         return cls(
             slippage_bps=Decimal(5),
             commission_pct=Decimal("0.119"),
+            commission_cap=None,
             flat_fee=Decimal("15.93"),
             price_tick=Decimal("0.05"),
         )

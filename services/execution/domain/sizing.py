@@ -21,8 +21,13 @@ def base_quantity(
 ) -> Decimal:
     """The unsigned quantity the policy asks for, before lots and limits."""
     if sizing.policy == "all_cash":
-        pct, flat = (costs.commission_pct, costs.flat_fee) if costs else (ZERO, ZERO)
-        return max(equity - flat, ZERO) / (price * (1 + pct / 100))
+        if costs is None:
+            return max(equity, ZERO) / price
+        cash = max(equity - costs.flat_fee, ZERO)
+        quantity = cash / (price * (1 + costs.commission_pct / 100))
+        if costs.commission_cap is not None:  # past the cap, the fee is the cap: buy what the rest pays for
+            quantity = max(quantity, max(cash - costs.commission_cap, ZERO) / price)
+        return quantity
     if sizing.policy == "fixed_qty":
         return sizing.quantity
     if sizing.policy == "fixed_notional":

@@ -56,11 +56,38 @@ def test_commission_is_percent_plus_flat_fee() -> None:
     assert commission(D(10_000), c) == D("30.00")
 
 
+def test_the_default_commission_is_the_lower_of_0_03_percent_and_20() -> None:
+    c = CostModel()
+    assert commission(D(10_000), c) == D("3.00")  # 0.03% of 10,000
+    assert commission(D(66_000), c) == D("19.80")
+    assert commission(D(200_000), c) == D("20.00")  # capped
+    assert commission(D(200_000), CostModel(commission_cap=None)) == D("60.00")
+    assert commission(D(200_000), CostModel(flat_fee=D("1.5"))) == D("21.50")  # the flat fee is on top
+
+
+def test_all_cash_sizing_buys_what_the_cash_pays_for_with_the_capped_commission() -> None:
+    s = SizingConfig(policy="all_cash")
+    capped = CostModel()
+    # 9,999 x 100 + 20 (the cap) = 999,920 <= 1,000,000; 10,000 units would need 1,000,020
+    assert target_quantity("long", s, NO_LIMITS, D(100), D(1_000_000), capped) == 9_999
+    # uncapped, 0.03% of the notional: 9,997 x 100 x 1.0003 = 999,999.91
+    uncapped = CostModel(commission_cap=None)
+    assert target_quantity("long", s, NO_LIMITS, D(100), D(1_000_000), uncapped) == 9_997
+    # below the cap the percent binds: 99 x 100 x 1.0003 = 9,902.97 and the fee (2.97) is under 20
+    assert target_quantity("long", s, NO_LIMITS, D(100), D(9_905), capped) == 99
+    for equity in (D(1_000_000), D(9_905), D(123_456)):
+        quantity = target_quantity("long", s, NO_LIMITS, D(100), equity, capped)
+        assert quantity * 100 + commission(quantity * 100, capped) <= equity
+        more = (quantity + 1) * 100
+        assert more + commission(more, capped) > equity
+
+
 def test_india_delivery_preset_is_selected_by_name() -> None:
     cfg = ExecutionConfig(cost_preset="india_equity_delivery")
     costs = cfg.effective_costs()
     assert costs.commission_pct == D("0.119")
     assert costs.flat_fee == D("15.93")
+    assert costs.commission_cap is None
     assert costs.price_tick == D("0.05")
 
 
