@@ -131,11 +131,20 @@ def check_decisions_orders_trades(
     orders, trades = kinds["exec.v1.order"], kinds["exec.v1.trade"]
     assert orders, "no order"
     assert trades, "no trade"
+    by_id = {d["event_id"]: d for d in decisions}
+    reversed_ = 0
     for o in orders:  # every order links to an approved decision and through it to a signal
         assert o["signal_id"] in signal_ids, o
         assert o["decision_id"] in approved, o
-        assert o["causation_id"] == o["decision_id"], o
         assert o["correlation_id"] in bar_ids, o
+        if o["status"] == "cancelled":  # a later target on the other side: caused by that decision
+            reversed_ += 1
+            cause = by_id[o["causation_id"]]
+            assert cause["approved"], (o, cause)
+            assert cause["symbol"] == o["symbol"], (o, cause)
+            assert o["reason"].startswith(f"reversed by signal {cause['signal_id']}"), o
+        else:
+            assert o["causation_id"] == o["decision_id"], o
     accepted = {o["order_id"] for o in orders if o["status"] == "accepted"}
     filled = [o["order_id"] for o in orders if o["status"] == "filled"]
     assert len(accepted) == len([o for o in orders if o["status"] == "accepted"]), "an order accepted twice"
@@ -157,6 +166,7 @@ def check_decisions_orders_trades(
         "rejected_by_check": dict(rejected),
         "orders_accepted": len(accepted),
         "orders_filled": len(filled),
+        "orders_cancelled_by_a_reversal": reversed_,
         "trades": len(trades),
     }
 
@@ -167,6 +177,15 @@ def net_positions(trades: list[dict[str, Any]]) -> dict[str, Decimal]:
         qty = Decimal(t["quantity"])
         net[t["symbol"]] += qty if t["side"] == "buy" else -qty
     return {sym: qty for sym, qty in net.items() if qty}
+
+
+def check_never_short(trades: list[dict[str, Any]]) -> None:
+    """The sample account is long-only (deploy/execution.yaml allow_short: false): no trade, in the order
+    they were made, takes a symbol below zero, though four strategies' signals share each symbol."""
+    held: dict[str, Decimal] = defaultdict(Decimal)
+    for t in trades:
+        held[t["symbol"]] += Decimal(t["quantity"]) * (1 if t["side"] == "buy" else -1)
+        assert held[t["symbol"]] >= 0, f"trade {t['trade_id']} left {t['symbol']} short {held[t['symbol']]}"
 
 
 def check_snapshots(
@@ -337,6 +356,7 @@ async def test_bastion_up_carries_bars_to_trades_snapshots_audit_and_dashboard(
         kinds = by_kind(execution)
         figures |= check_decisions_orders_trades(signals, kinds, bar_ids)
         check_snapshots(snaps, kinds, insights)
+        check_never_short(kinds["exec.v1.trade"])
         assert dead == 0, f"{dead} dead letters"
         assert audit_stream == len(execution) == snaps["execution.audit"]["rows"], "audit rows != events"
         assert snaps["execution.audit"]["ok"] is True

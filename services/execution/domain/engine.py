@@ -318,9 +318,13 @@ class ExecutionCore:
         cfg, pf = self.config, self.state.portfolio
         view, ref = self._view(signal, bars)
         intent = None
+        reversed_orders: list[PendingOrder] = []
         if ref is not None:
             current = self.working_quantity(signal.symbol)
             wanted = target_quantity(signal.target, cfg.sizing, cfg.limits, ref.close, pf.equity, self.costs)
+            reversed_orders = self._reversed_by(signal.symbol, wanted - current)
+            for order in reversed_orders:  # cancelled, not offset: nothing is sold that is not held
+                current -= order.quantity if order.side == "buy" else -order.quantity
             delta = wanted - current
             if delta != 0:
                 side = "buy" if delta > 0 else "sell"
@@ -344,9 +348,25 @@ class ExecutionCore:
             limits=self._limit_strings(),
         )
         out = Outcome([decision])
+        if approved:
+            for order in reversed_orders:
+                self.state.pending.remove(order)
+                reason = f"reversed by signal {signal.event_id} ({signal.strategy_id}: {signal.target})"
+                out.events.append(
+                    self._order_event(order, "cancelled", signal.occurred_at, reason, decision.event_id)
+                )
         if approved and intent is not None and ref is not None:
             out.extend(self._place(signal, decision, intent, ref, bars))
         return out
+
+    def _reversed_by(self, symbol: str, delta: Decimal) -> list[PendingOrder]:
+        """The working orders of ``symbol`` on the other side of ``delta`` (what a signal's target asks
+        beyond the position and working orders): a new target cancels them rather than trading against
+        them, so a long-only account never sells what it does not hold while its buy is still working."""
+        if delta == 0:
+            return []
+        other = "sell" if delta > 0 else "buy"
+        return [o for o in self.state.pending if o.symbol == symbol and o.side == other]
 
     def _limit_strings(self) -> dict[str, str]:
         """``limits.as_strings()``, computed again only when the (frozen) limits object is replaced."""
@@ -477,13 +497,22 @@ class ExecutionCore:
         return out
 
     # -- event builders -------------------------------------------------------------------------------
-    def _order_event(self, order: PendingOrder, status: OrderStatus, at: datetime, reason: str) -> OrderEvent:
+    def _order_event(
+        self,
+        order: PendingOrder,
+        status: OrderStatus,
+        at: datetime,
+        reason: str,
+        cause: uuid.UUID | None = None,
+    ) -> OrderEvent:
+        """``cause``: the event that caused this one when not the order's own decision (a later decision
+        that cancels it)."""
         return OrderEvent.build_trusted(
             producer=PRODUCER,
             key=f"{order.order_id}|{status}",
             occurred_at=at,
             correlation_id=order.correlation_id,
-            causation_id=order.decision_id,
+            causation_id=order.decision_id if cause is None else cause,
             order_id=order.order_id,
             signal_id=order.signal_id,
             decision_id=order.decision_id,

@@ -71,6 +71,40 @@ def test_signal_already_at_target_is_approved_without_an_order() -> None:
     assert not out.of(OrderEvent)
 
 
+def test_a_new_target_cancels_the_working_order_it_reverses_instead_of_trading_against_it() -> None:
+    c = core(qty=10)  # long-only
+    b0, b1 = bar(0, 100), bar(1, 101, open_=100.5)
+    c.on_bar(b0)
+    c.on_bar(b1)
+    c.on_signal(signal(b1, "long", "s1"))  # working until the next bar
+    late = signal(b0, "flat", "s2")  # another strategy's signal for an older bar, arriving later
+    out = c.on_signal(late)
+    (decision,) = out.of(RiskDecision)
+    assert decision.approved
+    (cancelled,) = out.of(OrderEvent)
+    assert (cancelled.status, cancelled.side, cancelled.quantity) == ("cancelled", "buy", 10)
+    assert cancelled.order_id == order_id_for(signal(b1, "long", "s1").event_id)
+    assert cancelled.causation_id == decision.event_id  # the audit trail names the decision that cancelled it
+    assert str(late.event_id) in cancelled.reason
+    assert not out.of(TradeEvent)  # before, a sell of 10 filled at bar 1's open: short in a long-only account
+    assert c.state.pending == []
+    assert c.state.portfolio.quantity("INFY") == 0
+    assert not c.on_bar(bar(2, 102)).of(TradeEvent)
+
+
+def test_a_target_back_at_the_position_cancels_the_working_order_away_from_it() -> None:
+    c = core(qty=10, policy="fixed_notional", notional=D(1000))
+    b0, b1 = bar(0, 100), bar(1, 200)
+    c.on_bar(b0)
+    c.on_bar(b1)
+    c.on_signal(signal(b0, "long", "s1"))  # 10 units at 100: filled at bar 1's open (200)
+    c.on_signal(signal(b1, "long", "s2"))  # target 5 at 200: a sell of 5 is working
+    out = c.on_signal(signal(b0, "long", "s3"))  # target 10 at bar 0's 100 again
+    assert [(o.status, o.side, o.quantity) for o in out.of(OrderEvent)] == [("cancelled", "sell", 5)]
+    assert c.working_quantity("INFY") == 10
+    assert not c.state.pending
+
+
 def test_dry_run_records_orders_but_never_fills() -> None:
     c = core(mode="dry_run")
     b0 = bar(0, 100)

@@ -2,7 +2,9 @@
 repeats and late signals. The digests were taken before the core's fast paths were added; a change to any
 id, quantity, price, equity point or persisted state changes them. (``CORE_DIGEST`` was taken again when the
 equity curve stopped going back in time: the events and the rest of the state were checked to be unchanged,
-only the curve's out-of-order points merged into the newest one.)"""
+only the curve's out-of-order points merged into the newest one; and again when a new target cancelled the
+working orders it reverses instead of trading against them: the same 187 decisions, 12 of the 91 orders
+cancelled that way, 8 orders fewer placed, 71 fills instead of 90.)"""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from tests.unit.execution.helpers import T0, bar, core, signal
 
 BACKTEST_DIGEST = "54647f5726b66ab969d3bde025189820df2e0280baf577527efafd6472992ade"
 TARGETS: tuple[Target, ...] = ("long", "flat", "short")
-CORE_DIGEST = "2d3beaab2e18473b6a08c260edb54ce38d87813373d8f7b407c3155cff51d5bf"
+CORE_DIGEST = "d792ac6dcaa0d8e037040915e9263e9be98e3240c023ac9075d0b5043dc459e3"
 
 
 def digest(data: Any) -> str:

@@ -1,10 +1,11 @@
-"""Properties: no approved order breaks a position limit; once HALTED nothing is approved until resume."""
+"""Properties: no approved order breaks a position limit; a long-only account never holds a short, whatever
+order several strategies' signals arrive in; once HALTED nothing is approved until resume."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from shared.contracts.orders import OrderEvent, TradeEvent
@@ -50,6 +51,52 @@ def test_no_position_ever_exceeds_its_limits(
             assert abs(pos.quantity) <= max_qty
         if not short:
             assert all(p.quantity >= 0 for p in c.state.portfolio.positions.values())
+
+
+late_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["A", "B"]),
+        st.integers(min_value=50, max_value=150),  # the bar's close and open
+        st.booleans(),  # a new bar (True) or a signal for a bar already seen (False)
+        st.integers(min_value=0, max_value=6),  # how many bars back that signal's bar is
+        st.sampled_from(["long", "flat", "short"]),
+        st.sampled_from(["s1", "s2", "s3"]),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=late_steps, qty=st.integers(min_value=1, max_value=20))
+@example(  # s1's buy for the newest bar is working when s2's flat for an older bar comes in
+    steps=[
+        ("A", 100, True, 0, "long", "s1"),
+        ("A", 101, True, 0, "long", "s1"),
+        ("A", 0, False, 0, "long", "s1"),
+        ("A", 0, False, 1, "flat", "s2"),
+    ],
+    qty=1,
+)
+def test_a_long_only_account_never_holds_a_short_whatever_order_signals_arrive_in(
+    steps: list[tuple[str, int, bool, int, str, str]], qty: int
+) -> None:
+    c = core(qty=qty)
+    seen: dict[str, list[object]] = {s: [] for s in ("A", "B")}
+    minute = 0
+    for symbol, price, new_bar, back, target, strategy in steps:
+        if new_bar or not seen[symbol]:
+            minute += 1
+            b = bar(minute, float(price), symbol, open_=float(price + 1))
+            seen[symbol].append(b)
+            c.on_bar(b)
+        else:  # a late signal, sized against the position and working orders of now
+            bars = seen[symbol]
+            c.on_signal(signal(bars[max(len(bars) - 1 - back, 0)], target, strategy))  # type: ignore[arg-type]
+        assert all(p.quantity >= 0 for p in c.state.portfolio.positions.values()), c.state.portfolio
+        for sym in seen:  # and no working sell is for more than is held
+            held = c.state.portfolio.quantity(sym)
+            assert sum(o.quantity for o in c.state.pending if o.symbol == sym and o.side == "sell") <= held
 
 
 @settings(max_examples=60, deadline=None)
