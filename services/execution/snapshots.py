@@ -73,6 +73,10 @@ def _opt(value: Decimal | None) -> float | None:
 
 def positions_snapshot(svc: ExecutionService, at: datetime) -> dict[str, Any]:
     pf = svc.core.state.portfolio
+    books: dict[str, dict[str, str]] = {}
+    for key, quantity in sorted(svc.core.state.books.items()):
+        strategy_id, symbol = key.split("|", 1)
+        books.setdefault(symbol, {})[strategy_id] = str(quantity)
     positions = [
         {
             "symbol": p.symbol,
@@ -81,6 +85,7 @@ def positions_snapshot(svc: ExecutionService, at: datetime) -> dict[str, Any]:
             "last_price": str(p.last_price),
             "realised_pnl": str(round(p.realised_pnl, 2)),
             "unrealised_pnl": str(round(p.unrealised_pnl, 2)),
+            "books": books.get(p.symbol, {}),
         }
         for p in sorted(pf.positions.values(), key=lambda p: p.symbol)
     ]

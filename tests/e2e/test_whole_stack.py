@@ -188,6 +188,20 @@ def check_never_short(trades: list[dict[str, Any]]) -> None:
         assert held[t["symbol"]] >= 0, f"trade {t['trade_id']} left {t['symbol']} short {held[t['symbol']]}"
 
 
+def check_books(snaps: dict[str, dict[str, Any]], kinds: dict[str, list[dict[str, Any]]]) -> None:
+    """Each strategy holds its own book of a symbol: the snapshot's books are the strategies' own trades
+    (through their orders), and they add up to the position."""
+    strategy_of = {o["order_id"]: o["strategy_id"] for o in kinds["exec.v1.order"]}
+    traded: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for t in kinds["exec.v1.trade"]:
+        qty = Decimal(t["quantity"]) * (1 if t["side"] == "buy" else -1)
+        traded[t["symbol"]][strategy_of[t["order_id"]]] += qty
+    for p in snaps["execution.positions"]["positions"]:
+        books = {k: Decimal(v) for k, v in p["books"].items()}
+        assert books == {k: q for k, q in traded[p["symbol"]].items() if q}, p
+        assert sum(books.values(), Decimal(0)) == Decimal(p["quantity"]), p
+
+
 def check_snapshots(
     snaps: dict[str, dict[str, Any]], kinds: dict[str, list[dict[str, Any]]], insights: list[Message]
 ) -> None:
@@ -357,6 +371,7 @@ async def test_bastion_up_carries_bars_to_trades_snapshots_audit_and_dashboard(
         figures |= check_decisions_orders_trades(signals, kinds, bar_ids)
         check_snapshots(snaps, kinds, insights)
         check_never_short(kinds["exec.v1.trade"])
+        check_books(snaps, kinds)
         assert dead == 0, f"{dead} dead letters"
         assert audit_stream == len(execution) == snaps["execution.audit"]["rows"], "audit rows != events"
         assert snaps["execution.audit"]["ok"] is True

@@ -1,8 +1,9 @@
 """Backtest/paper parity: the same bars replayed through the running services (marketdata replay,
 analytics, a strategy worker, execution in paper mode) give exactly the orders and trades of `bastion
-backtest` (same ids, quantities, prices and commissions) for each of the four strategies: one symbol each, so
-with fixed-quantity sizing and no risk limits their books are independent and each equals a single-strategy
-backtest."""
+backtest` (same ids, quantities, prices and commissions) for each of the four strategies on each of four
+symbols. The four strategies trade every symbol at once, each in its own book, so with fixed-quantity sizing
+and no risk limits each (strategy, symbol) equals a single-strategy backtest, however the strategies'
+signals interleave on the way to execution."""
 
 from __future__ import annotations
 
@@ -45,8 +46,8 @@ def _files(tmp_path: Path) -> dict[str, Path]:
 def _configs(tmp_path: Path) -> tuple[Path, Path]:
     strategies = {
         "instances": [
-            {"name": name, "id": name, "params": {}, "symbols": [symbol]}
-            for symbol, name in STRATEGIES.items()
+            {"name": name, "id": name, "params": {}, "symbols": list(STRATEGIES)}
+            for name in STRATEGIES.values()
         ]
     }
     execution = {
@@ -67,7 +68,7 @@ def _configs(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _backtest(
-    symbol: str, path: Path, execution_file: Path
+    name: str, symbol: str, path: Path, execution_file: Path
 ) -> tuple[set[str], set[str], list[Any], set[str]]:
     config = execution_config(
         Decimal(100000),
@@ -76,7 +77,6 @@ def _backtest(
         parse_sizing("qty:10", False),
         load_config(execution_file),
     )
-    name = STRATEGIES[symbol]
     result = Backtest.create(name, name, {}, config).run(load_bars([path], [symbol], "1d", None, None))
     fills = sorted(
         (str(f.trade_id), str(f.order_id), f.quantity, f.price, f.commission) for f in result.fills
@@ -101,10 +101,24 @@ async def test_services_in_paper_mode_trade_exactly_like_the_backtest(
 ) -> None:
     files = _files(tmp_path)
     strategies_file, execution_file = _configs(tmp_path)
-    expected = {symbol: _backtest(symbol, path, execution_file) for symbol, path in files.items()}
-    for symbol, (orders, trades, _, _) in expected.items():
-        assert orders, f"{STRATEGIES[symbol]} placed no order: the comparison would prove nothing"
-        assert trades
+    alone = {
+        (name, symbol): _backtest(name, symbol, path, execution_file)
+        for symbol, path in files.items()
+        for name in STRATEGIES.values()
+    }
+    for name in STRATEGIES.values():
+        assert all(alone[name, s][0] and alone[name, s][1] for s in files), (
+            f"{name} placed no order on a symbol: the comparison would prove less"
+        )
+    expected: dict[str, tuple[set[str], set[str], list[Any], set[str]]] = {}
+    for symbol in files:  # what the services publish per symbol: every strategy's backtest of it
+        runs = [alone[name, symbol] for name in STRATEGIES.values()]
+        expected[symbol] = (
+            set().union(*(r[0] for r in runs)),
+            set().union(*(r[1] for r in runs)),
+            sorted(fill for r in runs for fill in r[2]),
+            set().union(*(r[3] for r in runs)),
+        )
 
     data = tmp_path / "data"
     services = {
@@ -182,8 +196,11 @@ async def test_services_in_paper_mode_trade_exactly_like_the_backtest(
                 if t["symbol"] == symbol
             )
             assert got == fills, symbol
-        counts = {STRATEGIES[s]: (len(o), len(t)) for s, (o, t, _, _) in expected.items()}
-        print(f"parity (orders, trades) per strategy: {counts}")
+        counts = {
+            name: (sum(len(alone[name, s][0]) for s in files), sum(len(alone[name, s][1]) for s in files))
+            for name in STRATEGIES.values()
+        }
+        print(f"parity (orders, trades) per strategy over {len(files)} symbols: {counts}")
     finally:
         for proc in procs:
             proc.terminate()

@@ -106,6 +106,17 @@ class CoreState(BaseModel):
     bars: dict[str, list[BarRef]] = {}
     pending: list[PendingOrder] = []
     parked: list[SignalEvent] = []
+    #: Each strategy instance's own filled position, "strategy_id|symbol" -> signed quantity (no zeros). The
+    #: portfolio's position of a symbol is their sum (plus what a state from before books held).
+    books: dict[str, Decimal] = {}
+
+
+def book_key(strategy_id: str, symbol: str) -> str:
+    return f"{strategy_id}|{symbol}"
+
+
+def _signed(order: PendingOrder) -> Decimal:
+    return order.quantity if order.side == "buy" else -order.quantity
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,16 +330,16 @@ class ExecutionCore:
         view, ref = self._view(signal, bars)
         intent = None
         reversed_orders: list[PendingOrder] = []
-        if ref is not None:
-            current = self.working_quantity(signal.symbol)
+        if ref is not None:  # the strategy's target is for its own book, not the symbol's net position
+            own = self.working_quantity(signal.symbol, signal.strategy_id)
             wanted = target_quantity(signal.target, cfg.sizing, cfg.limits, ref.close, pf.equity, self.costs)
-            reversed_orders = self._reversed_by(signal.symbol, wanted - current)
-            for order in reversed_orders:  # cancelled, not offset: nothing is sold that is not held
-                current -= order.quantity if order.side == "buy" else -order.quantity
-            delta = wanted - current
+            reversed_orders = self._reversed_by(signal.symbol, signal.strategy_id, wanted - own)
+            cancelled = sum((_signed(o) for o in reversed_orders), ZERO)  # cancelled, not offset
+            delta = wanted - (own - cancelled)
             if delta != 0:
                 side = "buy" if delta > 0 else "sell"
-                intent = risk.OrderIntent(signal.symbol, side, abs(delta), ref.close, current)
+                net = self.working_quantity(signal.symbol) - cancelled  # what the limits are judged on
+                intent = risk.OrderIntent(signal.symbol, side, abs(delta), ref.close, net)
         key = f"{signal.strategy_id}|{signal.symbol}|{signal.bar_timestamp.isoformat()}"
         checks = risk.pre_trade_checks(cfg.limits, self.state.risk, pf, view, key, intent)
         self.state.risk.remember_signal(key)
@@ -359,14 +370,18 @@ class ExecutionCore:
             out.extend(self._place(signal, decision, intent, ref, bars))
         return out
 
-    def _reversed_by(self, symbol: str, delta: Decimal) -> list[PendingOrder]:
-        """The working orders of ``symbol`` on the other side of ``delta`` (what a signal's target asks
-        beyond the position and working orders): a new target cancels them rather than trading against
-        them, so a long-only account never sells what it does not hold while its buy is still working."""
+    def _reversed_by(self, symbol: str, strategy_id: str, delta: Decimal) -> list[PendingOrder]:
+        """The strategy's working orders of ``symbol`` on the other side of ``delta`` (what its target asks
+        beyond its book and working orders): a new target cancels them rather than trading against them,
+        so a long-only book never sells what it does not hold while its buy is still working."""
         if delta == 0:
             return []
         other = "sell" if delta > 0 else "buy"
-        return [o for o in self.state.pending if o.symbol == symbol and o.side == other]
+        return [
+            o
+            for o in self.state.pending
+            if o.symbol == symbol and o.strategy_id == strategy_id and o.side == other
+        ]
 
     def _limit_strings(self) -> dict[str, str]:
         """``limits.as_strings()``, computed again only when the (frozen) limits object is replaced."""
@@ -375,17 +390,20 @@ class ExecutionCore:
             self._limits_seen, self._limits_text = limits, limits.as_strings()
         return dict(self._limits_text)
 
-    def working_quantity(self, symbol: str) -> Decimal:
-        """The position plus every working order of ``symbol``: what it will be once they fill."""
+    def working_quantity(self, symbol: str, strategy_id: str | None = None) -> Decimal:
+        """The position plus every working order of ``symbol``: what it will be once they fill. With
+        ``strategy_id``, that strategy's book and its own working orders only."""
         pending = sum(
             (
-                o.quantity if o.side == "buy" else -o.quantity
+                _signed(o)
                 for o in self.state.pending
-                if o.symbol == symbol
+                if o.symbol == symbol and (strategy_id is None or o.strategy_id == strategy_id)
             ),
-            Decimal(0),
+            ZERO,
         )
-        return self.state.portfolio.quantity(symbol) + pending
+        if strategy_id is None:
+            return self.state.portfolio.quantity(symbol) + pending
+        return self.state.books.get(book_key(strategy_id, symbol), ZERO) + pending
 
     def _view(
         self, signal: SignalEvent, bars: list[BarRef] | None = None
@@ -458,6 +476,12 @@ class ExecutionCore:
             self.state.pending.remove(order)
         trade = fill(order, price, at, bar_id, self.costs, self.config.mode)
         self.state.portfolio.apply_trade(trade)
+        books, key = self.state.books, book_key(order.strategy_id, order.symbol)
+        held = books.get(key, ZERO) + _signed(order)
+        if held:
+            books[key] = held
+        else:
+            books.pop(key, None)
         self.state.portfolio.record_equity(at, self.config.equity_points_kept)
         out = Outcome([trade, self._order_event(order, "filled", at, f"filled at {trade.price}")])
         out.extend(self._breakers(trade.event_id, at))

@@ -71,13 +71,32 @@ def test_signal_already_at_target_is_approved_without_an_order() -> None:
     assert not out.of(OrderEvent)
 
 
+def test_each_strategy_trades_its_own_book_and_the_position_is_their_sum() -> None:
+    c = core(qty=10)  # long-only
+    b0, b1 = bar(0, 100), bar(1, 101, open_=100.5)
+    c.on_bar(b0)
+    c.on_bar(b1)
+    c.on_signal(signal(b0, "long", "s1"))  # filled at bar 1's open
+    c.on_signal(signal(b1, "long", "s2"))  # working until the next bar
+    late = c.on_signal(signal(b0, "flat", "s3"))  # a third strategy's signal for an older bar, arriving later
+    assert late.of(RiskDecision)[0].approved
+    assert not late.of(OrderEvent)  # s3 holds nothing: it neither sells s1's units nor cancels s2's buy
+    assert c.state.books == {"s1|INFY": 10}
+    assert c.working_quantity("INFY") == 20
+    c.on_bar(bar(2, 102, open_=101.5))
+    assert c.state.books == {"s1|INFY": 10, "s2|INFY": 10}
+    assert c.state.portfolio.quantity("INFY") == 20
+    out = c.on_signal(signal(bar(2, 102, open_=101.5), "flat", "s1"))  # s1 exits its own 10 only
+    assert [(o.status, o.side, o.quantity) for o in out.of(OrderEvent)] == [("accepted", "sell", 10)]
+
+
 def test_a_new_target_cancels_the_working_order_it_reverses_instead_of_trading_against_it() -> None:
     c = core(qty=10)  # long-only
     b0, b1 = bar(0, 100), bar(1, 101, open_=100.5)
     c.on_bar(b0)
     c.on_bar(b1)
     c.on_signal(signal(b1, "long", "s1"))  # working until the next bar
-    late = signal(b0, "flat", "s2")  # another strategy's signal for an older bar, arriving later
+    late = signal(b0, "flat", "s1")  # the same strategy's signal for an older bar, delivered again later
     out = c.on_signal(late)
     (decision,) = out.of(RiskDecision)
     assert decision.approved
@@ -86,20 +105,20 @@ def test_a_new_target_cancels_the_working_order_it_reverses_instead_of_trading_a
     assert cancelled.order_id == order_id_for(signal(b1, "long", "s1").event_id)
     assert cancelled.causation_id == decision.event_id  # the audit trail names the decision that cancelled it
     assert str(late.event_id) in cancelled.reason
-    assert not out.of(TradeEvent)  # before, a sell of 10 filled at bar 1's open: short in a long-only account
+    assert not out.of(TradeEvent)  # not a sell of 10 at bar 1's open: short in a long-only account
     assert c.state.pending == []
     assert c.state.portfolio.quantity("INFY") == 0
     assert not c.on_bar(bar(2, 102)).of(TradeEvent)
 
 
-def test_a_target_back_at_the_position_cancels_the_working_order_away_from_it() -> None:
+def test_a_target_back_at_the_book_cancels_the_working_order_away_from_it() -> None:
     c = core(qty=10, policy="fixed_notional", notional=D(1000))
-    b0, b1 = bar(0, 100), bar(1, 200)
-    c.on_bar(b0)
-    c.on_bar(b1)
-    c.on_signal(signal(b0, "long", "s1"))  # 10 units at 100: filled at bar 1's open (200)
-    c.on_signal(signal(b1, "long", "s2"))  # target 5 at 200: a sell of 5 is working
-    out = c.on_signal(signal(b0, "long", "s3"))  # target 10 at bar 0's 100 again
+    b0, b1, b2 = bar(0, 100), bar(1, 100), bar(2, 200)
+    for b in (b0, b1, b2):
+        c.on_bar(b)
+    c.on_signal(signal(b0, "long", "s1"))  # 10 units at 100: filled at bar 1's open (100)
+    c.on_signal(signal(b2, "long", "s1"))  # target 5 at 200: a sell of 5 is working
+    out = c.on_signal(signal(b1, "long", "s1"))  # late: target 10 at bar 1's 100 again
     assert [(o.status, o.side, o.quantity) for o in out.of(OrderEvent)] == [("cancelled", "sell", 5)]
     assert c.working_quantity("INFY") == 10
     assert not c.state.pending

@@ -2,9 +2,9 @@
 repeats and late signals. The digests were taken before the core's fast paths were added; a change to any
 id, quantity, price, equity point or persisted state changes them. (``CORE_DIGEST`` was taken again when the
 equity curve stopped going back in time: the events and the rest of the state were checked to be unchanged,
-only the curve's out-of-order points merged into the newest one; and again when a new target cancelled the
-working orders it reverses instead of trading against them: the same 187 decisions, 12 of the 91 orders
-cancelled that way, 8 orders fewer placed, 71 fills instead of 90.)"""
+only the curve's out-of-order points merged into the newest one. It was pinned anew when each strategy got
+its own book: the signals now come from five strategies, not one each, so that books, repeats and
+reversed working orders all occur.)"""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from tests.unit.execution.helpers import T0, bar, core, signal
 
 BACKTEST_DIGEST = "54647f5726b66ab969d3bde025189820df2e0280baf577527efafd6472992ade"
 TARGETS: tuple[Target, ...] = ("long", "flat", "short")
-CORE_DIGEST = "d792ac6dcaa0d8e037040915e9263e9be98e3240c023ac9075d0b5043dc459e3"
+CORE_DIGEST = "91769c91619b7c3a3184cd78afdd58970c343918023e06f8c22a671b4233c2d1"
 
 
 def digest(data: Any) -> str:
@@ -86,11 +86,14 @@ def test_the_core_fed_bars_out_of_order_gives_the_pinned_events_and_state() -> N
             b = bar(i, 100 + i % 13 - i % 4, symbol=symbol, open_=100 + i % 11 - i % 3, source="broker:kite")
             target = rng.choice(TARGETS)
             if rng.random() < 0.25:
-                events += c.on_signal(signal(b, target, strategy_id=f"a{n}"))
+                events += c.on_signal(signal(b, target, strategy_id=f"a{n % 3}"))
             events += c.on_bar(b)
             if rng.random() < 0.15:
-                events += c.on_signal(signal(b, target, strategy_id=f"b{n}"))
+                events += c.on_signal(signal(b, target, strategy_id=f"b{n % 2}"))
     assert sum(isinstance(e, TradeEvent) for e in events) > 50
+    books = c.state.books  # the portfolio's positions are the sum of the strategies' books
+    for symbol, position in c.state.portfolio.positions.items():
+        assert position.quantity == sum(q for k, q in books.items() if k.endswith(f"|{symbol}"))
     data = {
         "events": [e.model_dump(mode="json") for e in events],
         "state": json.loads(c.state.model_dump_json()),

@@ -3,11 +3,13 @@ order several strategies' signals arrive in; once HALTED nothing is approved unt
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from shared.contracts.envelope import Event
 from shared.contracts.orders import OrderEvent, TradeEvent
 from shared.contracts.risk import RiskDecision
 from tests.unit.execution.helpers import bar, command, core, limits, signal
@@ -43,10 +45,13 @@ def test_no_position_ever_exceeds_its_limits(
     for i, (symbol, price, target, strategy) in enumerate(steps):
         b = bar(i, float(price), symbol)
         c.on_bar(b)
-        c.on_signal(signal(b, target, strategy))  # type: ignore[arg-type]
+        before = c.working_quantity(symbol)
+        out = c.on_signal(signal(b, target, strategy))  # type: ignore[arg-type]
         working = c.working_quantity(symbol)  # position once every working order fills
         assert abs(working) <= max_qty
-        assert abs(working) * price <= max_notional
+        if abs(working) > abs(before):  # an order grew the position: judged at the price it was placed at
+            assert any(o.status == "accepted" for o in out.of(OrderEvent))
+            assert abs(working) * price <= max_notional
         for pos in c.state.portfolio.positions.values():
             assert abs(pos.quantity) <= max_qty
         if not short:
@@ -97,6 +102,47 @@ def test_a_long_only_account_never_holds_a_short_whatever_order_signals_arrive_i
         for sym in seen:  # and no working sell is for more than is held
             held = c.state.portfolio.quantity(sym)
             assert sum(o.quantity for o in c.state.pending if o.symbol == sym and o.side == "sell") <= held
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    plan=st.lists(
+        st.tuples(
+            st.sampled_from(["s1", "s2", "s3"]),
+            st.integers(min_value=0, max_value=24),  # the bar the signal is for
+            st.sampled_from(["long", "flat", "short"]),
+        ),
+        max_size=40,
+    ),
+    arrivals=st.randoms(use_true_random=False),
+    short=st.booleans(),
+)
+def test_the_same_signals_give_the_same_orders_and_trades_whatever_order_they_arrive_in(
+    plan: list[tuple[str, int, str]], arrivals: random.Random, short: bool
+) -> None:
+    """Each strategy sends its signals in bar order, at most one a bar; how the strategies' streams and
+    the bars interleave on the way to execution (a price-only strategy runs ahead of one that waits for
+    insights) must not change a single order or trade."""
+    bars = [bar(i, 100 + i % 7 - i % 3, "A", open_=100 + i % 5) for i in range(25)]
+    streams: dict[str, list[object]] = {}
+    for strategy in ("s1", "s2", "s3"):
+        targets = {i: target for s, i, target in plan if s == strategy}  # the last one for a bar
+        streams[strategy] = [signal(bars[i], targets[i], strategy) for i in sorted(targets)]  # type: ignore[arg-type]
+    streams["bars"] = list(bars)
+
+    def run(rng: random.Random | None) -> list[str]:
+        c = core(qty=7, allow_short=short)
+        queues = {k: list(v) for k, v in streams.items()}
+        events: list[Event] = []
+        while any(queues.values()):  # one stream's next item at a time, each stream in its own order
+            names = sorted(k for k, q in queues.items() if q)
+            name = rng.choice(names) if rng else ("bars" if queues["bars"] else names[0])
+            item = queues[name].pop(0)
+            events += c.on_bar(item) if name == "bars" else c.on_signal(item)  # type: ignore[arg-type]
+        events += c.on_bar(bar(25, 100))  # fills what is still working
+        return sorted(e.model_dump_json() for e in events if not isinstance(e, RiskDecision))
+
+    assert run(arrivals) == run(None)
 
 
 @settings(max_examples=60, deadline=None)

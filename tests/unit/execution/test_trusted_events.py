@@ -49,11 +49,11 @@ def busy_core_events(c: ExecutionCore, seed: int) -> list[Event]:
             b = bar(i, 100 + i % 9 - i % 4 + (i // 40) * 7, symbol=symbol, open_=100 + i % 5)
             events += c.on_bar(b)
             if rng.random() < 0.4:
-                events += c.on_signal(signal(b, rng.choice(TARGETS), strategy_id=f"s{i}"))
+                events += c.on_signal(signal(b, rng.choice(TARGETS), strategy_id=f"s{i % 3}"))
         if i == 50:  # resume (a breaker may have halted), place orders, halt before they fill
             events += c.on_command(command("resume"), "admin")
             for symbol in ("INFY", "TCS"):
-                target: Target = "flat" if c.working_quantity(symbol) != 0 else "long"
+                target: Target = "flat" if c.working_quantity(symbol, "h") != 0 else "long"
                 events += c.on_signal(signal(bar(i, 100, symbol=symbol), target, strategy_id="h"))
             events += c.on_command(command("halt", cancel=True), "admin")
         if i == 60:
