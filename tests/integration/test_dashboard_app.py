@@ -201,6 +201,7 @@ async def test_symbol_and_reason_text_with_html_is_shown_escaped(auth: AuthClien
     values = snapshots()
     values["execution.risk"] = risk(reason=HOSTILE)
     values["execution.positions"]["positions"][0]["symbol"] = HOSTILE
+    values["execution.positions"]["positions"][0]["books"] = {HOSTILE: "1"}
     values["execution.orders.recent"]["orders"][0]["reason"] = HOSTILE
     transport = httpx.ASGITransport(app=make_app(auth, values))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
@@ -238,6 +239,9 @@ async def test_api_mirrors_the_pages(client: httpx.AsyncClient) -> None:
     await log_in(client)
     overview = (await client.get("/api/overview")).json()
     assert overview["risk"]["state"] == "HALTED"
+    assert overview["positions"][0]["books"] == [["ehma-16", 4.0], ["sma-10-30", 6.0]]
+    page = (await client.get("/")).text
+    assert '<span class="book">ehma-16 4</span>, <span class="book">sma-10-30 6</span>' in page
     detail = (await client.get("/api/symbols/infy")).json()
     assert detail["symbol"] == "INFY"
     assert len(detail["candles"]) == 300

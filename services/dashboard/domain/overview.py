@@ -51,6 +51,7 @@ class PositionRow(BaseModel):
     last_price: float | None
     realised_pnl: float | None
     unrealised_pnl: float | None
+    books: list[tuple[str, float]] = []  # (strategy id, its quantity), as the snapshot lists them
 
 
 class Overview(BaseModel):
@@ -95,6 +96,11 @@ def position_row(raw: Any) -> PositionRow | None:
         last_price=as_float(item.get("last_price")),
         realised_pnl=as_float(item.get("realised_pnl")),
         unrealised_pnl=as_float(item.get("unrealised_pnl")),
+        books=[
+            (str(strategy), quantity)
+            for strategy, raw_quantity in as_dict(item.get("books")).items()
+            if (quantity := as_float(raw_quantity)) is not None
+        ],
     )
 
 

@@ -296,6 +296,7 @@ def snapshots(
                 "last_price": "1505",
                 "realised_pnl": "0",
                 "unrealised_pnl": "37.5",
+                "books": {"ehma-16": "4", "sma-10-30": "6"},
             }
         ],
     }

@@ -31,6 +31,7 @@ def test_overview_shows_the_kill_switch_reason_breakers_positions_and_equity() -
     assert view.account is not None
     assert view.account.pnl_today == -5200.0
     assert [p.symbol for p in view.positions] == ["INFY"]
+    assert view.positions[0].books == [("ehma-16", 4.0), ("sma-10-30", 6.0)]
     assert len(view.equity) == 300
     assert all(a.time < b.time for a, b in zip(view.equity, view.equity[1:], strict=False))
     assert not view.sections["execution.risk"].stale
@@ -67,7 +68,9 @@ def test_empty_bucket_gives_empty_views_not_errors() -> None:
 def test_garbage_values_are_ignored_field_by_field() -> None:
     values = {
         "execution.risk": {"state": None, "breakers": {"x": "nope"}, "usage": [1, 2]},
-        "execution.positions": {"positions": [{"symbol": "INFY", "quantity": "abc"}, "junk", {}]},
+        "execution.positions": {
+            "positions": [{"symbol": "INFY", "quantity": "abc", "books": {"s1": "x", "s2": "3"}}, "junk", {}]
+        },
         "analytics.INFY": {"bars": [{"t": "not a time"}, {"t": 5, "o": 1, "h": 2, "l": 0.5, "c": 1.5}, 7]},
         "execution.orders.recent": {"orders": "many", "decisions": [{"approved": "yes"}]},
     }
@@ -76,6 +79,7 @@ def test_garbage_values_are_ignored_field_by_field() -> None:
     assert view.risk is not None
     assert view.risk.state == "UNKNOWN"
     assert view.positions[0].quantity is None
+    assert view.positions[0].books == [("s2", 3.0)]
     assert len(build_symbol_detail(snaps, "INFY", NOW, 15).candles) == 1
     assert build_activity(snaps, NOW, 15).decisions[0].approved is False
 
