@@ -24,12 +24,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+import structlog
+
 from services.execution.adapters.auth_client import Verdict
 from services.execution.adapters.store import BarsDelta, Batch, ExecutionStore, HistoryRow, OutboxRow
 from services.execution.domain import audit
 from services.execution.domain.broker import PRODUCER
 from services.execution.domain.config import ExecutionConfig
-from services.execution.domain.engine import BarRef, CoreState, ExecutionCore
+from services.execution.domain.engine import BarRef, CoreState, ExecutionCore, book_key
 from shared.contracts import subjects
 from shared.contracts.envelope import Event
 from shared.contracts.orders import OrderEvent, TradeEvent
@@ -38,6 +40,7 @@ from shared.contracts.signals import SignalEvent
 from shared.runtime.consumer import Delivery
 
 AUDITED = (RiskDecision, OrderEvent, TradeEvent, RiskStateChanged)
+log = structlog.get_logger()
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 Publish = Callable[[Sequence[OutboxRow]], Awaitable[None]]
@@ -82,7 +85,30 @@ class ExecutionService:
         raw = self.store.load_state()
         state = CoreState.model_validate_json(raw) if raw else None
         self.bars.reset(state.bars if state is not None and self.store.bars_in_table else {})
+        if state is not None and "books" not in state.model_fields_set:
+            self._rebuild_books(state)
         return state
+
+    def _rebuild_books(self, state: CoreState) -> None:
+        """A state saved before books existed: each strategy's book is the sum of its trades (the outbox
+        keeps every event). A position the trades do not add up to stays in no book, and is logged."""
+        books: dict[str, Decimal] = {}
+        for strategy_id, symbol, side, quantity in self.store.traded_by_strategy():
+            key = book_key(strategy_id, symbol)
+            signed = Decimal(quantity) if side == "buy" else -Decimal(quantity)
+            books[key] = books.get(key, Decimal(0)) + signed
+        state.books = {k: q for k, q in books.items() if q}
+        booked: dict[str, Decimal] = {}
+        for key, held in state.books.items():
+            symbol = key.split("|", 1)[1]
+            booked[symbol] = booked.get(symbol, Decimal(0)) + held
+        off = sorted(
+            p.symbol for p in state.portfolio.positions.values() if p.quantity != booked.get(p.symbol, 0)
+        )
+        if off:
+            log.warning("execution.books_incomplete", symbols=off)
+        else:
+            log.info("execution.books_rebuilt", books=len(state.books))
 
     # -- handlers -----------------------------------------------------------------------------------
     async def on_bars(self, deliveries: Sequence[Delivery]) -> None:

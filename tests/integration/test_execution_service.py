@@ -1,11 +1,14 @@
 """The execution service on a real nats-server: bars and signals in -> decisions, orders and fills out;
-positions and risk state survive a restart; the daily-loss breaker trips on a crafted losing sequence."""
+positions and risk state survive a restart (and a state saved before books gets them back from its
+trades); the daily-loss breaker trips on a crafted losing sequence."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 from nats.aio.client import Client as NATS
 
@@ -99,3 +102,34 @@ async def test_positions_and_risk_state_survive_a_restart(
     assert [(s["previous"], s["state"], s["changed_by"]) for s in states] == [
         ("ACTIVE", "HALTED", "breaker:daily_loss")
     ]
+
+
+async def test_a_state_saved_before_books_gets_each_strategy_s_book_back_from_its_trades(
+    nc: NATS, nats_url: str, tmp_path: Path, streams: None
+) -> None:
+    config, data = write_config(tmp_path), tmp_path / "data"
+    svc = await InProcess(nats_url, data, config).start()
+    b0, b1 = bar(0, 100.0), bar(1, 101.0)
+    await publish(nc, [b0, signal(b0, "long", "s1"), signal(b0, "long", "s2"), b1])  # 10 + 10 at b1's open
+    held = await wait_snapshot(
+        nc, "execution.positions", lambda v: v["positions"] and v["positions"][0]["quantity"] == "20", "20"
+    )
+    assert held["positions"][0]["books"] == {"s1": "10", "s2": "10"}
+    await svc.stop()
+    conn = duckdb.connect(str(data / "execution.duckdb"))  # the state as a version without books wrote it
+    try:
+        (raw,) = conn.execute("SELECT state FROM core_state WHERE id = 1").fetchone() or ("",)
+        state = json.loads(raw)
+        assert state.pop("books") == {"s1|INFY": "10", "s2|INFY": "10"}
+        conn.execute("UPDATE core_state SET state = ? WHERE id = 1", [json.dumps(state)])
+    finally:
+        conn.close()
+
+    svc = await InProcess(nats_url, data, config).start()
+    b2, b3 = bar(2, 102.0), bar(3, 103.0)
+    await publish(nc, [b2, signal(b2, "flat", "s1"), b3])  # s1 sells its own 10, not s2's
+    pos = await wait_snapshot(
+        nc, "execution.positions", lambda v: v["positions"][0]["quantity"] == "10", "s1's 10 sold"
+    )
+    await svc.stop()
+    assert pos["positions"][0]["books"] == {"s2": "10"}

@@ -170,6 +170,19 @@ class ExecutionStore:
             data["bars"] = bars
         return json.dumps(data)
 
+    def traded_by_strategy(self) -> list[tuple[str, str, str, str]]:
+        """(strategy_id, symbol, side, quantity) of every trade in the outbox, through its order's accepted
+        event: what rebuilds the strategies' books of a state saved before books existed."""
+        return self.conn.execute(
+            "SELECT json_extract_string(o.payload, '$.strategy_id'),"
+            " json_extract_string(t.payload, '$.symbol'), json_extract_string(t.payload, '$.side'),"
+            " json_extract_string(t.payload, '$.quantity')"
+            " FROM outbox t JOIN outbox o ON o.order_id = t.order_id AND o.kind = ?"
+            " AND json_extract_string(o.payload, '$.status') = 'accepted'"
+            " WHERE t.kind = ? ORDER BY t.seq",
+            ["bastion.exec.order", "bastion.exec.trade"],
+        ).fetchall()
+
     def bars_before(self, symbol: str, at: int, until: int) -> list[HistoryRow]:
         """The stored bars of ``symbol``, in time order, from the last two at or before ``at`` up to, not
         including, ``until`` (times in microseconds since the epoch)."""
