@@ -12,6 +12,13 @@ def num(value: object, digits: int = 2) -> str:
     return f"{value:,.{digits}f}"
 
 
+def qty(value: object) -> str:
+    """A quantity or a count: whole numbers without decimals (``1,200``), others as ``num``."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer():
+        return f"{value:,.0f}"
+    return num(value)
+
+
 def when(value: object, zone: tzinfo = UTC) -> str:
     """A time (a ``datetime``, or an ISO-8601 text with an offset as events carry) in ``zone``; else ``—``."""
     moment = value
@@ -33,4 +40,4 @@ def epoch(value: object, zone: tzinfo = UTC) -> str:
     return when(datetime.fromtimestamp(value, tz=UTC), zone)
 
 
-FILTERS = {"num": num, "when": when, "epoch": epoch}
+FILTERS = {"num": num, "qty": qty, "when": when, "epoch": epoch}

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from bastion.cli import app
 from bastion.up import Platform
-from services.dashboard.filters import epoch, when
+from services.dashboard.filters import epoch, qty, when
 from services.dashboard.settings import DashboardSettings
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -35,6 +35,7 @@ def test_what_is_not_a_time_is_shown_as_it_is_or_as_a_dash(value: object, shown:
 
 
 def test_the_zone_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BASTION_DASHBOARD_TZ", raising=False)
     assert DashboardSettings.from_env().tz is UTC
     monkeypatch.setenv("BASTION_DASHBOARD_TZ", "Asia/Kolkata")
     assert DashboardSettings.from_env().tz == IST
@@ -55,3 +56,19 @@ def test_bastion_up_tz_reaches_the_dashboard_and_a_bad_one_starts_nothing(tmp_pa
         result.output.split()
     )
     assert not (tmp_path / "home").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (3.0, "3"),
+        (1200, "1,200"),
+        (-10.0, "-10"),
+        (2.5, "2.50"),
+        (4726.55, "4,726.55"),
+        (None, "—"),
+        (True, "—"),
+    ],
+)
+def test_quantities_and_counts_are_shown_without_decimals_when_whole(value: object, shown: str) -> None:
+    assert qty(value) == shown
