@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from services.marketdata.adapters.store import BarStore, StoreBusyError
 from services.marketdata.domain.bars import SYNTHETIC, BarSeries, file_source
 from services.marketdata.domain.intervals import BadIntervalError, interval_seconds
+from services.marketdata.domain.sessions import SESSIONS, Session
 from services.marketdata.domain.synthetic import DEFAULT_START, generate
 from services.marketdata.handlers import IngestReport, ingest
 from shared.barfiles import (
@@ -96,6 +97,15 @@ def _start(text: str | None) -> datetime:
     except ValueError:
         _fail(f"invalid --start {text!r}: use ISO-8601, e.g. 2026-01-05T03:45:00Z")
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _session(text: str) -> Session | None:
+    name = text.strip().lower()
+    if name == "none":
+        return None
+    if name not in SESSIONS:
+        _fail(f"unknown --session {text!r}: use {', '.join([*SESSIONS, 'none'])}")
+    return SESSIONS[name]
 
 
 async def _connect(settings: RuntimeSettings) -> Bus:
@@ -267,16 +277,26 @@ def simulate(
     start: Annotated[
         str | None, typer.Option(help="First bar time, ISO-8601 (default 2026-01-05T03:45Z)")
     ] = None,
+    session: Annotated[
+        str,
+        typer.Option(
+            help="nse: bars only in NSE hours (09:15-15:30 IST, weekdays); none: a bar every interval"
+        ),
+    ] = "nse",
 ) -> None:
     """Deterministic synthetic bars (trend, range and volatile regimes), labelled source=synthetic."""
     names = list(dict.fromkeys(_symbol(s) for s in symbols.split(",") if s.strip()))
     if not names:
         _fail("--symbols is empty")
     ivl, first = _interval(interval), _start(start)
+    hours = _session(session)
     seconds = interval_seconds(ivl)
     series = [
         BarSeries.of_frame(
-            generate(name, bars, seed, interval_seconds=seconds, start=first), name, ivl, SYNTHETIC
+            generate(name, bars, seed, interval_seconds=seconds, start=first, session=hours),
+            name,
+            ivl,
+            SYNTHETIC,
         )
         for name in names
     ]

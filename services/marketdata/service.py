@@ -15,7 +15,8 @@ import structlog
 from services.marketdata.adapters.snapshot import KIND, symbols_snapshot
 from services.marketdata.adapters.store import BarStore, StoreBusyError
 from services.marketdata.domain.bars import SYNTHETIC, to_bars
-from services.marketdata.domain.intervals import interval_delta, interval_seconds
+from services.marketdata.domain.intervals import interval_seconds
+from services.marketdata.domain.sessions import NSE, next_session_time
 from services.marketdata.domain.synthetic import DEFAULT_START, generate, next_bar
 from services.marketdata.handlers import ingest
 from shared.contracts.market_data import OHLCVBar
@@ -96,9 +97,11 @@ class MarketDataService:
             last = await asyncio.to_thread(self.store.last_bar, symbol, self.live.interval)
             seconds = interval_seconds(self.live.interval)
             if last is None:
-                frame = generate(symbol, 1, self.live.seed, interval_seconds=seconds, start=DEFAULT_START)
-            else:
-                at = last[0].astimezone(UTC) + interval_delta(self.live.interval)
+                frame = generate(
+                    symbol, 1, self.live.seed, interval_seconds=seconds, start=DEFAULT_START, session=NSE
+                )
+            else:  # the next bar time of the NSE session, as `bastion feed simulate` makes them
+                at = next_session_time(last[0].astimezone(UTC), seconds, NSE)
                 frame = next_bar(symbol, self.live.seed, at, last[1], interval_seconds=seconds)
             bars.extend(to_bars(frame, symbol, self.live.interval, SYNTHETIC))
         report = await ingest(bars, self.store, self._publish)

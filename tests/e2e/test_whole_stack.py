@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -27,6 +28,7 @@ from playwright.async_api import Browser, expect
 
 from bastion.up import SAMPLE_BARS
 from services.analytics.handlers import SNAPSHOT_BARS
+from services.marketdata.domain.sessions import NSE, session_times
 from tests.e2e.stack_support import (
     READY,
     Message,
@@ -107,6 +109,10 @@ def check_bars_and_insights(bars: list[Message], insights: list[Message]) -> Non
     assert sorted(e["causation_id"] for _, e in insights) == sorted(bar_ids), (
         "insights do not map 1:1 to bars"
     )
+    times = {datetime.fromisoformat(e["timestamp"]) for _, e in bars}  # the sample keeps NSE hours
+    nse = {t.to_pydatetime() for t in session_times(min(times), len(times), 60, NSE)}
+    assert times == nse, "a sample bar outside NSE hours"
+    assert len({t.date() for t in times}) == 2, "the 500-bar sample spans two sessions"
 
 
 def check_signals(signals: list[Message], bar_ids: set[str], insight_ids: set[str]) -> None:

@@ -246,6 +246,7 @@ def test_simulate_with_the_same_seed_stores_the_same_bars(nats_url: str, tmp_pat
         ),
         (["simulate", "--symbols", "IN FY", "--bars", "3"], "invalid symbol 'IN FY'"),
         (["simulate", "--symbols", "INFY", "--start", "monday"], "invalid --start 'monday'"),
+        (["simulate", "--symbols", "INFY", "--session", "bse"], "unknown --session 'bse': use nse, none"),
     ],
 )
 def test_bad_input_gives_a_clear_error_and_exit_code_2(tmp_path: Path, args: list[str], needle: str) -> None:

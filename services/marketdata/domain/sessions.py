@@ -1,0 +1,66 @@
+"""Trading sessions: the times at which an exchange's bars exist.
+
+``NSE``: the cash market's normal session, 09:15 to 15:30 Asia/Kolkata, Monday to Friday. A bar is named
+by the time it opens, so a day has 375 one-minute bars (09:15 ... 15:29), 75 five-minute bars and seven
+hourly ones (the last, 15:15, is a quarter of an hour). A daily bar is named by the session's open.
+Exchange holidays and special sessions (Muhurat trading) are not modelled: every weekday is a session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+DAY_SECONDS = 86_400
+
+
+@dataclass(frozen=True)
+class Session:
+    name: str
+    zone: ZoneInfo
+    opens: time
+    closes: time
+    weekdays: frozenset[int] = field(default=frozenset(range(5)))  # Monday = 0
+
+    def open_on(self, day: date) -> datetime:
+        return datetime.combine(day, self.opens, self.zone).astimezone(UTC)
+
+    def offsets(self, interval_seconds: int) -> np.ndarray:
+        """Seconds after the open of each bar of a day; one bar a day for a daily (or longer) interval."""
+        if interval_seconds >= DAY_SECONDS:
+            return np.zeros(1, dtype=np.int64)
+        length = (datetime.combine(date.min, self.closes) - datetime.combine(date.min, self.opens)).seconds
+        return np.arange(0, length, max(interval_seconds, 1), dtype=np.int64)
+
+
+NSE = Session("nse", ZoneInfo("Asia/Kolkata"), time(9, 15), time(15, 30))
+SESSIONS = {"nse": NSE}
+
+
+def session_times(start: datetime, count: int, interval_seconds: int, session: Session) -> pd.DatetimeIndex:
+    """The first ``count`` bar times of ``session`` at or after ``start`` (UTC)."""
+    offsets = session.offsets(interval_seconds)
+    chunks: list[np.ndarray] = []
+    have = 0
+    day = start.astimezone(session.zone).date()
+    first = int(start.timestamp())
+    while have < count:
+        if day.weekday() in session.weekdays:
+            opened = int(session.open_on(day).timestamp())
+            times = opened + offsets
+            times = times[times >= first]
+            chunks.append(times[: count - have])
+            have += len(chunks[-1])
+        day += timedelta(days=1)
+    seconds = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
+    return pd.DatetimeIndex(pd.to_datetime(seconds, unit="s", utc=True))
+
+
+def next_session_time(after: datetime, interval_seconds: int, session: Session) -> datetime:
+    """The first bar time of ``session`` after ``after``."""
+    moment = session_times(after + timedelta(seconds=1), 1, interval_seconds, session)[0]
+    return moment.to_pydatetime()
