@@ -35,7 +35,7 @@ def display_zone(raw: str, what: str = "BASTION_DASHBOARD_TZ") -> tzinfo:
     raw = raw.strip()
     zone = zone_named(raw) if raw else UTC
     if zone is None:
-        raise ValueError(f"{what} must be an IANA time zone such as Asia/Kolkata, or UTC, not {raw!r}")
+        raise ValueError(f"{what} {raw!r}: not a time zone; use an IANA name such as Asia/Kolkata, or UTC")
     return zone
 
 
