@@ -23,12 +23,17 @@ from typing import Any
 import duckdb
 import httpx
 import nats
+import yaml
 from nats.js import JetStreamContext
 from playwright.async_api import Browser, expect
 
+from bastion.backtest.engine import Backtest, execution_config
 from bastion.up import SAMPLE_BARS
 from services.analytics.handlers import SNAPSHOT_BARS
+from services.execution.adapters.config_file import load_config
+from services.marketdata.domain.bars import SYNTHETIC, BarSeries
 from services.marketdata.domain.sessions import NSE, session_times
+from services.marketdata.domain.synthetic import generate
 from tests.e2e.stack_support import (
     READY,
     Message,
@@ -42,6 +47,7 @@ from tests.e2e.stack_support import (
 )
 from tests.support.wait import eventually, wait_until
 
+ROOT = Path(__file__).resolve().parents[2]
 SYMBOLS = ("INFY", "TCS", "RELIANCE")  # bastion/up.py SAMPLE_SYMBOLS
 BARS_PER_SYMBOL = SAMPLE_BARS  # what `make up` loads: every strategy warms up and trades
 TOTAL_BARS = len(SYMBOLS) * BARS_PER_SYMBOL
@@ -206,6 +212,36 @@ def check_books(snaps: dict[str, dict[str, Any]], kinds: dict[str, list[dict[str
         books = {k: Decimal(v) for k, v in p["books"].items()}
         assert books == {k: q for k, q in traded[p["symbol"]].items() if q}, p
         assert sum(books.values(), Decimal(0)) == Decimal(p["quantity"]), p
+
+
+def check_orders_are_the_backtests(kinds: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """What `bastion up` traded is, strategy by strategy, what `bastion backtest` gives for the same sample
+    and configs: the same order and trade ids, quantities, prices and commissions (each strategy has its own
+    book, and no limit binds on this sample)."""
+    base = load_config(ROOT / "deploy" / "execution.yaml")
+    costs = base.effective_costs()
+    config = execution_config(
+        base.initial_cash,
+        costs.commission_pct / 100,  # 0.03% of ~500-3,000 a unit never reaches the cap of 20
+        costs.slippage_bps,
+        base.sizing,
+        base,
+    )
+    series = [
+        BarSeries.of_frame(generate(s, BARS_PER_SYMBOL, 7, session=NSE), s, "1m", SYNTHETIC) for s in SYMBOLS
+    ]
+    want_orders, want_trades = set(), set()
+    for item in yaml.safe_load((ROOT / "deploy" / "strategies.yaml").read_text())["instances"]:
+        result = Backtest.create(item["name"], item["id"], item.get("params") or {}, config).run(series)
+        want_orders |= {(str(o.event_id), o.status, str(o.quantity)) for o in result.orders}
+        want_trades |= {
+            (str(t.event_id), str(t.quantity), str(t.price), str(t.commission)) for t in result.fills
+        }
+    got_orders = {(o["event_id"], o["status"], o["quantity"]) for o in kinds["exec.v1.order"]}
+    got_trades = {(t["event_id"], t["quantity"], t["price"], t["commission"]) for t in kinds["exec.v1.trade"]}
+    assert got_orders == want_orders, (len(got_orders - want_orders), len(want_orders - got_orders))
+    assert got_trades == want_trades, (len(got_trades - want_trades), len(want_trades - got_trades))
+    return {"orders_as_in_the_backtests": len(want_orders)}
 
 
 def check_snapshots(
@@ -378,6 +414,7 @@ async def test_bastion_up_carries_bars_to_trades_snapshots_audit_and_dashboard(
         check_snapshots(snaps, kinds, insights)
         check_never_short(kinds["exec.v1.trade"])
         check_books(snaps, kinds)
+        figures |= check_orders_are_the_backtests(kinds)
         assert dead == 0, f"{dead} dead letters"
         assert audit_stream == len(execution) == snaps["execution.audit"]["rows"], "audit rows != events"
         assert snaps["execution.audit"]["ok"] is True
