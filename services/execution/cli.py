@@ -106,16 +106,21 @@ async def login(nc: NATS, username: str, password: str) -> str:
 
 
 # -- kill switch ----------------------------------------------------------------------------------------
-async def read_risk(nc: NATS) -> dict[str, Any] | None:
+async def read_snapshot(nc: NATS, key: str) -> dict[str, Any] | None:
+    """The ``SNAPSHOTS`` entry ``key``, or None when there is none yet."""
     try:
         kv = await nc.jetstream().key_value(subjects.SNAPSHOTS_BUCKET)
-        entry = await kv.get("execution.risk")
+        entry = await kv.get(key)
     except (NotFoundError, nats.errors.TimeoutError):
         return None
     if entry.value is None:
         return None
     value: dict[str, Any] = json.loads(entry.value)
     return value
+
+
+async def read_risk(nc: NATS) -> dict[str, Any] | None:
+    return await read_snapshot(nc, "execution.risk")
 
 
 async def send_command(
@@ -199,23 +204,27 @@ def resume(
     _run_command("resume", reason.strip() or "resumed by admin", token_file, timeout)
 
 
-@risk_app.command()
-def status() -> None:
-    """Trading state, mode, breakers and limit usage from the execution.risk snapshot."""
-
+def _fetch_snapshot(key: str) -> dict[str, Any]:
     async def fetch() -> dict[str, Any] | None:
         nc = await _connect(_settings())
         try:
-            return await read_risk(nc)
+            return await read_snapshot(nc, key)
         finally:
             await nc.close()
 
     try:
-        risk = asyncio.run(fetch())
+        value = asyncio.run(fetch())
     except CliError as exc:
         raise _fail(exc) from None
-    if risk is None:
-        raise _fail(CliError("no execution.risk snapshot yet; is the execution service running?", 1))
+    if value is None:
+        raise _fail(CliError(f"no {key} snapshot yet; is the execution service running?", 1))
+    return value
+
+
+@risk_app.command()
+def status() -> None:
+    """Trading state, mode, breakers and limit usage from the execution.risk snapshot."""
+    risk = _fetch_snapshot("execution.risk")
     out.print(f"state [bold]{risk['state']}[/bold] ({risk.get('reason')}, by {risk.get('changed_by')})")
     out.print(f"mode {risk.get('mode')}, data time {risk.get('updated_at')}")
     for name, b in (risk.get("breakers") or {}).items():
@@ -223,6 +232,26 @@ def status() -> None:
         out.print(f"breaker {name}: {b.get('used')} of {b.get('limit')} {mark}")
     for name, u in (risk.get("usage") or {}).items():
         out.print(f"usage {name}: {u.get('used')} of {u.get('limit')}")
+
+
+@risk_app.command()
+def positions() -> None:
+    """Positions, P&L and each strategy's book of them, from the execution.positions snapshot."""
+    snap = _fetch_snapshot("execution.positions")
+    out.print(
+        f"equity {snap.get('equity')}, cash {snap.get('cash')}, P&L today {snap.get('pnl_today')},"
+        f" total {snap.get('pnl_total')} (data time {snap.get('updated_at')})"
+    )
+    rows = snap.get("positions") or []
+    for p in rows:
+        books = ", ".join(f"{k} {v}" for k, v in (p.get("books") or {}).items()) or "none"
+        out.print(
+            f"position {p.get('symbol')}: {p.get('quantity')} at {p.get('avg_price')},"
+            f" last {p.get('last_price')}, realised {p.get('realised_pnl')},"
+            f" unrealised {p.get('unrealised_pnl')}; by strategy: {books}"
+        )
+    if not rows:
+        out.print("no positions")
 
 
 # -- audit ----------------------------------------------------------------------------------------------

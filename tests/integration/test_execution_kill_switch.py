@@ -105,3 +105,20 @@ async def test_a_viewer_or_forged_token_cannot_halt_and_the_attempt_is_audited(
     assert all('"outcome":"denied' in a["payload"] for a in commands)
     assert all(viewer not in a["payload"] and "forged-token" not in a["payload"] for a in commands)
     assert await read_subject(nc, "EXECUTION", "risk.v1.state") == []
+
+
+async def test_risk_positions_shows_each_position_with_the_strategies_books(nc: NATS, stack: Auth) -> None:
+    await wait_snapshot(nc, "execution.positions", lambda v: True, "the positions snapshot")
+    empty = await asyncio.to_thread(CliRunner().invoke, risk_app, ["positions"])
+    assert empty.exit_code == 0, empty.output
+    assert "no positions" in empty.output
+    b0, b1 = bar(0, 100.0), bar(1, 101.0)
+    await publish(nc, [b0, signal(b0, "long", strategy_id="s1"), signal(b0, "long", strategy_id="s2"), b1])
+    await wait_snapshot(
+        nc, "execution.positions", lambda v: v["positions"] and v["positions"][0]["quantity"] == "20", "20"
+    )
+    result = await asyncio.to_thread(CliRunner().invoke, risk_app, ["positions"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "position INFY: 20 at 101" in said, said
+    assert "by strategy: s1 10, s2 10" in said, said
