@@ -30,7 +30,7 @@ class Session:
         return datetime.combine(day, self.opens, self.zone).astimezone(UTC)
 
     def offsets(self, interval_seconds: int) -> np.ndarray:
-        """Seconds after the open of each bar of a day; one bar a day for a daily (or longer) interval."""
+        """Seconds after the open of each bar of a day; one bar a day for a daily interval."""
         if interval_seconds >= DAY_SECONDS:
             return np.zeros(1, dtype=np.int64)
         length = (datetime.combine(date.min, self.closes) - datetime.combine(date.min, self.opens)).seconds

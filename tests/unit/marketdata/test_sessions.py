@@ -69,3 +69,8 @@ def test_synthetic_bars_in_a_session_are_the_same_bars_at_session_times() -> Non
     minutes = local.dt.hour * 60 + local.dt.minute
     assert minutes.between(9 * 60 + 15, 15 * 60 + 29).all()
     assert (plain["timestamp"].diff().dropna() == timedelta(minutes=1)).all()  # without: every minute
+
+
+def test_weekly_bars_come_every_week_whatever_the_session() -> None:
+    weekly = generate("INFY", 3, 7, interval_seconds=7 * 86_400, session=NSE)
+    assert (weekly["timestamp"].diff().dropna() == timedelta(days=7)).all()
