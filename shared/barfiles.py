@@ -42,7 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from shared.contracts.subjects import InvalidSymbolError, normalize_symbol
-from shared.zones import zone_named
+from shared.zones import not_a_zone, zone_named
 
 COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 PRICES = ("open", "high", "low", "close")
@@ -67,7 +67,7 @@ def time_zone(name: str) -> tzinfo:
     """The zone a ``--tz`` names: an IANA name such as ``Asia/Kolkata``, or ``UTC``; else ``BadZoneError``."""
     zone = zone_named(name)
     if zone is None:
-        raise BadZoneError(f"--tz {name!r}: not a time zone; use an IANA name such as Asia/Kolkata, or UTC")
+        raise BadZoneError(not_a_zone("--tz", name))
     return zone
 
 

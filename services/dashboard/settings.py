@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 
-from shared.zones import zone_named
+from shared.zones import not_a_zone, zone_named
 
 
 def _env(name: str, default: str = "") -> str:
@@ -35,7 +35,7 @@ def display_zone(raw: str, what: str = "BASTION_DASHBOARD_TZ") -> tzinfo:
     raw = raw.strip()
     zone = zone_named(raw) if raw else UTC
     if zone is None:
-        raise ValueError(f"{what} {raw!r}: not a time zone; use an IANA name such as Asia/Kolkata, or UTC")
+        raise ValueError(not_a_zone(what, raw))
     return zone
 
 

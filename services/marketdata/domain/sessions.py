@@ -42,7 +42,10 @@ SESSIONS = {"nse": NSE}
 
 
 def session_times(start: datetime, count: int, interval_seconds: int, session: Session) -> pd.DatetimeIndex:
-    """The first ``count`` bar times of ``session`` at or after ``start`` (UTC)."""
+    """The first ``count`` bar times of ``session`` at or after ``start`` (UTC). Intervals longer than a day
+    (weekly bars) are not tied to sessions: one bar every interval from ``start``."""
+    if interval_seconds > DAY_SECONDS:
+        return pd.date_range(start=start, periods=count, freq=timedelta(seconds=interval_seconds))
     offsets = session.offsets(interval_seconds)
     chunks: list[np.ndarray] = []
     have = 0
@@ -61,6 +64,9 @@ def session_times(start: datetime, count: int, interval_seconds: int, session: S
 
 
 def next_session_time(after: datetime, interval_seconds: int, session: Session) -> datetime:
-    """The first bar time of ``session`` after ``after``."""
+    """The first bar time of ``session`` after ``after`` (a bar at ``after``'s: ``after`` plus the interval,
+    for intervals longer than a day)."""
+    if interval_seconds > DAY_SECONDS:
+        return after + timedelta(seconds=interval_seconds)
     moment = session_times(after + timedelta(seconds=1), 1, interval_seconds, session)[0]
     return moment.to_pydatetime()

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from services.marketdata.domain.sessions import DAY_SECONDS, Session, session_times
+from services.marketdata.domain.sessions import Session, session_times
 
 #: Default first bar: Monday 2026-01-05 09:15 IST. Fixed so that runs are reproducible.
 DEFAULT_START = datetime(2026, 1, 5, 3, 45, tzinfo=UTC)
@@ -105,7 +105,7 @@ def generate(
     factor = np.array([_VOLUME_FACTOR[r] for r in regimes])
     base_volume = float(rng.uniform(5e3, 5e4))
     volume = np.round(base_volume * factor * (0.6 + 0.4 * move) * rng.lognormal(0, 0.35, bars))
-    if session is None or interval_seconds > DAY_SECONDS:  # weekly bars and longer: every interval
+    if session is None:
         times = pd.date_range(start=start, periods=bars, freq=timedelta(seconds=interval_seconds))
     else:
         times = session_times(start, bars, interval_seconds, session)

@@ -74,3 +74,5 @@ def test_synthetic_bars_in_a_session_are_the_same_bars_at_session_times() -> Non
 def test_weekly_bars_come_every_week_whatever_the_session() -> None:
     weekly = generate("INFY", 3, 7, interval_seconds=7 * 86_400, session=NSE)
     assert (weekly["timestamp"].diff().dropna() == timedelta(days=7)).all()
+    last = weekly["timestamp"].iloc[-1].to_pydatetime()  # and the live ticker's next one, likewise
+    assert next_session_time(last, 7 * 86_400, NSE) == last + timedelta(days=7)
