@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
-from bastion import contracts_tool, up
+from bastion import contracts_tool, streams, up
 from bastion.backtest import cli as backtest_cli
+from shared.runtime.settings import SettingsError
 
 app = typer.Typer(
     name="bastion",
@@ -15,6 +18,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(contracts_tool.app, name="contracts")
+app.add_typer(streams.app, name="streams")
 app.command(name="up")(up.up)
 app.command(name="backtest")(backtest_cli.backtest)
 
@@ -41,7 +45,11 @@ _register()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SettingsError as exc:  # a BASTION_* variable no command can run with
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

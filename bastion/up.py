@@ -33,6 +33,8 @@ from rich.table import Table
 
 from bastion.natsd import NatsServer, NatsServerError, free_port, port_in_use
 from services.dashboard.settings import display_zone
+from shared.runtime.retention import ENV as RETENTION_ENV
+from shared.runtime.retention import parse_max_age
 
 console = Console(stderr=True)
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -142,6 +144,8 @@ class Platform:
             BASTION_DASHBOARD_TZ=self.tz,
             PYTHONUNBUFFERED="1",
         )
+        if os.environ.get(RETENTION_ENV, "").strip():  # the one BASTION_* setting passed through
+            env[RETENTION_ENV] = os.environ[RETENTION_ENV]
         return env
 
     def start_nats(self) -> None:
@@ -340,6 +344,7 @@ def up(
     """Start NATS and every service; Ctrl-C stops everything."""
     try:
         display_zone(tz, "--tz")
+        parse_max_age(os.environ.get(RETENTION_ENV, ""))
     except ValueError as exc:
         console.print(f"[red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None

@@ -33,7 +33,7 @@ from shared.contracts.subjects import ALL_BARS
 from shared.runtime.bus import Bus
 from shared.runtime.consumer import ConsumerSpec, Delivery, decoder_for
 from shared.runtime.service import ServiceParts, ServiceRunner
-from shared.runtime.settings import RuntimeSettings
+from shared.runtime.settings import RuntimeSettings, SettingsError
 
 SERVICE = "analytics"
 STREAMS = ["MARKETDATA", "ANALYTICS", "DLQ"]
@@ -109,10 +109,11 @@ def main() -> int:
         config = load_config()
         batch = _int_env("BASTION_ANALYTICS_BATCH", 200, 10_000)
         ack_wait = _int_env("BASTION_ANALYTICS_ACK_WAIT", 10, 3600)
-    except AnalyticsConfigError as exc:
+        settings = RuntimeSettings.from_env(SERVICE)
+    except (AnalyticsConfigError, SettingsError) as exc:
         print(f"analytics: {exc}", file=sys.stderr, flush=True)
         return 2
-    return make_runner(RuntimeSettings.from_env(SERVICE), config, batch=batch, ack_wait=ack_wait).main()
+    return make_runner(settings, config, batch=batch, ack_wait=ack_wait).main()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from services.auth.adapters.store import AuthStore, StoreLocked
 from services.auth.domain.hashing import DEFAULT_ROUNDS, Hasher
 from services.auth.domain.rules import RuleError
 from services.auth.handlers import AuthService, UserError
+from shared.runtime.settings import whole_number_env
 
 app = typer.Typer(help="Manage Bastion users (roles: admin, trader, viewer).", no_args_is_help=True)
 err = Console(stderr=True)
@@ -37,7 +38,7 @@ def _data_dir(given: Path | None) -> Path:
 
 
 def _hasher() -> Hasher:
-    return Hasher(rounds=int(os.environ.get("BASTION_AUTH_ROUNDS") or DEFAULT_ROUNDS))
+    return Hasher(rounds=whole_number_env("BASTION_AUTH_ROUNDS", DEFAULT_ROUNDS))
 
 
 @contextmanager

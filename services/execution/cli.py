@@ -69,11 +69,14 @@ def _settings() -> RuntimeSettings:
 
 
 async def _connect(settings: RuntimeSettings) -> NATS:
-    options: dict[str, Any] = {"connect_timeout": 3, "max_reconnect_attempts": 1}
+    async def quiet(exc: Exception) -> None:  # reported once below; nats-py's own report is a traceback
+        pass
+
+    options: dict[str, Any] = {"connect_timeout": 3, "max_reconnect_attempts": 1, "error_cb": quiet}
     if settings.nats_user:
         options |= {"user": settings.nats_user, "password": settings.nats_password or ""}
     try:
-        return await nats.connect(settings.nats_url, **options)
+        return await nats.connect(settings.servers, **options)
     except Exception as exc:
         raise CliError(f"cannot reach NATS at {settings.nats_url}: {exc}") from None
 

@@ -115,7 +115,7 @@ async def _connect(settings: RuntimeSettings) -> Bus:
     async def on_error(exc: Exception) -> None:
         errors.append(str(exc) or type(exc).__name__)
 
-    servers = [s.strip() for s in settings.nats_url.split(",") if s.strip()]
+    servers = settings.servers
     auth = (
         {"user": settings.nats_user, "password": settings.nats_password or ""} if settings.nats_user else {}
     )
@@ -138,7 +138,7 @@ async def _connect(settings: RuntimeSettings) -> Bus:
             f"cannot connect to NATS at {settings.nats_url} as {settings.nats_user or 'anonymous'}: {reason} "
             "(is `bastion up` running? see BASTION_NATS_URL)"
         ) from None
-    return Bus(nc, settings.service, replicas=settings.stream_replicas)
+    return Bus(nc, settings.service, replicas=settings.stream_replicas, max_age=settings.stream_max_age)
 
 
 #: Bars to store and publish, built when their turn comes (a replay holds one batch of events at a time).

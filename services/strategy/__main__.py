@@ -41,7 +41,7 @@ from services.strategy.workers import Coordinator, Discover
 from shared.contracts.signals import SignalEvent
 from shared.runtime.bus import Bus
 from shared.runtime.service import ServiceParts, ServiceRunner
-from shared.runtime.settings import RuntimeSettings
+from shared.runtime.settings import RuntimeSettings, SettingsError
 
 STREAMS = ["MARKETDATA", "ANALYTICS", "SIGNALS", "DLQ"]
 WORKER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -133,7 +133,7 @@ def main() -> int:
     try:
         worker = worker_name()
         runner = make_runner(RuntimeSettings.from_env("strategy"), config_path(), worker, lease_seconds())
-    except StrategyConfigError as exc:
+    except (StrategyConfigError, SettingsError) as exc:
         print(f"strategy: {exc}", file=sys.stderr, flush=True)
         return 2
     return runner.main()

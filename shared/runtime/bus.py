@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import nats
@@ -18,12 +18,11 @@ from pydantic import BaseModel
 
 from shared.contracts import Event
 from shared.contracts.subjects import SNAPSHOTS_BUCKET, STREAMS
+from shared.runtime.retention import DEDUPE_WINDOW_SECONDS, DEFAULT_MAX_AGE
 from shared.runtime.settings import RuntimeSettings
 
 log = structlog.get_logger()
 
-#: JetStream drops a republished event id seen within this window. Covers restarts and replays.
-DEDUPE_WINDOW_SECONDS = 3600.0
 #: Snapshot values are bounded so the dashboard stays fast.
 SNAPSHOT_MAX_BYTES = 1024 * 1024
 MSG_ID = "Nats-Msg-Id"
@@ -31,7 +30,6 @@ MSG_ID = "Nats-Msg-Id"
 
 async def connect(settings: RuntimeSettings, *, name: str | None = None) -> NATS:
     """Connect and keep reconnecting forever (nats-py gives up after ~2 minutes by default)."""
-    servers = [s.strip() for s in settings.nats_url.split(",") if s.strip()]
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats.error", error=str(exc))
@@ -55,22 +53,28 @@ async def connect(settings: RuntimeSettings, *, name: str | None = None) -> NATS
     if settings.nats_user:
         options["user"] = settings.nats_user
         options["password"] = settings.nats_password or ""
-    return await nats.connect(servers, **options)
+    return await nats.connect(settings.servers, **options)
 
 
 class Bus:
     """One service's handle on NATS and JetStream."""
 
-    def __init__(self, nc: NATS, service: str, *, replicas: int = 1) -> None:
+    def __init__(
+        self, nc: NATS, service: str, *, replicas: int = 1, max_age: Mapping[str, float] | None = None
+    ) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream(timeout=10)
         self.service = service
         self.replicas = replicas
+        #: seconds each stream keeps its messages (0: forever), ``shared.runtime.retention``
+        self.max_age: Mapping[str, float] = DEFAULT_MAX_AGE if max_age is None else max_age
         self._kv: KeyValue | None = None
 
     @classmethod
     async def connect(cls, settings: RuntimeSettings, *, replicas: int = 1) -> Bus:
-        return cls(await connect(settings), settings.service, replicas=replicas)
+        return cls(
+            await connect(settings), settings.service, replicas=replicas, max_age=settings.stream_max_age
+        )
 
     async def close(self) -> None:
         if not self.nc.is_closed:
@@ -89,28 +93,32 @@ class Bus:
                     log.warning("nats.close_interrupted")
 
     # -- streams and KV ---------------------------------------------------------------------------
-    async def ensure_stream(self, name: str, subjects: Sequence[str] | None = None, **config: Any) -> None:
-        """Create stream ``name`` (subjects from ``STREAMS`` by default) or leave an existing one alone."""
+    async def ensure_stream(
+        self, name: str, subjects: Sequence[str] | None = None, **config: Any
+    ) -> StreamConfig:
+        """Create stream ``name`` (subjects from ``STREAMS``, age from ``max_age`` by default) or leave an
+        existing one alone; returns the stream's configuration on the server."""
         cfg = StreamConfig(
             name=name,
             subjects=list(subjects if subjects is not None else STREAMS[name]),
             storage=StorageType.FILE,
             duplicate_window=config.pop("duplicate_window", DEDUPE_WINDOW_SECONDS),
             num_replicas=config.pop("num_replicas", self.replicas),
+            max_age=config.pop("max_age", self.max_age.get(name, 0.0)),
             **config,
         )
         try:
-            await self.js.stream_info(name)
+            return (await self.js.stream_info(name)).config
         except NotFoundError:
             try:
-                await self.js.add_stream(cfg)
+                return (await self.js.add_stream(cfg)).config
             except BadRequestError as exc:  # created concurrently by another instance
                 if "already in use" not in str(exc) and getattr(exc, "err_code", None) != 10058:
                     raise
+                return (await self.js.stream_info(name)).config
 
-    async def ensure_streams(self, names: Iterable[str]) -> None:
-        for name in names:
-            await self.ensure_stream(name)
+    async def ensure_streams(self, names: Iterable[str]) -> list[StreamConfig]:
+        return [await self.ensure_stream(name) for name in names]
 
     async def snapshots(self) -> KeyValue:
         """The ``SNAPSHOTS`` key-value bucket, created if missing."""

@@ -20,6 +20,7 @@ from shared.runtime.bus import Bus
 from shared.runtime.consumer import ConsumerLoop, ConsumerSpec
 from shared.runtime.logging import configure_logging
 from shared.runtime.metrics import serve_metrics
+from shared.runtime.retention import describe_age
 from shared.runtime.settings import RuntimeSettings
 
 Task = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
@@ -57,7 +58,16 @@ class ServiceRunner:
             loop.add_signal_handler(sig, self.stop.set)
         bus = await Bus.connect(self.settings, replicas=self.settings.stream_replicas)
         started_at = datetime.now(UTC)
-        await bus.ensure_streams(self.streams)
+        for cfg in await bus.ensure_streams(self.streams):
+            wanted = bus.max_age.get(cfg.name or "", 0.0)
+            if abs((cfg.max_age or 0.0) - wanted) >= 1.0:  # set at creation only: an operator applies it
+                log.warning(
+                    "stream.max_age_differs",
+                    stream=cfg.name,
+                    keeps=describe_age(cfg.max_age),
+                    configured=describe_age(wanted),
+                    fix="bastion streams apply",
+                )
         await bus.snapshots()
         parts = await self.setup(bus)
         loops = [ConsumerLoop(bus, spec, self.stop) for spec in parts.consumers]

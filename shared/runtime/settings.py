@@ -9,6 +9,7 @@
 | BASTION_DATA_DIR | folder of the service's DuckDB file | .bastion/data |
 | BASTION_METRICS_PORT | Prometheus metrics port; 0 disables | 0 |
 | BASTION_STREAM_REPLICAS | replicas of the streams and KV it creates (3 on a 3-node cluster) | 1 |
+| BASTION_STREAM_MAX_AGE | how long streams keep messages (``shared.runtime.retention``) | 30d or forever |
 | BASTION_INSTANCE | instance name (heartbeat key suffix for scaled workers) | hostname-pid |
 | BASTION_LOG_LEVEL | debug, info, warning, error | info |
 | BASTION_HOME | local state folder of `bastion up` | .bastion |
@@ -22,18 +23,35 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from shared.runtime.retention import DEFAULT_MAX_AGE, parse_max_age
+
+
+class SettingsError(ValueError):
+    """A runtime variable with a value that cannot be used; the message names the variable."""
 
 
 def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
 
 
+def whole_number_env(name: str, default: int, *, low: int = 1) -> int:
+    """``name`` as a whole number >= ``low`` (``default`` if unset or blank), else ``SettingsError``."""
+    raw = _env(name)
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < low:
+        raise SettingsError(f"{name} must be a whole number >= {low}, not {raw!r}")
+    return int(raw)
+
+
 def _replicas(value: str) -> int:
     """``BASTION_STREAM_REPLICAS`` as a whole number >= 1 (JetStream allows up to 5)."""
     if not (value.isascii() and value.isdigit()) or int(value) < 1:
-        raise ValueError(f"BASTION_STREAM_REPLICAS must be a whole number >= 1, not {value!r}")
+        raise SettingsError(f"BASTION_STREAM_REPLICAS must be a whole number >= 1, not {value!r}")
     return int(value)
 
 
@@ -46,6 +64,7 @@ class RuntimeSettings:
     data_dir: Path = Path(".bastion/data")
     metrics_port: int = 0
     stream_replicas: int = 1
+    stream_max_age: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MAX_AGE))
     instance: str = ""
     log_level: str = "info"
 
@@ -67,8 +86,12 @@ class RuntimeSettings:
             url = (home / "nats-url").read_text().strip()
         port = _env("BASTION_METRICS_PORT", "0")
         if not port.isdigit():
-            raise ValueError(f"BASTION_METRICS_PORT must be a port number, not {port!r}")
+            raise SettingsError(f"BASTION_METRICS_PORT must be a port number, not {port!r}")
         replicas = _replicas(_env("BASTION_STREAM_REPLICAS", "1") or "1")
+        try:
+            max_age = parse_max_age(_env("BASTION_STREAM_MAX_AGE"))
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
         return cls(
             service=service,
             nats_url=url or "nats://127.0.0.1:4222",
@@ -77,9 +100,15 @@ class RuntimeSettings:
             data_dir=Path(_env("BASTION_DATA_DIR") or str(home / "data")),
             metrics_port=int(port),
             stream_replicas=replicas,
+            stream_max_age=max_age,
             instance=_env("BASTION_INSTANCE") or f"{socket.gethostname()}-{os.getpid()}",
             log_level=_env("BASTION_LOG_LEVEL", "info").lower(),
         )
+
+    @property
+    def servers(self) -> list[str]:
+        """The URLs of ``nats_url`` (one per cluster node), as ``nats.connect`` takes them."""
+        return [s.strip() for s in self.nats_url.split(",") if s.strip()]
 
     def db_path(self, name: str | None = None) -> Path:
         """Path of this service's DuckDB file (``<data_dir>/<name or service>.duckdb``)."""

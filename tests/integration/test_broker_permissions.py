@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,23 +12,13 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from bastion.natsd import NatsServer
-from bastion.up import NATS_CONFIG, NATS_USERS
+from tests.support.secured import PASSWORDS, start_secured
 from tests.support.wait import eventually
-
-PASSWORDS = {user: f"{user}-secret-password" for user in NATS_USERS}
 
 
 @pytest.fixture
 def secured_server(tmp_path: Path) -> Iterator[NatsServer]:
-    saved = dict(os.environ)
-    os.environ.update({f"BASTION_{u.upper()}_PASSWORD": p for u, p in PASSWORDS.items()})
-    try:
-        server = NatsServer(
-            store_dir=tmp_path / "js", config=NATS_CONFIG, extra_args=["-sd", str(tmp_path / "js")]
-        ).start()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    server = start_secured(tmp_path)
     yield server
     server.stop()
 
@@ -186,3 +175,12 @@ async def test_the_analytics_cli_user_asks_the_running_analytics_service_to_reco
     assert errors == []
     for user in ("strategy", "execution", "marketdata", "auth"):
         assert await denied(secured_server, user, "ctl.v1.analytics.recompute"), user
+
+
+@pytest.mark.parametrize("user", ["marketdata", "analytics", "strategy", "execution", "auth"])
+@pytest.mark.parametrize("action", ["UPDATE", "DELETE", "PURGE"])
+async def test_no_service_can_change_delete_or_purge_a_stream(
+    secured_server: NatsServer, user: str, action: str
+) -> None:
+    """Ages and subjects are the operator's (``bastion streams apply``): no service can lose the record."""
+    assert await denied(secured_server, user, f"$JS.API.STREAM.{action}.EXECUTION")

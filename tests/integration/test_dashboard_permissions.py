@@ -4,7 +4,6 @@ and it cannot publish anything else (no command, order, bar or snapshot of anoth
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,15 +12,15 @@ import nats
 import pytest
 
 from bastion.natsd import NatsServer, free_port
-from bastion.up import NATS_CONFIG, NATS_USERS
+from bastion.up import NATS_CONFIG
 from services.dashboard.__main__ import make_runner
 from services.dashboard.settings import DashboardSettings
 from shared.runtime.bus import Bus
 from shared.runtime.settings import RuntimeSettings
+from tests.support.secured import PASSWORDS, start_secured
 from tests.support.wait import eventually
 from tests.unit.dashboard.sample_snapshots import risk
 
-PASSWORDS = {user: f"{user}-secret-password" for user in NATS_USERS}
 #: What the dashboard user needs beyond the seed config: its own heartbeat, and the ordered consumer of a KV
 #: watch (nats-py creates it with the un-filtered CREATE subject and reads its info). Added to the dashboard's
 #: publish allow list here when deploy/nats/nats.conf does not have them yet (the lead adds them there).
@@ -45,17 +44,7 @@ def dashboard_config(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[NatsServer]:
-    saved = dict(os.environ)
-    os.environ.update({f"BASTION_{u.upper()}_PASSWORD": p for u, p in PASSWORDS.items()})
-    try:
-        server = NatsServer(
-            store_dir=tmp_path / "js",
-            config=dashboard_config(tmp_path),
-            extra_args=["-sd", str(tmp_path / "js")],
-        ).start()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    server = start_secured(tmp_path, dashboard_config(tmp_path))
     yield server
     server.stop()
 

@@ -246,6 +246,6 @@ class PreparedConsumers(JetStreamContext):
 
 def loop_bus(bus: Bus) -> Bus:
     """``bus`` for the per-symbol loops: the same connection, with ``PreparedConsumers``."""
-    view = Bus(bus.nc, bus.service, replicas=bus.replicas)
+    view = Bus(bus.nc, bus.service, replicas=bus.replicas, max_age=bus.max_age)
     view.js = PreparedConsumers(bus.nc, timeout=10)
     return view

@@ -1,0 +1,229 @@
+"""``bastion streams list|apply``: what the JetStream streams hold and how long they keep it.
+
+Both connect as the NATS ``operator`` user (the ``$BASTION_HOME/secrets/operator.password`` that `bastion up`
+writes, or ``BASTION_NATS_USER``/``_PASSWORD``), the only user allowed to change a stream. The age each
+stream should keep is ``BASTION_STREAM_MAX_AGE`` over the defaults of ``shared.runtime.retention``: services
+give it to the streams they create, and ``apply`` gives it to streams that exist already.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import nats
+import typer
+from nats.aio.client import Client as NATS
+from nats.errors import Error as NatsError
+from nats.js.api import StreamInfo
+from nats.js.errors import APIError, NotFoundError
+from rich.console import Console
+from rich.table import Table
+
+from shared.contracts.subjects import STREAMS
+from shared.runtime.retention import describe_age
+from shared.runtime.settings import RuntimeSettings
+
+app = typer.Typer(help="JetStream streams: their size and how long they keep messages.", no_args_is_help=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class StreamsError(Exception):
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class StreamView:
+    name: str
+    info: StreamInfo | None  # None: not created yet
+    oldest: datetime | None
+    wanted: float  # seconds, 0 = forever
+
+    @property
+    def max_age(self) -> float:
+        return float(self.info.config.max_age or 0.0) if self.info else 0.0
+
+    @property
+    def differs(self) -> bool:
+        return self.info is not None and abs(self.max_age - self.wanted) >= 1.0
+
+    @property
+    def shortens(self) -> bool:
+        """Applying the wanted age removes messages this stream keeps now (or may keep later)."""
+        return self.differs and (self.max_age == 0.0 or 0.0 < self.wanted < self.max_age)
+
+
+def _settings() -> RuntimeSettings:
+    return RuntimeSettings.from_env("cli", user="operator")
+
+
+async def _connect(settings: RuntimeSettings) -> NATS:
+    async def quiet(exc: Exception) -> None:  # the failure is reported once, below, without a traceback
+        pass
+
+    options: dict[str, Any] = {
+        "connect_timeout": 3,
+        "max_reconnect_attempts": 1,
+        "allow_reconnect": False,
+        "error_cb": quiet,
+    }
+    if settings.nats_user:
+        options |= {"user": settings.nats_user, "password": settings.nats_password or ""}
+    try:
+        return await nats.connect(settings.servers, **options)
+    except Exception as exc:
+        raise StreamsError(f"cannot reach NATS at {settings.nats_url}: {exc}") from None
+
+
+async def _oldest(nc: NATS, info: StreamInfo) -> datetime | None:
+    if not info.state.messages:
+        return None
+    try:
+        msg = await nc.jetstream().get_msg(info.config.name or "", seq=info.state.first_seq, next=True)
+    except (NotFoundError, NatsError):
+        return None
+    return msg.time
+
+
+async def read_streams(nc: NATS, wanted: Mapping[str, float]) -> list[StreamView]:
+    """Every stream of ``STREAMS``, created or not, with the age ``wanted`` of it."""
+    js = nc.jetstream(timeout=5)
+    views = []
+    for name in STREAMS:
+        try:
+            info: StreamInfo | None = await js.stream_info(name)
+        except NotFoundError:
+            info = None
+        except APIError as exc:
+            raise StreamsError(f"cannot read stream {name}: {exc.description or exc}", 1) from None
+        oldest = await _oldest(nc, info) if info is not None else None
+        views.append(StreamView(name, info, oldest, wanted.get(name, 0.0)))
+    return views
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def _when(t: datetime | None) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if t else "-"
+
+
+def _run(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except StreamsError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(exc.code) from None
+    except (TimeoutError, NatsError) as exc:
+        err.print(f"[red]error:[/red] NATS did not answer: {exc or type(exc).__name__}")
+        raise typer.Exit(1) from None
+
+
+async def _list() -> list[StreamView]:
+    settings = _settings()
+    nc = await _connect(settings)
+    try:
+        return await read_streams(nc, settings.stream_max_age)
+    finally:
+        await nc.close()
+
+
+@app.command("list")
+def list_streams() -> None:
+    """Each stream's messages, size, oldest message and age limit (now, and as configured)."""
+    views: list[StreamView] = _run(_list())
+    table = Table("stream", "messages", "size", "oldest (UTC)", "keeps", "configured")
+    for v in views:
+        if v.info is None:
+            table.add_row(v.name, "-", "-", "-", "not created", describe_age(v.wanted))
+            continue
+        mark = " [yellow](differs)[/yellow]" if v.differs else ""
+        table.add_row(
+            v.name,
+            f"{v.info.state.messages:,}",
+            _size(v.info.state.bytes),
+            _when(v.oldest),
+            describe_age(v.max_age),
+            describe_age(v.wanted) + mark,
+        )
+    out.print(table)
+    if any(v.differs for v in views):
+        out.print("Ages differ from the configured ones: `bastion streams apply` sets them.")
+
+
+async def _apply(dry_run: bool, yes: bool) -> int:
+    settings = _settings()
+    nc = await _connect(settings)
+    try:
+        views = await read_streams(nc, settings.stream_max_age)
+        changes = [v for v in views if v.differs]
+        for v in views:
+            if v.info is None:
+                age = describe_age(v.wanted)
+                out.print(f"{v.name}: not created yet; the services that use it create it keeping {age}")
+            elif not v.differs:
+                out.print(f"{v.name}: keeps {describe_age(v.max_age)}, as configured")
+        now = datetime.now(UTC)
+        for v in changes:
+            line = f"{v.name}: {describe_age(v.max_age)} -> {describe_age(v.wanted)}"
+            if v.wanted:
+                cutoff = now - timedelta(seconds=v.wanted)
+                dropped = v.oldest is not None and v.oldest < cutoff
+                line += f"; messages stored before {_when(cutoff)} UTC are removed" + (
+                    f" (the oldest is from {_when(v.oldest)} UTC)" if dropped else " (none is that old)"
+                )
+            out.print(line)
+        if not changes:
+            out.print("nothing to change")
+            return 0
+        if dry_run:
+            out.print("dry run: nothing changed")
+            return 0
+        if any(v.shortens for v in changes) and not yes:
+            if not sys.stdin.isatty():
+                raise StreamsError("shortening an age removes messages: run it in a terminal or pass --yes")
+            if not typer.confirm("Apply these ages?", default=False):
+                out.print("nothing changed")
+                return 1
+        js = nc.jetstream(timeout=10)
+        failed = 0
+        for v in changes:
+            assert v.info is not None
+            config = v.info.config
+            config.max_age = v.wanted
+            try:
+                await js.update_stream(config)
+            except APIError as exc:
+                failed += 1
+                err.print(f"[red]error:[/red] {v.name} not changed: {exc.description or exc}")
+                continue
+            out.print(f"{v.name}: now keeps {describe_age(v.wanted)}")
+        return 1 if failed else 0
+    finally:
+        await nc.close()
+
+
+@app.command()
+def apply(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; change nothing")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before shortening an age")] = False,
+) -> None:
+    """Give existing streams the ages of BASTION_STREAM_MAX_AGE (and its defaults); asks before shortening."""
+    code: int = _run(_apply(dry_run, yes))
+    if code:
+        raise typer.Exit(code)
