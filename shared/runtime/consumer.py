@@ -9,7 +9,10 @@ effects committed to DuckDB and its outputs published) are the messages acked. E
   kept) and dead-lettered as ``exhausted`` after ``max_deliver`` attempts. A message that crashed the whole
   process is redelivered by the server and dead-lettered once its delivery count passes ``max_deliver``,
   unless the service says it had handled it (``ConsumerSpec.handled``): then only its acks were lost, to a
-  process killed after its commit and before its acks each time, and it is acked.
+  process killed after its commit and before its acks each time, and it is acked. It costs only itself:
+  the messages a dead process left unacked are handled one at a time, so the message the process keeps
+  dying on is the first one left unhandled, and the others of its batch are handled
+  (``ConsumerLoop._one_by_one``).
 
 Order survives restarts (``Recovery``): a process that crashed (or stopped) mid-batch leaves messages
 delivered but unacked, which the server redelivers only after ``ack_wait``, while newer ones would be
@@ -56,6 +59,10 @@ from shared.runtime.bus import Bus
 log = structlog.get_logger()
 
 MAX_DLQ_PAYLOAD = 64 * 1024
+#: A predecessor's unacked messages delivered this often (they came back from a process that died or stopped
+#: with them in hand) are handled one by one, so a message that kills the process is found and dead-lettered
+#: alone. A rewound strategy consumer counts from 1 again (``prepare_consumer``), so this stays at 2.
+SUSPECT_DELIVERIES = 2
 
 
 class PermanentError(Exception):
@@ -312,15 +319,45 @@ class ConsumerLoop:
         )
         # the predecessor's messages first and on their own (most were handled before the crash, only their
         # acks were lost): acked before anything new is decided, so a second crash does not count them again
-        for part in (
-            [recovery.old[s] for s in sorted(recovery.old)],
-            [recovery.new[s] for s in sorted(recovery.new)],
-        ):
+        old = [recovery.old[s] for s in sorted(recovery.old)]
+        if old and int(old[0].metadata.num_delivered) >= SUSPECT_DELIVERIES:
+            await self._one_by_one(old)
+            old = []
+        for part in (old, [recovery.new[s] for s in sorted(recovery.new)]):
             for start in range(0, len(part), self.spec.batch):
                 if self.stop.is_set():
                     return True  # unacked: handled in order by the next start
                 await self.process(part[start : start + self.spec.batch])
         return True
+
+    async def _one_by_one(self, msgs: Sequence[Msg]) -> None:
+        """The unacked messages of a predecessor, one at a time in stream order, each ack at the server before
+        the next one runs. If one of them kills the process, it is then the first of them not handled at the
+        next start, and only it is dead-lettered once past ``max_deliver``; the ones after it were never
+        run, however often they came back."""
+        first = True  # the first one not handled: the one the predecessor died on, if any did
+        for msg in msgs:
+            if self.stop.is_set():
+                return  # unacked: handled in order by the next start
+            delivery = await self._decode(msg)
+            if delivery is None:
+                continue
+            if delivery.deliveries > self.spec.max_deliver:
+                if self.spec.handled is not None and self.spec.handled([delivery.event]):
+                    await msg.ack()
+                    log.info(
+                        "consumer.redelivered_handled", consumer=self.spec.name, seq=delivery.stream_sequence
+                    )
+                    continue
+                if first:
+                    first = False
+                    reason = f"delivered {delivery.deliveries} times; the process died while handling it"
+                    await self.dead_letter(msg, "exhausted", reason)
+                    await self.bus.nc.flush()
+                    continue
+            first = False
+            await self._retry_single(delivery, None)
+            await self.bus.nc.flush()
 
     async def run(self) -> None:
         await ensure_consumer(self.bus, self.spec)

@@ -198,6 +198,56 @@ async def test_a_message_past_max_deliver_is_acked_if_it_was_handled_and_dead_le
     assert info.num_ack_pending == 0  # the two handled ones were acked
 
 
+async def test_a_message_that_kills_every_process_is_dead_lettered_alone_and_its_batch_is_handled(
+    bus: Bus,
+) -> None:
+    """Bar 102 kills the process each time its batch is handled (a segfault in native code, say). After two
+    deaths the batch is handled one bar at a time, so the next death is on 102 itself: only it is
+    dead-lettered once past max_deliver; the bars of its batch before and after it are all handled."""
+    await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(10)])
+    others = {100 + i for i in range(10)} - {102}
+    handled: list[int] = []
+    lives = 0
+    loop: ConsumerLoop | None = None
+    while lives < 10:
+        lives += 1
+        stop, died = asyncio.Event(), asyncio.Event()
+
+        async def handler(batch: Sequence[Delivery], died: asyncio.Event = died) -> None:
+            if any(int(d.event.open) == 102 for d in batch):
+                died.set()
+                raise asyncio.CancelledError  # the process dies here, mid-handler: nothing of it committed
+            handled.extend(int(d.event.open) for d in batch)
+
+        spec = ConsumerSpec(
+            "t-killer", "MARKETDATA", ["md.v1.bar.>"], decoder_for(OHLCVBar), handler, batch=5, ack_wait=1.0
+        )
+        spec.max_deliver = 3
+        loop = ConsumerLoop(bus, spec, stop)
+        task = asyncio.create_task(loop.run())
+
+        def ended(died: asyncio.Event = died) -> bool:
+            return died.is_set() or others <= set(handled)
+
+        await eventually(ended, timeout=20, what="a death or every bar")
+        if not died.is_set():
+            stop.set()
+            await task
+            break
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert loop is not None
+    assert loop.stats.dead_lettered == 1
+    assert 3 <= lives <= 5, lives  # died on 102 in its batch twice, then alone up to max_deliver
+    assert set(handled) == others
+    sub = await bus.js.pull_subscribe("dlq.v1.testsvc", durable="dlq-killer", stream="DLQ")
+    letters = [DeadLetter.from_json(m.data) for m in await sub.fetch(1, timeout=5)]
+    assert [(letter.kind, letter.stream_sequence) for letter in letters] == [("exhausted", 3)]
+    assert "the process died while handling it" in letters[0].reason
+    info = await bus.js.consumer_info("MARKETDATA", "t-killer")
+    assert (info.num_ack_pending, info.num_pending) == (0, 0)
+
+
 async def test_permanent_error_from_handler_dead_letters_only_that_message(bus: Bus) -> None:
     seen: list[int] = []
 
