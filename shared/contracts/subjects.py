@@ -100,3 +100,6 @@ STREAMS: dict[str, list[str]] = {
 
 #: Key-value bucket the dashboard reads.
 SNAPSHOTS_BUCKET = "SNAPSHOTS"
+#: Key-value bucket of the message each consumer is handling one by one after a crash, and how often it was
+#: started (``shared.runtime.consumer``); keys ``<service>.<consumer>``, each service writes only its own.
+ATTEMPTS_BUCKET = "CONSUMER_ATTEMPTS"

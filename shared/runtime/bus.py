@@ -17,7 +17,7 @@ from nats.js.kv import KeyValue
 from pydantic import BaseModel
 
 from shared.contracts import Event
-from shared.contracts.subjects import SNAPSHOTS_BUCKET, STREAMS
+from shared.contracts.subjects import ATTEMPTS_BUCKET, SNAPSHOTS_BUCKET, STREAMS
 from shared.runtime.retention import DEDUPE_WINDOW_SECONDS, DEFAULT_MAX_AGE
 from shared.runtime.settings import RuntimeSettings
 
@@ -25,6 +25,8 @@ log = structlog.get_logger()
 
 #: Snapshot values are bounded so the dashboard stays fast.
 SNAPSHOT_MAX_BYTES = 1024 * 1024
+#: A consumer's attempts entry outlives any recovery; a stale one ages out.
+ATTEMPTS_TTL_SECONDS = 7 * 86400.0
 MSG_ID = "Nats-Msg-Id"
 
 
@@ -69,6 +71,7 @@ class Bus:
         #: seconds each stream keeps its messages (0: forever), ``shared.runtime.retention``
         self.max_age: Mapping[str, float] = DEFAULT_MAX_AGE if max_age is None else max_age
         self._kv: KeyValue | None = None
+        self._attempts: KeyValue | None = None
 
     @classmethod
     async def connect(cls, settings: RuntimeSettings, *, replicas: int = 1) -> Bus:
@@ -119,6 +122,25 @@ class Bus:
 
     async def ensure_streams(self, names: Iterable[str]) -> list[StreamConfig]:
         return [await self.ensure_stream(name) for name in names]
+
+    async def attempts(self) -> KeyValue:
+        """The ``CONSUMER_ATTEMPTS`` key-value bucket, created if missing."""
+        if self._attempts is None:
+            try:
+                self._attempts = await self.js.key_value(ATTEMPTS_BUCKET)
+            except NotFoundError:
+                config = KeyValueConfig(
+                    bucket=ATTEMPTS_BUCKET,
+                    history=1,
+                    ttl=ATTEMPTS_TTL_SECONDS,
+                    storage=StorageType.FILE,
+                    replicas=self.replicas,
+                )
+                try:
+                    self._attempts = await self.js.create_key_value(config)
+                except BadRequestError:
+                    self._attempts = await self.js.key_value(ATTEMPTS_BUCKET)
+        return self._attempts
 
     async def snapshots(self) -> KeyValue:
         """The ``SNAPSHOTS`` key-value bucket, created if missing."""

@@ -10,9 +10,10 @@ effects committed to DuckDB and its outputs published) are the messages acked. E
   process is redelivered by the server and dead-lettered once its delivery count passes ``max_deliver``,
   unless the service says it had handled it (``ConsumerSpec.handled``): then only its acks were lost, to a
   process killed after its commit and before its acks each time, and it is acked. It costs only itself:
-  the messages a dead process left unacked are handled one at a time, so the message the process keeps
-  dying on is the first one left unhandled, and the others of its batch are handled
-  (``ConsumerLoop._one_by_one``).
+  once a dead process's unacked batch has come back twice it is handled one message at a time, each one
+  recorded in the ``CONSUMER_ATTEMPTS`` KV bucket before it starts, so the message the process keeps dying
+  on is dead-lettered after ``max_deliver`` starts, and the others of its batch are handled however often
+  outside kills made the server deliver them (``ConsumerLoop._one_by_one``).
 
 Order survives restarts (``Recovery``): a process that crashed (or stopped) mid-batch leaves messages
 delivered but unacked, which the server redelivers only after ``ack_wait``, while newer ones would be
@@ -35,10 +36,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,7 +50,8 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, KeyNotFoundError
+from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
 from shared.contracts import DeadLetter, Event
@@ -59,10 +62,13 @@ from shared.runtime.bus import Bus
 log = structlog.get_logger()
 
 MAX_DLQ_PAYLOAD = 64 * 1024
-#: A predecessor's unacked messages delivered this often (they came back from a process that died or stopped
-#: with them in hand) are handled one by one, so a message that kills the process is found and dead-lettered
-#: alone. A rewound strategy consumer counts from 1 again (``prepare_consumer``), so this stays at 2.
-SUSPECT_DELIVERIES = 2
+#: A predecessor's unacked messages delivered this often came back from a process that died with them in hand
+#: and from one that died recovering them: they are then handled one by one, so a message that kills the
+#: process is found and dead-lettered alone. Not at the first recovery: a process stopped or killed from
+#: outside (a deploy, the OOM killer) leaves a batch that is fine, and handling it whole is fast, whereas a
+#: batch handled one by one stays unacked longer, and a message that is merely pending across many outside
+#: kills would pass ``max_deliver`` without ever having been run.
+SUSPECT_DELIVERIES = 3
 
 
 class PermanentError(Exception):
@@ -320,7 +326,7 @@ class ConsumerLoop:
         # the predecessor's messages first and on their own (most were handled before the crash, only their
         # acks were lost): acked before anything new is decided, so a second crash does not count them again
         old = [recovery.old[s] for s in sorted(recovery.old)]
-        if old and int(old[0].metadata.num_delivered) >= SUSPECT_DELIVERIES:
+        if old and (int(old[0].metadata.num_delivered) >= SUSPECT_DELIVERIES or await self._interrupted()):
             await self._one_by_one(old)
             old = []
         for part in (old, [recovery.new[s] for s in sorted(recovery.new)]):
@@ -330,34 +336,49 @@ class ConsumerLoop:
                 await self.process(part[start : start + self.spec.batch])
         return True
 
+    async def _interrupted(self) -> bool:
+        """A predecessor died handling messages one by one (a strategy consumer rewound since counts its
+        deliveries from 1 again, so only this tells)."""
+        kv = await self.bus.attempts()
+        return await _read_attempts(kv, attempts_key(self.bus.service, self.spec.name)) is not None
+
     async def _one_by_one(self, msgs: Sequence[Msg]) -> None:
-        """The unacked messages of a predecessor, one at a time in stream order, each ack at the server before
-        the next one runs. If one of them kills the process, it is then the first of them not handled at the
-        next start, and only it is dead-lettered once past ``max_deliver``; the ones after it were never
-        run, however often they came back."""
-        first = True  # the first one not handled: the one the predecessor died on, if any did
+        """The unacked messages of a predecessor that died recovering them, one at a time in stream order,
+        each ack at the server before the next one runs. Before each one starts, the ``CONSUMER_ATTEMPTS``
+        bucket records it and how often it was started, which survives the process: a message started
+        ``max_deliver`` times, with the process dying each time, is dead-lettered; one that was only pending
+        while the process was killed (from outside, or by the message before it) is handled, however often
+        the server delivered it."""
+        kv = await self.bus.attempts()
+        key = attempts_key(self.bus.service, self.spec.name)
+        last = await _read_attempts(kv, key)
         for msg in msgs:
             if self.stop.is_set():
                 return  # unacked: handled in order by the next start
             delivery = await self._decode(msg)
             if delivery is None:
                 continue
-            if delivery.deliveries > self.spec.max_deliver:
-                if self.spec.handled is not None and self.spec.handled([delivery.event]):
-                    await msg.ack()
-                    log.info(
-                        "consumer.redelivered_handled", consumer=self.spec.name, seq=delivery.stream_sequence
-                    )
-                    continue
-                if first:
-                    first = False
-                    reason = f"delivered {delivery.deliveries} times; the process died while handling it"
-                    await self.dead_letter(msg, "exhausted", reason)
-                    await self.bus.nc.flush()
-                    continue
-            first = False
-            await self._retry_single(delivery, None)
+            seq = delivery.stream_sequence
+            handled = self.spec.handled
+            if (
+                delivery.deliveries > self.spec.max_deliver
+                and handled is not None
+                and handled([delivery.event])
+            ):
+                await msg.ack()  # handled before a crash; only its acks were lost
+                log.info("consumer.redelivered_handled", consumer=self.spec.name, seq=seq)
+                continue
+            started = last[1] if last is not None and last[0] == seq else 0
+            if started >= self.spec.max_deliver:
+                reason = f"started {started} times; the process died each time while handling it"
+                await self.dead_letter(msg, "exhausted", reason)
+                await self.bus.nc.flush()
+                continue
+            last = (seq, started + 1)
+            await kv.put(key, json.dumps({"seq": seq, "started": started + 1}).encode())
+            await self._retry_single(replace(delivery, deliveries=started + 1), None)
             await self.bus.nc.flush()
+        await kv.delete(key)
 
     async def run(self) -> None:
         await ensure_consumer(self.bus, self.spec)
@@ -539,6 +560,25 @@ async def run_consumer(bus: Bus, spec: ConsumerSpec, stop: asyncio.Event) -> Con
     loop = ConsumerLoop(bus, spec, stop)
     await loop.run()
     return loop.stats
+
+
+def attempts_key(service: str, consumer: str) -> str:
+    """``<service>.<consumer>`` as a KV key (characters other than ``A-Za-z0-9-_`` as ``=XX``)."""
+    return f"{service}." + re.sub(
+        r"[^A-Za-z0-9_-]", lambda m: "".join(f"={b:02X}" for b in m[0].encode()), consumer
+    )
+
+
+async def _read_attempts(kv: KeyValue, key: str) -> tuple[int, int] | None:
+    try:
+        entry = await kv.get(key)
+    except KeyNotFoundError:
+        return None
+    try:
+        doc = json.loads(entry.value or b"")
+        return int(doc["seq"]), int(doc["started"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _short(exc: BaseException) -> str:

@@ -12,6 +12,8 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from bastion.natsd import NatsServer
+from shared.runtime.bus import Bus
+from shared.runtime.consumer import attempts_key
 from tests.support.secured import PASSWORDS, start_secured
 from tests.support.wait import eventually
 
@@ -184,3 +186,23 @@ async def test_no_service_can_change_delete_or_purge_a_stream(
 ) -> None:
     """Ages and subjects are the operator's (``bastion streams apply``): no service can lose the record."""
     assert await denied(secured_server, user, f"$JS.API.STREAM.{action}.EXECUTION")
+
+
+async def test_each_service_keeps_its_own_consumer_attempts_and_no_other_services(
+    secured_server: NatsServer,
+) -> None:
+    """The one-by-one recovery of ``shared.runtime.consumer`` under the real permissions: each service user
+    creates or opens CONSUMER_ATTEMPTS and writes and deletes its own keys (a symbol's ``&`` encoded)."""
+    for user in OWN_SNAPSHOTS:
+        errors: list[str] = []
+        nc = await connect_as(secured_server, user, errors)
+        try:
+            kv = await Bus(nc, user).attempts()
+            key = attempts_key(user, f"{user}-bars-M&M")
+            assert await kv.put(key, b'{"seq": 1, "started": 1}') > 0
+            await kv.delete(key)
+            await nc.flush()
+        finally:
+            await nc.close()
+        assert errors == [], (user, errors)
+    assert await denied(secured_server, "strategy", "$KV.CONSUMER_ATTEMPTS.execution.execution-signals")

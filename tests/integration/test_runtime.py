@@ -158,12 +158,11 @@ async def test_a_partial_batch_left_unacked_by_a_crash_is_handled_before_newer_m
 async def test_a_message_past_max_deliver_is_acked_if_it_was_handled_and_dead_lettered_if_not(
     bus: Bus,
 ) -> None:
-    """Killed after its commit and before its acks, twice (say, while publishing a long outbox): the bars
-    come a third time, past max_deliver=2. Those the service had handled are acked (only their acks were
-    lost); the one it had not is dead-lettered as exhausted. Neither reaches the handler again."""
+    """Killed after its commit and before its acks (say, while publishing a long outbox): the bars come a
+    second time, past max_deliver=1. Those the service had handled are acked (only their acks were lost);
+    the one it had not is dead-lettered as exhausted. Neither reaches the handler again."""
     await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(3)])
-    for _ in range(2):
-        await crash_mid_batch(bus, "t-lost-acks")
+    await crash_mid_batch(bus, "t-lost-acks")
     seen: list[int] = []
 
     async def handler(batch: Sequence[Delivery]) -> None:
@@ -181,7 +180,7 @@ async def test_a_message_past_max_deliver_is_acked_if_it_was_handled_and_dead_le
         handler,
         batch=5,
         ack_wait=1.0,
-        max_deliver=2,
+        max_deliver=1,
         handled=handled,
     )
     loop = ConsumerLoop(bus, spec, stop)
@@ -238,14 +237,64 @@ async def test_a_message_that_kills_every_process_is_dead_lettered_alone_and_its
             await task
     assert loop is not None
     assert loop.stats.dead_lettered == 1
-    assert 3 <= lives <= 5, lives  # died on 102 in its batch twice, then alone up to max_deliver
+    assert lives == 6, lives  # died on 102 in its batch twice, then alone max_deliver times; then it is gone
     assert set(handled) == others
     sub = await bus.js.pull_subscribe("dlq.v1.testsvc", durable="dlq-killer", stream="DLQ")
     letters = [DeadLetter.from_json(m.data) for m in await sub.fetch(1, timeout=5)]
     assert [(letter.kind, letter.stream_sequence) for letter in letters] == [("exhausted", 3)]
-    assert "the process died while handling it" in letters[0].reason
+    assert "started 3 times; the process died each time while handling it" in letters[0].reason
     info = await bus.js.consumer_info("MARKETDATA", "t-killer")
     assert (info.num_ack_pending, info.num_pending) == (0, 0)
+
+
+async def test_a_batch_pending_through_many_outside_kills_is_handled_and_nothing_is_dead_lettered(
+    bus: Bus,
+) -> None:
+    """Killed from outside again and again (a crash loop of another cause), each life getting one bar done:
+    the bars after it come back far more often than max_deliver, but none was started that often, so all
+    are handled, none is dead-lettered (delivery counts alone would have dead-lettered them)."""
+    await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(6)])
+    for _ in range(2):
+        await crash_mid_batch(bus, "t-outside")
+    handled: list[int] = []
+    lives = 0
+    loop: ConsumerLoop | None = None
+    while len(handled) < 6 and lives < 12:
+        lives += 1
+        stop, died = asyncio.Event(), asyncio.Event()
+        calls = [0]
+
+        async def handler(
+            batch: Sequence[Delivery], died: asyncio.Event = died, calls: list[int] = calls
+        ) -> None:
+            calls[0] += 1
+            if calls[0] > 1:
+                died.set()
+                raise asyncio.CancelledError  # killed from outside after one handled call
+            handled.extend(int(d.event.open) for d in batch)
+
+        spec = ConsumerSpec(
+            "t-outside", "MARKETDATA", ["md.v1.bar.>"], decoder_for(OHLCVBar), handler, batch=5, ack_wait=1.0
+        )
+        spec.max_deliver = 3
+        loop = ConsumerLoop(bus, spec, stop)
+        task = asyncio.create_task(loop.run())
+
+        def ended(died: asyncio.Event = died) -> bool:
+            return died.is_set() or len(handled) >= 6
+
+        await eventually(ended, timeout=20, what="a death or every bar")
+        if died.is_set():
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        else:
+            stop.set()
+            await task
+    assert loop is not None
+    assert sorted(handled) == [100 + i for i in range(6)]
+    assert loop.stats.dead_lettered == 0
+    assert lives >= 5, lives  # the bars after the first came back past max_deliver
+    assert await stream_count(bus, "DLQ") == 0
 
 
 async def test_permanent_error_from_handler_dead_letters_only_that_message(bus: Bus) -> None:

@@ -3,9 +3,9 @@ after a bounded number of deaths, and the symbol goes on.
 
 Before, each new owner rewound the symbol's consumer, which counts deliveries from 1 again, so the bar never
 reached ``max_deliver`` and killed the workers for ever (see ``prepare_consumer``). Now the loop dead-letters
-it, as every service does with a message that keeps killing it: a dead worker's unacked bars are run one at a
-time by the next, so only the poison bar is dead-lettered and every other bar, of its batch or after it, is
-run."""
+it, as every service does with a message that keeps killing it: a dead worker's unacked bars that came back
+twice are run one at a time, so only the poison bar is dead-lettered and every other bar, of its batch or
+after it, is run. (About nine deaths: a consumer rewound after its ack floor moved counts from 1 again.)"""
 
 from __future__ import annotations
 
