@@ -64,9 +64,13 @@ def _settings() -> RuntimeSettings:
     return RuntimeSettings.from_env("cli", user="operator")
 
 
+#: errors the server reported on the connection (a permissions violation comes only this way)
+_errors: list[str] = []
+
+
 async def _connect(settings: RuntimeSettings) -> NATS:
-    async def quiet(exc: Exception) -> None:  # the failure is reported once, below, without a traceback
-        pass
+    async def quiet(exc: Exception) -> None:  # reported once by the command, without a traceback
+        _errors.append(str(exc))
 
     options: dict[str, Any] = {
         "connect_timeout": 3,
@@ -198,7 +202,7 @@ async def _apply(dry_run: bool, yes: bool) -> int:
             if not typer.confirm("Apply these ages?", default=False):
                 out.print("nothing changed")
                 return 1
-        js = nc.jetstream(timeout=10)
+        js = nc.jetstream(timeout=5)
         failed = 0
         for v in changes:
             assert v.info is not None
@@ -210,6 +214,16 @@ async def _apply(dry_run: bool, yes: bool) -> int:
                 failed += 1
                 err.print(f"[red]error:[/red] {v.name} not changed: {exc.description or exc}")
                 continue
+            except (TimeoutError, NatsError) as exc:
+                if any("permissions violation" in e.lower() for e in _errors):
+                    raise StreamsError(
+                        f"NATS user {settings.nats_user or '(anonymous)'} may not change streams: run it as "
+                        "the operator user (found by itself beside `bastion up`; elsewhere set "
+                        "BASTION_NATS_USER=operator and BASTION_NATS_PASSWORD_FILE)"
+                    ) from None
+                raise StreamsError(
+                    f"NATS did not answer the change of {v.name}: {exc or type(exc).__name__}", 1
+                ) from None
             out.print(f"{v.name}: now keeps {describe_age(v.wanted)}")
         return 1 if failed else 0
     finally:

@@ -177,6 +177,16 @@ async def test_streams_apply_gives_existing_streams_the_configured_ages_and_keep
     again = bastion(home, "streams", "apply", env={"BASTION_STREAM_MAX_AGE": "EXECUTION=3650d"})
     assert again.returncode == 0
     assert "nothing to change" in again.stdout
+
+    # as a service's user (say, inside its container): refused by the server, and said so
+    service = {"BASTION_NATS_USER": "execution", "BASTION_NATS_PASSWORD": PASSWORDS["execution"]}
+    refused = bastion(
+        home, "streams", "apply", "--yes", env={**service, "BASTION_STREAM_MAX_AGE": "EXECUTION=7d"}
+    )
+    assert refused.returncode == 2
+    assert "NATS user execution may not change streams: run it as the operator user" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert (await ages())["EXECUTION"] == 3650 * DAY
     await nc.close()
 
 
