@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-import nats
 import typer
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
@@ -25,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.contracts.subjects import STREAMS
+from shared.runtime.bus import NatsUnreachable, connect_once
 from shared.runtime.retention import describe_age
 from shared.runtime.settings import RuntimeSettings
 
@@ -69,21 +69,10 @@ _errors: list[str] = []
 
 
 async def _connect(settings: RuntimeSettings) -> NATS:
-    async def quiet(exc: Exception) -> None:  # reported once by the command, without a traceback
-        _errors.append(str(exc))
-
-    options: dict[str, Any] = {
-        "connect_timeout": 3,
-        "max_reconnect_attempts": 1,
-        "allow_reconnect": False,
-        "error_cb": quiet,
-    }
-    if settings.nats_user:
-        options |= {"user": settings.nats_user, "password": settings.nats_password or ""}
     try:
-        return await nats.connect(settings.servers, **options)
-    except Exception as exc:
-        raise StreamsError(f"cannot reach NATS at {settings.nats_url}: {exc}") from None
+        return await connect_once(settings, _errors)
+    except NatsUnreachable as exc:
+        raise StreamsError(str(exc)) from None
 
 
 async def _oldest(nc: NATS, info: StreamInfo) -> datetime | None:

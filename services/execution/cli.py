@@ -33,7 +33,7 @@ from services.execution.domain.audit import AuditRow, verify_chain
 from shared.contracts import subjects
 from shared.contracts.auth import LoginRequest, SessionReply
 from shared.contracts.risk import RiskCommand
-from shared.runtime.bus import MSG_ID
+from shared.runtime.bus import MSG_ID, NatsUnreachable, connect_once
 from shared.runtime.settings import RuntimeSettings
 
 risk_app = typer.Typer(help="Kill switch: halt, resume and inspect trading.", no_args_is_help=True)
@@ -69,16 +69,10 @@ def _settings() -> RuntimeSettings:
 
 
 async def _connect(settings: RuntimeSettings) -> NATS:
-    async def quiet(exc: Exception) -> None:  # reported once below; nats-py's own report is a traceback
-        pass
-
-    options: dict[str, Any] = {"connect_timeout": 3, "max_reconnect_attempts": 1, "error_cb": quiet}
-    if settings.nats_user:
-        options |= {"user": settings.nats_user, "password": settings.nats_password or ""}
     try:
-        return await nats.connect(settings.servers, **options)
-    except Exception as exc:
-        raise CliError(f"cannot reach NATS at {settings.nats_url}: {exc}") from None
+        return await connect_once(settings)
+    except NatsUnreachable as exc:
+        raise CliError(str(exc)) from None
 
 
 # -- token ----------------------------------------------------------------------------------------------

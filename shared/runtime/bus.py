@@ -58,6 +58,27 @@ async def connect(settings: RuntimeSettings, *, name: str | None = None) -> NATS
     return await nats.connect(settings.servers, **options)
 
 
+class NatsUnreachable(Exception):
+    """``connect_once`` found no server; the message names the URL."""
+
+
+async def connect_once(settings: RuntimeSettings, errors: list[str] | None = None) -> NATS:
+    """For a CLI command: give up after a few seconds instead of reconnecting for ever. Errors the server
+    reports later (a permissions violation) go to ``errors`` rather than to nats-py's traceback."""
+
+    async def collect(exc: Exception) -> None:
+        if errors is not None:
+            errors.append(str(exc))
+
+    options: dict[str, Any] = {"connect_timeout": 3, "max_reconnect_attempts": 1, "error_cb": collect}
+    if settings.nats_user:
+        options |= {"user": settings.nats_user, "password": settings.nats_password or ""}
+    try:
+        return await nats.connect(settings.servers, **options)
+    except Exception as exc:
+        raise NatsUnreachable(f"cannot reach NATS at {settings.nats_url}: {exc}") from None
+
+
 class Bus:
     """One service's handle on NATS and JetStream."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -197,47 +197,67 @@ async def test_a_message_past_max_deliver_is_acked_if_it_was_handled_and_dead_le
     assert info.num_ack_pending == 0  # the two handled ones were acked
 
 
-async def test_a_message_that_kills_every_process_is_dead_lettered_alone_and_its_batch_is_handled(
-    bus: Bus,
-) -> None:
-    """Bar 102 kills the process each time its batch is handled (a segfault in native code, say). After two
-    deaths the batch is handled one bar at a time, so the next death is on 102 itself: only it is
-    dead-lettered once past max_deliver; the bars of its batch before and after it are all handled."""
-    await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(10)])
-    others = {100 + i for i in range(10)} - {102}
-    handled: list[int] = []
-    lives = 0
-    loop: ConsumerLoop | None = None
-    while lives < 10:
-        lives += 1
-        stop, died = asyncio.Event(), asyncio.Event()
+Lethal = Callable[[Sequence[Delivery], int], bool]
 
-        async def handler(batch: Sequence[Delivery], died: asyncio.Event = died) -> None:
-            if any(int(d.event.open) == 102 for d in batch):
+
+async def lives(
+    bus: Bus, name: str, lethal: Lethal, handled: list[int], done: Callable[[], bool]
+) -> tuple[int, ConsumerLoop]:
+    """Start a loop on consumer ``name`` again and again, as a supervisor restarts a dying process, until
+    ``done()``. ``lethal(batch, call)`` says when a handler call (numbered from 1 in each life) kills the
+    process: it then dies mid-handler with nothing of that call committed. Returns the lives and last loop."""
+    count = 0
+    while True:
+        count += 1
+        assert count <= 12, "still dying after 12 lives"
+        stop, died, calls = asyncio.Event(), asyncio.Event(), [0]
+
+        async def handler(
+            batch: Sequence[Delivery], died: asyncio.Event = died, calls: list[int] = calls
+        ) -> None:
+            calls[0] += 1
+            if lethal(batch, calls[0]):
                 died.set()
-                raise asyncio.CancelledError  # the process dies here, mid-handler: nothing of it committed
+                raise asyncio.CancelledError  # the process dies here
             handled.extend(int(d.event.open) for d in batch)
 
         spec = ConsumerSpec(
-            "t-killer", "MARKETDATA", ["md.v1.bar.>"], decoder_for(OHLCVBar), handler, batch=5, ack_wait=1.0
+            name, "MARKETDATA", ["md.v1.bar.>"], decoder_for(OHLCVBar), handler, batch=5, ack_wait=1.0
         )
         spec.max_deliver = 3
         loop = ConsumerLoop(bus, spec, stop)
         task = asyncio.create_task(loop.run())
 
         def ended(died: asyncio.Event = died) -> bool:
-            return died.is_set() or others <= set(handled)
+            return died.is_set() or done()
 
-        await eventually(ended, timeout=20, what="a death or every bar")
+        await eventually(ended, timeout=20, what="a death or the end")
         if not died.is_set():
             stop.set()
             await task
-            break
+            return count, loop
         with pytest.raises(asyncio.CancelledError):
             await task
-    assert loop is not None
+
+
+async def test_a_message_that_kills_every_process_is_dead_lettered_alone_and_its_batch_is_handled(
+    bus: Bus,
+) -> None:
+    """Bar 102 kills the process each time its batch is handled (a segfault in native code, say). After two
+    deaths the batch is handled one bar at a time, so the next deaths are on 102 itself: only it is
+    dead-lettered, after max_deliver starts; the bars of its batch before and after it are all handled."""
+    await bus.publish_many([(bar(i).subject(), bar(i)) for i in range(10)])
+    others = {100 + i for i in range(10)} - {102}
+    handled: list[int] = []
+    count, loop = await lives(
+        bus,
+        "t-killer",
+        lambda batch, _: any(int(d.event.open) == 102 for d in batch),
+        handled,
+        lambda: others <= set(handled),
+    )
     assert loop.stats.dead_lettered == 1
-    assert lives == 6, lives  # died on 102 in its batch twice, then alone max_deliver times; then it is gone
+    assert count == 6, count  # died on 102 in its batch twice, then alone max_deliver times; then it is gone
     assert set(handled) == others
     sub = await bus.js.pull_subscribe("dlq.v1.testsvc", durable="dlq-killer", stream="DLQ")
     letters = [DeadLetter.from_json(m.data) for m in await sub.fetch(1, timeout=5)]
@@ -257,43 +277,10 @@ async def test_a_batch_pending_through_many_outside_kills_is_handled_and_nothing
     for _ in range(2):
         await crash_mid_batch(bus, "t-outside")
     handled: list[int] = []
-    lives = 0
-    loop: ConsumerLoop | None = None
-    while len(handled) < 6 and lives < 12:
-        lives += 1
-        stop, died = asyncio.Event(), asyncio.Event()
-        calls = [0]
-
-        async def handler(
-            batch: Sequence[Delivery], died: asyncio.Event = died, calls: list[int] = calls
-        ) -> None:
-            calls[0] += 1
-            if calls[0] > 1:
-                died.set()
-                raise asyncio.CancelledError  # killed from outside after one handled call
-            handled.extend(int(d.event.open) for d in batch)
-
-        spec = ConsumerSpec(
-            "t-outside", "MARKETDATA", ["md.v1.bar.>"], decoder_for(OHLCVBar), handler, batch=5, ack_wait=1.0
-        )
-        spec.max_deliver = 3
-        loop = ConsumerLoop(bus, spec, stop)
-        task = asyncio.create_task(loop.run())
-
-        def ended(died: asyncio.Event = died) -> bool:
-            return died.is_set() or len(handled) >= 6
-
-        await eventually(ended, timeout=20, what="a death or every bar")
-        if died.is_set():
-            with pytest.raises(asyncio.CancelledError):
-                await task
-        else:
-            stop.set()
-            await task
-    assert loop is not None
+    count, loop = await lives(bus, "t-outside", lambda _, call: call > 1, handled, lambda: len(handled) >= 6)
     assert sorted(handled) == [100 + i for i in range(6)]
     assert loop.stats.dead_lettered == 0
-    assert lives >= 5, lives  # the bars after the first came back past max_deliver
+    assert count >= 5, count  # the bars after the first came back past max_deliver
     assert await stream_count(bus, "DLQ") == 0
 
 
