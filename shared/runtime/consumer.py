@@ -339,8 +339,12 @@ class ConsumerLoop:
     async def _interrupted(self) -> bool:
         """A predecessor died handling messages one by one (a strategy consumer rewound since counts its
         deliveries from 1 again, so only this tells)."""
-        kv = await self.bus.attempts()
-        return await _read_attempts(kv, attempts_key(self.bus.service, self.spec.name)) is not None
+        try:
+            kv = await self.bus.attempts()
+            return await _read_attempts(kv, attempts_key(self.bus.service, self.spec.name)) is not None
+        except Exception as exc:  # only the choice of one by one is at stake
+            log.warning("consumer.attempts_unreadable", consumer=self.spec.name, error=repr(exc))
+            return False
 
     async def _one_by_one(self, msgs: Sequence[Msg]) -> None:
         """The unacked messages of a predecessor that died recovering them, one at a time in stream order,
@@ -349,9 +353,14 @@ class ConsumerLoop:
         ``max_deliver`` times, with the process dying each time, is dead-lettered; one that was only pending
         while the process was killed (from outside, or by the message before it) is handled, however often
         the server delivered it."""
-        kv = await self.bus.attempts()
         key = attempts_key(self.bus.service, self.spec.name)
-        last = await _read_attempts(kv, key)
+        kv: KeyValue | None = None
+        last: tuple[int, int] | None = None
+        try:
+            kv = await self.bus.attempts()
+            last = await _read_attempts(kv, key)
+        except Exception as exc:  # handled one by one all the same, only without counting the starts
+            log.warning("consumer.attempts_unreadable", consumer=self.spec.name, error=repr(exc))
         for msg in msgs:
             if self.stop.is_set():
                 return  # unacked: handled in order by the next start
@@ -375,10 +384,18 @@ class ConsumerLoop:
                 await self.bus.nc.flush()
                 continue
             last = (seq, started + 1)
-            await kv.put(key, json.dumps({"seq": seq, "started": started + 1}).encode())
+            if kv is not None:
+                try:
+                    await kv.put(key, json.dumps({"seq": seq, "started": started + 1}).encode())
+                except Exception as exc:
+                    log.warning("consumer.attempts_unwritable", consumer=self.spec.name, error=repr(exc))
             await self._retry_single(replace(delivery, deliveries=started + 1), None)
             await self.bus.nc.flush()
-        await kv.delete(key)
+        if kv is not None:
+            try:
+                await kv.delete(key)
+            except Exception as exc:  # a stale entry only counts starts of a message long acked; it ages out
+                log.warning("consumer.attempts_unwritable", consumer=self.spec.name, error=repr(exc))
 
     async def run(self) -> None:
         await ensure_consumer(self.bus, self.spec)
