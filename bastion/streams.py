@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
-from nats.js.api import StreamInfo
+from nats.js.api import ConsumerInfo, StreamInfo
 from nats.js.errors import APIError, NotFoundError
 from rich.console import Console
 from rich.table import Table
@@ -45,6 +45,13 @@ class StreamView:
     info: StreamInfo | None  # None: not created yet
     oldest: datetime | None
     wanted: float  # seconds, 0 = forever
+    unread: int = 0  # messages its consumers have not acked yet, all consumers together
+    oldest_unread: datetime | None = None  # the oldest of them
+
+    def at_risk(self, now: datetime) -> bool:
+        """A consumer is behind by more than half the age: its messages would soon be removed unread."""
+        age = self.max_age
+        return bool(age and self.oldest_unread and (now - self.oldest_unread).total_seconds() > age / 2)
 
     @property
     def max_age(self) -> float:
@@ -85,6 +92,32 @@ async def _oldest(nc: NATS, info: StreamInfo) -> datetime | None:
     return msg.time
 
 
+async def _unread(nc: NATS, name: str) -> tuple[int, datetime | None]:
+    """How many messages of stream ``name`` its consumers still have to ack, and when the oldest came."""
+    js = nc.jetstream(timeout=5)
+    consumers: list[ConsumerInfo] = []
+    while True:
+        page = await js.consumers_info(name, offset=len(consumers) or None)
+        consumers += page
+        if len(page) < 256:  # the server's page size
+            break
+    unread, oldest = 0, None
+    for c in consumers:
+        pending = int(c.num_pending or 0) + int(c.num_ack_pending or 0)
+        if not pending:
+            continue
+        unread += pending
+        floor = int(c.ack_floor.stream_seq or 0) if c.ack_floor else 0
+        subject = c.config.filter_subject if c.config else None
+        try:
+            msg = await js.get_msg(name, seq=floor + 1, subject=subject, next=True)
+        except (NotFoundError, NatsError):
+            continue
+        if msg.time is not None and (oldest is None or msg.time < oldest):
+            oldest = msg.time
+    return unread, oldest
+
+
 async def read_streams(nc: NATS, wanted: Mapping[str, float]) -> list[StreamView]:
     """Every stream of ``STREAMS``, created or not, with the age ``wanted`` of it."""
     js = nc.jetstream(timeout=5)
@@ -96,8 +129,13 @@ async def read_streams(nc: NATS, wanted: Mapping[str, float]) -> list[StreamView
             info = None
         except APIError as exc:
             raise StreamsError(f"cannot read stream {name}: {exc.description or exc}", 1) from None
-        oldest = await _oldest(nc, info) if info is not None else None
-        views.append(StreamView(name, info, oldest, wanted.get(name, 0.0)))
+        if info is None:
+            views.append(StreamView(name, None, None, wanted.get(name, 0.0)))
+            continue
+        unread, oldest_unread = await _unread(nc, name)
+        views.append(
+            StreamView(name, info, await _oldest(nc, info), wanted.get(name, 0.0), unread, oldest_unread)
+        )
     return views
 
 
@@ -136,14 +174,18 @@ async def _list() -> list[StreamView]:
 
 @app.command("list")
 def list_streams() -> None:
-    """Each stream's messages, size, oldest message and age limit (now, and as configured)."""
+    """Each stream's messages, size, oldest message, age limit (now, and as configured) and unread backlog."""
     views: list[StreamView] = _run(_list())
-    table = Table("stream", "messages", "size", "oldest (UTC)", "keeps", "configured")
+    now = datetime.now(UTC)
+    table = Table(
+        "stream", "messages", "size", "oldest (UTC)", "keeps", "configured", "unread", "oldest unread"
+    )
     for v in views:
         if v.info is None:
-            table.add_row(v.name, "-", "-", "-", "not created", describe_age(v.wanted))
+            table.add_row(v.name, "-", "-", "-", "not created", describe_age(v.wanted), "-", "-")
             continue
         mark = " [yellow](differs)[/yellow]" if v.differs else ""
+        risk = " [red](at risk)[/red]" if v.at_risk(now) else ""
         table.add_row(
             v.name,
             f"{v.info.state.messages:,}",
@@ -151,10 +193,18 @@ def list_streams() -> None:
             _when(v.oldest),
             describe_age(v.max_age),
             describe_age(v.wanted) + mark,
+            f"{v.unread:,}",
+            _when(v.oldest_unread) + risk,
         )
     out.print(table)
     if any(v.differs for v in views):
         out.print("Ages differ from the configured ones: `bastion streams apply` sets them.")
+    for v in views:
+        if v.at_risk(now):
+            out.print(
+                f"{v.name}: a consumer is behind by more than half of {describe_age(v.max_age)}; its oldest "
+                "unread messages will be removed unread unless its service catches up (or the age is raised)"
+            )
 
 
 async def _apply(dry_run: bool, yes: bool) -> int:

@@ -10,14 +10,16 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import nats
 import pytest
 import structlog
-from nats.js.api import StorageType, StreamConfig
+from nats.js.api import StorageType, StreamConfig, StreamInfo, StreamState
 
 from bastion.natsd import NatsServer
+from bastion.streams import StreamView
 from shared.runtime.bus import Bus
 from shared.runtime.retention import DAY
 from shared.runtime.service import ServiceParts, ServiceRunner
@@ -136,19 +138,29 @@ async def test_streams_apply_gives_existing_streams_the_configured_ages_and_keep
             n: (await js.stream_info(n)).config.max_age or 0.0 for n in ("MARKETDATA", "SIGNALS", "EXECUTION")
         }
 
+    behind = await js.pull_subscribe("md.v1.bar.INFY", durable="behind", stream="MARKETDATA")
+    for msg in await behind.fetch(1, timeout=5):
+        await msg.ack_sync()  # read one of three: two unread, from the second on
+    caught_up = await js.pull_subscribe("md.>", durable="caught-up", stream="MARKETDATA")
+    for msg in await caught_up.fetch(3, timeout=5):
+        await msg.ack_sync()
+    second = (await js.get_msg("MARKETDATA", 2)).time
+    assert second is not None
+
     before = await ages()
     listed = bastion(home, "streams", "list")
     assert listed.returncode == 0, listed.stderr
     rows = {
         cells[0]: cells[1:]
         for line in listed.stdout.splitlines()
-        if len(cells := [c.strip() for c in line.split("│")[1:-1]]) == 6
+        if len(cells := [c.strip() for c in line.split("│")[1:-1]]) == 8
     }
     assert rows["MARKETDATA"][0] == "3"
-    assert rows["MARKETDATA"][3:] == ["forever", "30d (differs)"]
-    assert rows["SIGNALS"][3:] == ["7d", "30d (differs)"]
-    assert rows["EXECUTION"][3:] == ["forever", "forever"]
-    assert rows["AUDIT"] == ["-", "-", "-", "not created", "forever"]
+    assert rows["MARKETDATA"][3:] == ["forever", "30d (differs)", "2", second.strftime("%Y-%m-%d %H:%M")]
+    assert rows["SIGNALS"][3:] == ["7d", "30d (differs)", "0", "-"]
+    assert rows["EXECUTION"][3:5] == ["forever", "forever"]
+    assert rows["AUDIT"] == ["-", "-", "-", "not created", "forever", "-", "-"]
+    assert "at risk" not in listed.stdout
     assert "bastion streams apply" in listed.stdout
 
     dry = bastion(home, "streams", "apply", "--dry-run")
@@ -209,3 +221,17 @@ def test_an_operator_command_says_in_one_line_when_nats_cannot_be_reached(
     assert result.stderr.strip().splitlines() == [
         f"error: cannot reach NATS at {cluster}: nats: no servers available for connection"
     ]
+
+
+def test_a_stream_is_at_risk_when_a_consumer_is_behind_by_more_than_half_its_age() -> None:
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    state = StreamState(messages=10, bytes=1000, first_seq=1, last_seq=10, consumer_count=1)
+
+    def view(max_age: float, behind: timedelta | None) -> StreamView:
+        info = StreamInfo(config=StreamConfig(name="MARKETDATA", max_age=max_age), state=state)
+        return StreamView("MARKETDATA", info, None, 30 * DAY, 5, now - behind if behind else None)
+
+    assert view(30 * DAY, timedelta(days=16)).at_risk(now)
+    assert not view(30 * DAY, timedelta(days=14)).at_risk(now)
+    assert not view(0.0, timedelta(days=400)).at_risk(now)  # kept forever: nothing is removed
+    assert not view(30 * DAY, None).at_risk(now)  # nothing unread
