@@ -18,14 +18,15 @@ from typing import Annotated, Any
 import typer
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
-from nats.js.api import ConsumerInfo, StreamInfo
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerInfo, RawStreamMsg, StreamInfo
 from nats.js.errors import APIError, NotFoundError
 from rich.console import Console
 from rich.table import Table
 
 from shared.contracts.subjects import STREAMS
 from shared.runtime.bus import NatsUnreachable, connect_once
-from shared.runtime.retention import describe_age
+from shared.runtime.retention import age_differs, describe_age
 from shared.runtime.settings import RuntimeSettings
 
 app = typer.Typer(help="JetStream streams: their size and how long they keep messages.", no_args_is_help=True)
@@ -59,7 +60,7 @@ class StreamView:
 
     @property
     def differs(self) -> bool:
-        return self.info is not None and abs(self.max_age - self.wanted) >= 1.0
+        return self.info is not None and age_differs(self.max_age, self.wanted)
 
     @property
     def shortens(self) -> bool:
@@ -71,51 +72,55 @@ def _settings() -> RuntimeSettings:
     return RuntimeSettings.from_env("cli", user="operator")
 
 
-#: errors the server reported on the connection (a permissions violation comes only this way)
-_errors: list[str] = []
-
-
-async def _connect(settings: RuntimeSettings) -> NATS:
+async def _connect(settings: RuntimeSettings, errors: list[str] | None = None) -> NATS:
+    """As ``settings`` say; ``errors`` collects what the server reports later (a permissions violation)."""
     try:
-        return await connect_once(settings, _errors)
+        return await connect_once(settings, errors)
     except NatsUnreachable as exc:
         raise StreamsError(str(exc)) from None
 
 
-async def _oldest(nc: NATS, info: StreamInfo) -> datetime | None:
-    if not info.state.messages:
-        return None
+async def _first_from(
+    js: JetStreamContext, name: str, seq: int, subject: str | None = None
+) -> RawStreamMsg | None:
+    """The first message of stream ``name`` at ``seq`` or after (on ``subject``, if given)."""
     try:
-        msg = await nc.jetstream().get_msg(info.config.name or "", seq=info.state.first_seq, next=True)
+        return await js.get_msg(name, seq=seq, subject=subject, next=True)
     except (NotFoundError, NatsError):
         return None
-    return msg.time
 
 
-async def _unread(nc: NATS, name: str) -> tuple[int, datetime | None]:
-    """How many messages of stream ``name`` its consumers still have to ack, and when the oldest came."""
-    js = nc.jetstream(timeout=5)
+async def _oldest(js: JetStreamContext, info: StreamInfo) -> datetime | None:
+    if not info.state.messages:
+        return None
+    msg = await _first_from(js, info.config.name or "", info.state.first_seq)
+    return msg.time if msg else None
+
+
+async def _unread(js: JetStreamContext, name: str) -> tuple[int, datetime | None]:
+    """How many messages of stream ``name`` its consumers still have to ack, and when the oldest came.
+    Sequences grow with time, so consumers are looked at from the lowest ack floor up, and one whose floor
+    is past the oldest unread message found so far is not looked up at all."""
     consumers: list[ConsumerInfo] = []
     while True:
         page = await js.consumers_info(name, offset=len(consumers) or None)
         consumers += page
         if len(page) < 256:  # the server's page size
             break
-    unread, oldest = 0, None
-    for c in consumers:
-        pending = int(c.num_pending or 0) + int(c.num_ack_pending or 0)
-        if not pending:
-            continue
-        unread += pending
-        floor = int(c.ack_floor.stream_seq or 0) if c.ack_floor else 0
-        subject = c.config.filter_subject if c.config else None
-        try:
-            msg = await js.get_msg(name, seq=floor + 1, subject=subject, next=True)
-        except (NotFoundError, NatsError):
-            continue
-        if msg.time is not None and (oldest is None or msg.time < oldest):
-            oldest = msg.time
-    return unread, oldest
+    behind = [c for c in consumers if int(c.num_pending or 0) + int(c.num_ack_pending or 0)]
+    unread = sum(int(c.num_pending or 0) + int(c.num_ack_pending or 0) for c in behind)
+    oldest: RawStreamMsg | None = None
+    for c in sorted(behind, key=_floor):
+        if oldest is not None and _floor(c) + 1 >= (oldest.seq or 0):
+            break
+        found = await _first_from(js, name, _floor(c) + 1, c.config.filter_subject if c.config else None)
+        if found is not None and (oldest is None or (found.seq or 0) < (oldest.seq or 0)):
+            oldest = found
+    return unread, oldest.time if oldest else None
+
+
+def _floor(c: ConsumerInfo) -> int:
+    return int(c.ack_floor.stream_seq or 0) if c.ack_floor else 0
 
 
 async def read_streams(nc: NATS, wanted: Mapping[str, float]) -> list[StreamView]:
@@ -132,9 +137,9 @@ async def read_streams(nc: NATS, wanted: Mapping[str, float]) -> list[StreamView
         if info is None:
             views.append(StreamView(name, None, None, wanted.get(name, 0.0)))
             continue
-        unread, oldest_unread = await _unread(nc, name)
+        unread, oldest_unread = await _unread(js, name)
         views.append(
-            StreamView(name, info, await _oldest(nc, info), wanted.get(name, 0.0), unread, oldest_unread)
+            StreamView(name, info, await _oldest(js, info), wanted.get(name, 0.0), unread, oldest_unread)
         )
     return views
 
@@ -209,7 +214,8 @@ def list_streams() -> None:
 
 async def _apply(dry_run: bool, yes: bool) -> int:
     settings = _settings()
-    nc = await _connect(settings)
+    errors: list[str] = []
+    nc = await _connect(settings, errors)
     try:
         views = await read_streams(nc, settings.stream_max_age)
         changes = [v for v in views if v.differs]
@@ -254,7 +260,7 @@ async def _apply(dry_run: bool, yes: bool) -> int:
                 err.print(f"[red]error:[/red] {v.name} not changed: {exc.description or exc}")
                 continue
             except (TimeoutError, NatsError) as exc:
-                if any("permissions violation" in e.lower() for e in _errors):
+                if any("permissions violation" in e.lower() for e in errors):
                     raise StreamsError(
                         f"NATS user {settings.nats_user or '(anonymous)'} may not change streams: run it as "
                         "the operator user (found by itself beside `bastion up`; elsewhere set "

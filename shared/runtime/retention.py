@@ -77,6 +77,11 @@ def parse_max_age(text: str) -> dict[str, float]:
     return out
 
 
+def age_differs(actual: float | None, wanted: float) -> bool:
+    """A stream's ``max_age`` on the server (None or 0: forever) is not the one wanted (to the second)."""
+    return abs((actual or 0.0) - wanted) >= 1.0
+
+
 def describe_age(seconds: float | None) -> str:
     """``30d``, ``12h``, ``forever``: the form ``BASTION_STREAM_MAX_AGE`` takes (other ages in seconds)."""
     if not seconds or seconds <= 0:

@@ -20,7 +20,7 @@ from shared.runtime.bus import Bus
 from shared.runtime.consumer import ConsumerLoop, ConsumerSpec
 from shared.runtime.logging import configure_logging
 from shared.runtime.metrics import serve_metrics
-from shared.runtime.retention import describe_age
+from shared.runtime.retention import age_differs, describe_age
 from shared.runtime.settings import RuntimeSettings
 
 Task = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
@@ -60,7 +60,7 @@ class ServiceRunner:
         started_at = datetime.now(UTC)
         for cfg in await bus.ensure_streams(self.streams):
             wanted = bus.max_age.get(cfg.name or "", 0.0)
-            if abs((cfg.max_age or 0.0) - wanted) >= 1.0:  # set at creation only: an operator applies it
+            if age_differs(cfg.max_age, wanted):  # set at creation only: an operator applies it
                 log.warning(
                     "stream.max_age_differs",
                     stream=cfg.name,

@@ -48,13 +48,6 @@ def whole_number_env(name: str, default: int, *, low: int = 1) -> int:
     return int(raw)
 
 
-def _replicas(value: str) -> int:
-    """``BASTION_STREAM_REPLICAS`` as a whole number >= 1 (JetStream allows up to 5)."""
-    if not (value.isascii() and value.isdigit()) or int(value) < 1:
-        raise SettingsError(f"BASTION_STREAM_REPLICAS must be a whole number >= 1, not {value!r}")
-    return int(value)
-
-
 @dataclass(frozen=True)
 class RuntimeSettings:
     service: str
@@ -87,7 +80,7 @@ class RuntimeSettings:
         port = _env("BASTION_METRICS_PORT", "0")
         if not port.isdigit():
             raise SettingsError(f"BASTION_METRICS_PORT must be a port number, not {port!r}")
-        replicas = _replicas(_env("BASTION_STREAM_REPLICAS", "1") or "1")
+        replicas = whole_number_env("BASTION_STREAM_REPLICAS", 1)  # JetStream allows up to 5
         try:
             max_age = parse_max_age(_env("BASTION_STREAM_MAX_AGE"))
         except ValueError as exc:

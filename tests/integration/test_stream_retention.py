@@ -141,6 +141,9 @@ async def test_streams_apply_gives_existing_streams_the_configured_ages_and_keep
     behind = await js.pull_subscribe("md.v1.bar.INFY", durable="behind", stream="MARKETDATA")
     for msg in await behind.fetch(1, timeout=5):
         await msg.ack_sync()  # read one of three: two unread, from the second on
+    later = await js.pull_subscribe("md.>", durable="later", stream="MARKETDATA")
+    for msg in await later.fetch(2, timeout=5):
+        await msg.ack_sync()  # one unread, newer than the other's: the oldest stays the second message
     caught_up = await js.pull_subscribe("md.>", durable="caught-up", stream="MARKETDATA")
     for msg in await caught_up.fetch(3, timeout=5):
         await msg.ack_sync()
@@ -156,7 +159,7 @@ async def test_streams_apply_gives_existing_streams_the_configured_ages_and_keep
         if len(cells := [c.strip() for c in line.split("│")[1:-1]]) == 8
     }
     assert rows["MARKETDATA"][0] == "3"
-    assert rows["MARKETDATA"][3:] == ["forever", "30d (differs)", "2", second.strftime("%Y-%m-%d %H:%M")]
+    assert rows["MARKETDATA"][3:] == ["forever", "30d (differs)", "3", second.strftime("%Y-%m-%d %H:%M")]
     assert rows["SIGNALS"][3:] == ["7d", "30d (differs)", "0", "-"]
     assert rows["EXECUTION"][3:5] == ["forever", "forever"]
     assert rows["AUDIT"] == ["-", "-", "-", "not created", "forever", "-", "-"]
