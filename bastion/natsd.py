@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -27,7 +28,44 @@ def nats_server_binary() -> str:
     return found
 
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_PORT = 10000
+_handed_out: set[int] = set()  # not handed out twice by one process, e.g. before the first is bound
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' source ports (Linux; 32768-60999 by default)."""
+    try:
+        low, high = (int(part) for part in EPHEMERAL_RANGE.read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def can_bind(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on, chosen below the kernel's ephemeral range when there is room.
+
+    A port handed out by ``bind(0)`` comes from the ephemeral range, which is also where every outgoing
+    connection takes its source port: between choosing the port and the server binding it, any connect
+    (another node dialling its routes, a client) can take it. Below that range only listeners bind.
+    No port is handed out twice by one process, so ports chosen together (a cluster's) never coincide.
+    """
+    low, _ = ephemeral_ports()
+    if low - LOWEST_PORT >= 1000:
+        for _ in range(50):
+            port = random.randrange(LOWEST_PORT, low)
+            if port not in _handed_out and can_bind(port, host):
+                _handed_out.add(port)
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])

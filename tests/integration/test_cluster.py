@@ -5,12 +5,14 @@ create replicated streams, and stopping the MARKETDATA stream leader mid-stream 
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from bastion.natsd import free_port
 from bastion.up import NATS_USERS
 from shared.runtime.bus import Bus
 from shared.runtime.settings import RuntimeSettings
@@ -25,6 +27,7 @@ from tests.integration.test_nats_restart import (
     feed,
 )
 from tests.integration.test_nats_restart import publish_through_outages as publish
+from tests.support import cluster as support
 from tests.support.cluster import NatsCluster
 from tests.support.wait import eventually
 
@@ -61,6 +64,27 @@ async def test_cluster_helper_starts_three_nodes_that_agree_on_a_meta_leader(clu
     assert [n.name for n in cluster.nodes] == ["n1", "n2", "n3"]
     assert cluster.url.count(",") == 2
     assert cluster.meta_leader() in {"n1", "n2", "n3"}
+
+
+def test_a_node_whose_port_was_taken_meanwhile_makes_the_cluster_start_again_on_fresh_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind((support.HOST, free_port(support.HOST)))
+        held.listen()
+        taken = held.getsockname()[1]
+        handed = iter([taken])
+
+        def taken_first(host: str = support.HOST) -> int:
+            return next(handed, None) or free_port(host)
+
+        monkeypatch.setattr(support, "free_port", taken_first)
+        nodes = NatsCluster(tmp_path / "raced").start()
+        try:
+            assert taken not in [n.route_port for n in nodes.nodes]
+            assert nodes.meta_leader() in {"n1", "n2", "n3"}
+        finally:
+            nodes.stop()
 
 
 async def test_streams_and_snapshots_get_three_replicas_when_the_setting_says_so(

@@ -8,6 +8,7 @@ leader, so R3 streams can be created straight away.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bastion.natsd import NatsServer, free_port
+from bastion.natsd import NatsServer, NatsServerError, free_port
 
 HOST = "127.0.0.1"
 
@@ -92,18 +93,34 @@ class NatsCluster:
                 return n
         raise KeyError(f"no node {name!r} in {[n.name for n in self.nodes]}")
 
-    def start(self, timeout: float = 30.0) -> NatsCluster:
-        route_ports = [free_port(HOST) for _ in range(self.size)]
-        for i, port in enumerate(route_ports):
-            self.nodes.append(self._node(f"n{i + 1}", port, [p for p in route_ports if p != port]))
-        try:
-            for n in self.nodes:
-                n.server.start()
-            self.wait_for_meta_leader(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+    def start(self, timeout: float = 30.0, attempts: int = 3) -> NatsCluster:
+        """Start every node; a node that finds one of its ports taken (another process bound it between
+        choosing and starting) makes the whole cluster start again on fresh ports."""
+        for attempt in range(1, attempts + 1):
+            route_ports = [free_port(HOST) for _ in range(self.size)]
+            self.nodes = [
+                self._node(f"n{i + 1}", port, [p for p in route_ports if p != port])
+                for i, port in enumerate(route_ports)
+            ]
+            try:
+                for n in self.nodes:
+                    n.server.start()
+                self.wait_for_meta_leader(timeout)
+                return self
+            except NatsServerError as exc:
+                self.stop()
+                if "address already in use" not in str(exc) or attempt == attempts:
+                    raise
+                self._clear()
+            except BaseException:
+                self.stop()
+                raise
+        raise AssertionError("unreachable")
+
+    def _clear(self) -> None:
+        """Forget the failed try's nodes: their stores and logs, so the next try starts clean."""
+        for n in self.nodes:
+            shutil.rmtree(self.root / n.name, ignore_errors=True)
 
     def _node(self, name: str, route_port: int, others: list[int]) -> ClusterNode:
         folder = self.root / name
@@ -138,7 +155,7 @@ class NatsCluster:
         while time.monotonic() < deadline:
             for n in self.nodes:
                 if n.server.process is not None and n.server.process.poll() is not None:
-                    raise RuntimeError(f"node {n.name} exited:\n{self.log_tail(n.name)}")
+                    raise NatsServerError(f"node {n.name} exited:\n{self.log_tail(n.name)}")
             leader = self.meta_leader()
             if leader and all(n.monitor("/healthz?js-enabled-only=true") for n in self.nodes if n.running):
                 return leader
