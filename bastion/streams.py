@@ -1,16 +1,20 @@
-"""``bastion streams list|apply``: what the JetStream streams hold and how long they keep it.
+"""``bastion streams list|apply|consumers|remove-consumer``: what the JetStream streams hold, how long they
+keep it, and who reads them.
 
-Both connect as the NATS ``operator`` user (the ``$BASTION_HOME/secrets/operator.password`` that `bastion up`
+Each connects as the NATS ``operator`` user (the ``$BASTION_HOME/secrets/operator.password`` that `bastion up`
 writes, or ``BASTION_NATS_USER``/``_PASSWORD``), the only user allowed to change a stream. The age each
 stream should keep is ``BASTION_STREAM_MAX_AGE`` over the defaults of ``shared.runtime.retention``: services
-give it to the streams they create, and ``apply`` gives it to streams that exist already.
+give it to the streams they create, and ``apply`` gives it to streams that exist already. ``consumers``
+lists every durable consumer with what it has not read yet and whether a service is pulling from it now;
+``remove-consumer`` removes one that no service reads any more (a symbol or service taken out of the
+configuration), whose unread messages would otherwise count as a backlog for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -97,23 +101,34 @@ async def _oldest(js: JetStreamContext, info: StreamInfo) -> datetime | None:
     return msg.time if msg else None
 
 
-async def _unread(js: JetStreamContext, name: str) -> tuple[int, datetime | None]:
-    """How many messages of stream ``name`` its consumers still have to ack, and when the oldest came.
-    Sequences grow with time, so consumers are looked at from the lowest ack floor up, and one whose floor
-    is past the oldest unread message found so far is not looked up at all."""
+async def _consumers(js: JetStreamContext, name: str) -> list[ConsumerInfo]:
+    """Every consumer of stream ``name``, page by page."""
     consumers: list[ConsumerInfo] = []
     while True:
         page = await js.consumers_info(name, offset=len(consumers) or None)
         consumers += page
         if len(page) < 256:  # the server's page size
             break
-    behind = [c for c in consumers if int(c.num_pending or 0) + int(c.num_ack_pending or 0)]
-    unread = sum(int(c.num_pending or 0) + int(c.num_ack_pending or 0) for c in behind)
+    return consumers
+
+
+async def _oldest_unread(js: JetStreamContext, name: str, c: ConsumerInfo) -> RawStreamMsg | None:
+    """The first message after the consumer's ack floor that it reads (any message, for a consumer with
+    several filters: so never later than its own)."""
+    return await _first_from(js, name, _floor(c) + 1, c.config.filter_subject if c.config else None)
+
+
+async def _unread(js: JetStreamContext, name: str) -> tuple[int, datetime | None]:
+    """How many messages of stream ``name`` its consumers still have to ack, and when the oldest came.
+    Sequences grow with time, so consumers are looked at from the lowest ack floor up, and one whose floor
+    is past the oldest unread message found so far is not looked up at all."""
+    behind = [c for c in await _consumers(js, name) if _behind(c)]
+    unread = sum(_behind(c) for c in behind)
     oldest: RawStreamMsg | None = None
     for c in sorted(behind, key=_floor):
         if oldest is not None and _floor(c) + 1 >= (oldest.seq or 0):
             break
-        found = await _first_from(js, name, _floor(c) + 1, c.config.filter_subject if c.config else None)
+        found = await _oldest_unread(js, name, c)
         if found is not None and (oldest is None or (found.seq or 0) < (oldest.seq or 0)):
             oldest = found
     return unread, oldest.time if oldest else None
@@ -121,6 +136,65 @@ async def _unread(js: JetStreamContext, name: str) -> tuple[int, datetime | None
 
 def _floor(c: ConsumerInfo) -> int:
     return int(c.ack_floor.stream_seq or 0) if c.ack_floor else 0
+
+
+def _behind(c: ConsumerInfo) -> int:
+    """Messages the consumer has not acked: not delivered yet, or delivered and not acked."""
+    return int(c.num_pending or 0) + int(c.num_ack_pending or 0)
+
+
+@dataclass(frozen=True)
+class ConsumerView:
+    stream: str
+    info: ConsumerInfo
+    max_age: float  # the stream's, seconds, 0 = forever
+    oldest_unread: datetime | None
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def unread(self) -> int:
+        return _behind(self.info)
+
+    def reading(self, now: datetime) -> bool:
+        """A service is pulling from it now (``_busy``)."""
+        return _busy(self.info, now)
+
+    @property
+    def last_delivered(self) -> datetime | None:
+        return self.info.delivered.last_active if self.info.delivered else None
+
+    @property
+    def subjects(self) -> list[str]:
+        config = self.info.config
+        if config is None:
+            return []
+        return list(config.filter_subjects or ([config.filter_subject] if config.filter_subject else []))
+
+    def at_risk(self, now: datetime) -> bool:
+        """Behind by more than half the stream's age, as ``StreamView.at_risk``."""
+        age, oldest = self.max_age, self.oldest_unread
+        return bool(age and oldest and (now - oldest).total_seconds() > age / 2)
+
+
+async def read_consumers(nc: NATS, names: Sequence[str]) -> list[ConsumerView]:
+    """Every durable consumer of the streams ``names`` that exist, by stream and name."""
+    js = nc.jetstream(timeout=5)
+    views = []
+    for name in names:
+        try:
+            info = await js.stream_info(name)
+        except NotFoundError:
+            continue
+        except APIError as exc:
+            raise StreamsError(f"cannot read stream {name}: {exc.description or exc}", 1) from None
+        age = float(info.config.max_age or 0.0)
+        for c in sorted(await _consumers(js, name), key=lambda c: c.name):
+            found = await _oldest_unread(js, name, c) if _behind(c) else None
+            views.append(ConsumerView(name, c, age, found.time if found else None))
+    return views
 
 
 async def read_streams(nc: NATS, wanted: Mapping[str, float]) -> list[StreamView]:
@@ -208,7 +282,8 @@ def list_streams() -> None:
         if v.at_risk(now):
             out.print(
                 f"{v.name}: a consumer is behind by more than half of {describe_age(v.max_age)}; its oldest "
-                "unread messages will be removed unread unless its service catches up (or the age is raised)"
+                "unread messages will be removed unread unless its service catches up (or the age is "
+                "raised). `bastion streams consumers` shows which"
             )
 
 
@@ -284,5 +359,159 @@ def apply(
 ) -> None:
     """Give existing streams the ages of BASTION_STREAM_MAX_AGE (and its defaults); asks before shortening."""
     code: int = _run(_apply(dry_run, yes))
+    if code:
+        raise typer.Exit(code)
+
+
+async def _list_consumers(stream: str | None) -> list[ConsumerView]:
+    settings = _settings()
+    nc = await _connect(settings)
+    try:
+        return await read_consumers(nc, [stream] if stream else list(STREAMS))
+    finally:
+        await nc.close()
+
+
+def _stream_name(stream: str | None) -> str | None:
+    if stream is None:
+        return None
+    name = stream.upper()
+    if name not in STREAMS:
+        raise StreamsError(f"no stream {stream!r}: Bastion's streams are {', '.join(STREAMS)}")
+    return name
+
+
+@app.command("consumers")
+def list_consumers(
+    stream: Annotated[
+        str | None, typer.Argument(help="Only this stream's consumers (e.g. MARKETDATA)")
+    ] = None,
+) -> None:
+    """Every durable consumer: what it reads, what it has not acked yet and since when, when a message was
+    last delivered to it, and whether a service is pulling from it now."""
+
+    async def read() -> list[ConsumerView]:
+        return await _list_consumers(_stream_name(stream))
+
+    views: list[ConsumerView] = _run(read())
+    if not views:
+        out.print("no consumers" + (f" on {stream.upper()}" if stream else ""))
+        return
+    now = datetime.now(UTC)
+    table = Table("stream", "consumer", "subjects", "unread", "oldest unread", "last delivered", "reading")
+    for v in views:
+        risk = " [red](at risk)[/red]" if v.at_risk(now) else ""
+        table.add_row(
+            v.stream,
+            v.name,
+            ", ".join(v.subjects) or "(all)",
+            f"{v.unread:,}",
+            _when(v.oldest_unread) + risk,
+            _when(v.last_delivered),
+            "yes" if v.reading(now) else "no",
+        )
+    out.print(table)
+    idle = [v for v in views if v.unread and not v.reading(now)]
+    if idle:
+        out.print(
+            "Not read by any running service now, with messages unread: "
+            + ", ".join(f"{v.stream}/{v.name}" for v in idle)
+            + ". A consumer of a symbol or service no longer configured can go: "
+            "`bastion streams remove-consumer STREAM CONSUMER`."
+        )
+
+
+RECENT = 60.0  # seconds: a consumer that had a message delivered this recently is in use
+SAMPLES = 3  # looks at a consumer, ``SAMPLE_GAP`` apart: an idle service's pull requests have short gaps
+SAMPLE_GAP = 0.3
+
+
+def _busy(info: ConsumerInfo, now: datetime) -> bool:
+    """A service is pulling from the consumer now (a waiting pull request: an idle service) or had a message
+    delivered within ``RECENT`` seconds, or twice its ack wait (a busy one, between its pull requests)."""
+    if info.num_waiting:
+        return True
+    last = info.delivered.last_active if info.delivered else None
+    recent = max(RECENT, 2 * float(info.config.ack_wait or 0.0) if info.config else 0.0)
+    return last is not None and (now - last).total_seconds() < recent
+
+
+async def _in_use(js: JetStreamContext, stream: str, info: ConsumerInfo) -> bool:
+    for i in range(SAMPLES):
+        if i:
+            await asyncio.sleep(SAMPLE_GAP)
+            info = await js.consumer_info(stream, info.name)
+        if _busy(info, datetime.now(UTC)):
+            return True
+    return False
+
+
+async def _remove(stream: str, name: str, yes: bool) -> int:
+    settings = _settings()
+    errors: list[str] = []
+    nc = await _connect(settings, errors)
+    try:
+        js = nc.jetstream(timeout=5)
+        try:
+            info = await js.consumer_info(stream, name)
+        except NotFoundError:
+            raise StreamsError(
+                f"no consumer {name!r} on stream {stream} (`bastion streams consumers {stream}` lists them)"
+            ) from None
+        except APIError as exc:
+            raise StreamsError(f"cannot read consumer {name}: {exc.description or exc}", 1) from None
+        if await _in_use(js, stream, info):
+            raise StreamsError(
+                f"{stream}/{name} is being read: a service is pulling from it now. Stop that service (or "
+                "take it out of the configuration and restart it) first"
+            )
+        unread = _behind(info)
+        out.print(
+            f"{stream}/{name}: {unread:,} messages unread; they stay in the stream. A service that reads "
+            f"{name} again creates it anew and starts from the stream's oldest message (what it handled "
+            "before it skips)"
+        )
+        if not yes:
+            if not sys.stdin.isatty():
+                raise StreamsError("removing a consumer cannot be undone: run it in a terminal or pass --yes")
+            if not typer.confirm(f"Remove {stream}/{name}?", default=False):
+                out.print("nothing changed")
+                return 1
+        try:
+            await js.delete_consumer(stream, name)
+        except NotFoundError:
+            out.print(f"{stream}/{name}: already gone")
+            return 0
+        except APIError as exc:
+            raise StreamsError(f"{stream}/{name} not removed: {exc.description or exc}", 1) from None
+        except (TimeoutError, NatsError) as exc:
+            if any("permissions violation" in e.lower() for e in errors):
+                raise StreamsError(
+                    f"NATS user {settings.nats_user or '(anonymous)'} may not remove consumers here: run it "
+                    "as the operator user"
+                ) from None
+            raise StreamsError(f"NATS did not answer: {exc or type(exc).__name__}", 1) from None
+        out.print(f"{stream}/{name}: removed")
+        return 0
+    finally:
+        await nc.close()
+
+
+@app.command("remove-consumer")
+def remove_consumer(
+    stream: Annotated[str, typer.Argument(help="The consumer's stream, e.g. MARKETDATA")],
+    consumer: Annotated[
+        str, typer.Argument(help="The consumer's name, as `bastion streams consumers` lists it")
+    ],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before removing")] = False,
+) -> None:
+    """Remove a durable consumer no service reads any more; refused while a service pulls from it."""
+
+    async def remove() -> int:
+        name = _stream_name(stream)
+        assert name is not None
+        return await _remove(name, consumer, yes)
+
+    code: int = _run(remove())
     if code:
         raise typer.Exit(code)
