@@ -15,7 +15,6 @@ seconds during a backlog and always with the final state (see ``handlers``), so 
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -33,7 +32,7 @@ from shared.contracts.subjects import ALL_BARS
 from shared.runtime.bus import Bus
 from shared.runtime.consumer import ConsumerSpec, Delivery, decoder_for
 from shared.runtime.service import ServiceParts, ServiceRunner
-from shared.runtime.settings import RuntimeSettings, SettingsError
+from shared.runtime.settings import RuntimeSettings, SettingsError, whole_number_env
 
 SERVICE = "analytics"
 STREAMS = ["MARKETDATA", "ANALYTICS", "DLQ"]
@@ -97,18 +96,11 @@ def make_runner(
     return ServiceRunner(settings=settings, setup=setup, streams=STREAMS)
 
 
-def _int_env(name: str, default: int, top: int) -> int:
-    raw = os.environ.get(name, "").strip() or str(default)
-    if not raw.isdigit() or not 1 <= int(raw) <= top:
-        raise AnalyticsConfigError(f"{name} must be a whole number 1..{top}, not {raw!r}")
-    return int(raw)
-
-
 def main() -> int:
     try:
         config = load_config()
-        batch = _int_env("BASTION_ANALYTICS_BATCH", 200, 10_000)
-        ack_wait = _int_env("BASTION_ANALYTICS_ACK_WAIT", 10, 3600)
+        batch = whole_number_env("BASTION_ANALYTICS_BATCH", 200, high=10_000)
+        ack_wait = whole_number_env("BASTION_ANALYTICS_ACK_WAIT", 10, high=3600)
         settings = RuntimeSettings.from_env(SERVICE)
     except (AnalyticsConfigError, SettingsError) as exc:
         print(f"analytics: {exc}", file=sys.stderr, flush=True)

@@ -38,13 +38,14 @@ def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
 
 
-def whole_number_env(name: str, default: int, *, low: int = 1) -> int:
-    """``name`` as a whole number >= ``low`` (``default`` if unset or blank), else ``SettingsError``."""
+def whole_number_env(name: str, default: int, *, low: int = 1, high: int | None = None) -> int:
+    """``name`` as a whole number in ``low..high`` (``default`` if unset or blank), else ``SettingsError``."""
     raw = _env(name)
     if not raw:
         return default
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < low:
-        raise SettingsError(f"{name} must be a whole number >= {low}, not {raw!r}")
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < low or (high is not None and int(raw) > high):
+        bounds = f">= {low}" if high is None else f"{low}..{high}"
+        raise SettingsError(f"{name} must be a whole number {bounds}, not {raw!r}")
     return int(raw)
 
 

@@ -1,4 +1,5 @@
-"""BASTION_STREAM_REPLICAS: how many copies of each stream and KV bucket a service asks JetStream for."""
+"""Whole-number settings: BASTION_STREAM_REPLICAS (how many copies of each stream and KV bucket a service asks
+JetStream for) and the analytics service's batch and ack wait, each refused by name when out of bounds."""
 
 from __future__ import annotations
 
@@ -56,3 +57,22 @@ def test_any_stream_replicas_text_is_read_as_its_number_or_refused_by_name(raw: 
         elif value:
             with pytest.raises(ValueError, match="BASTION_STREAM_REPLICAS"):
                 RuntimeSettings.from_env("execution")
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "bounds"),
+    [
+        ("BASTION_ANALYTICS_BATCH", "0", "1..10000"),
+        ("BASTION_ANALYTICS_BATCH", "10001", "1..10000"),
+        ("BASTION_ANALYTICS_ACK_WAIT", "3601", "1..3600"),
+        ("BASTION_ANALYTICS_ACK_WAIT", "ten", "1..3600"),
+    ],
+)
+def test_the_analytics_service_refuses_a_batch_or_ack_wait_out_of_bounds_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, raw: str, bounds: str
+) -> None:
+    from services.analytics.__main__ import main
+
+    monkeypatch.setenv(name, raw)
+    assert main() == 2
+    assert capsys.readouterr().err == f"analytics: {name} must be a whole number {bounds}, not {raw!r}\n"
