@@ -30,7 +30,11 @@ CHANNELS: dict[type[Contract], tuple[str, str, str]] = {
     contracts.RiskDecision: ("risk.v1.decision.{symbol}", "execution", "Approved/rejected, with reasons"),
     contracts.OrderEvent: ("exec.v1.order.{symbol}", "execution", "Order state changes"),
     contracts.TradeEvent: ("exec.v1.trade.{symbol}", "execution", "Fills"),
-    contracts.PositionSnapshot: ("exec.v1.positions", "execution", "Positions, cash and equity"),
+    contracts.PositionSnapshot: (
+        "exec.v1.positions",
+        "nobody yet (reserved)",
+        "Positions, cash and equity: not published yet; the KV snapshot execution.positions carries them",
+    ),
     contracts.RiskCommand: ("risk.v1.command", "bastion CLI (admin)", "Kill switch: halt/resume"),
     contracts.RiskStateChanged: ("risk.v1.state", "execution", "Trading state changes"),
     contracts.AuditRecord: ("audit.v1.exec", "execution", "Hash-chained audit rows (bastion audit verify)"),
