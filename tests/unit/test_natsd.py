@@ -46,12 +46,17 @@ def test_one_process_never_gets_the_same_port_twice(monkeypatch: pytest.MonkeyPa
     assert [free_port(), free_port()] == [first, second]
 
 
+def kernel_range(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    """``ip_local_port_range`` as a kernel with ``text`` there would give it."""
+    fake = tmp_path / "ip_local_port_range"
+    fake.write_text(text)
+    monkeypatch.setattr(natsd, "EPHEMERAL_RANGE", fake)
+
+
 def test_the_range_is_read_from_the_kernel_with_the_linux_default_as_fallback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    narrow = tmp_path / "ip_local_port_range"
-    narrow.write_text("40000\t50000\n")
-    monkeypatch.setattr(natsd, "EPHEMERAL_RANGE", narrow)
+    kernel_range(tmp_path, monkeypatch, "40000\t50000\n")
     assert ephemeral_ports() == (40000, 50000)
     assert all(p < 40000 for p in (free_port() for _ in range(10)))
     monkeypatch.setattr(natsd, "EPHEMERAL_RANGE", tmp_path / "missing")
@@ -61,7 +66,5 @@ def test_the_range_is_read_from_the_kernel_with_the_linux_default_as_fallback(
 def test_with_no_room_below_the_range_the_kernel_chooses(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wide = tmp_path / "ip_local_port_range"
-    wide.write_text("10500 65000\n")
-    monkeypatch.setattr(natsd, "EPHEMERAL_RANGE", wide)
+    kernel_range(tmp_path, monkeypatch, "10500 65000\n")
     assert can_bind(free_port())
