@@ -109,7 +109,7 @@ class NatsCluster:
                 return self
             except NatsServerError as exc:
                 self.stop()
-                if "address already in use" not in str(exc) or attempt == attempts:
+                if "already in use" not in str(exc) or attempt == attempts:
                     raise
                 self._clear()
             except BaseException:
