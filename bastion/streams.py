@@ -33,7 +33,10 @@ from shared.runtime.bus import NatsUnreachable, connect_once
 from shared.runtime.retention import age_differs, describe_age
 from shared.runtime.settings import RuntimeSettings
 
-app = typer.Typer(help="JetStream streams: their size and how long they keep messages.", no_args_is_help=True)
+app = typer.Typer(
+    help="JetStream streams: their size, how long they keep messages, and their consumers.",
+    no_args_is_help=True,
+)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -387,8 +390,8 @@ def list_consumers(
         str | None, typer.Argument(help="Only this stream's consumers (e.g. MARKETDATA)")
     ] = None,
 ) -> None:
-    """Every durable consumer: what it reads, what it has not acked yet and since when, when a message was
-    last delivered to it, and whether a service is pulling from it now."""
+    """Every durable consumer: subjects, unread messages and the oldest, last delivery, and whether a
+    service pulls from it now."""
 
     async def read() -> list[ConsumerView]:
         return await _list_consumers(_stream_name(stream))
