@@ -390,8 +390,7 @@ def list_consumers(
         str | None, typer.Argument(help="Only this stream's consumers (e.g. MARKETDATA)")
     ] = None,
 ) -> None:
-    """Every durable consumer: subjects, unread messages and the oldest, last delivery, and whether a
-    service pulls from it now."""
+    """Every durable consumer: unread messages and the oldest, last delivery, whether a service reads it."""
 
     async def read() -> list[ConsumerView]:
         return await _list_consumers(_stream_name(stream))
