@@ -19,8 +19,10 @@ owner goes on from the last ack. A worker starts a symbol only after claiming it
 (``StrategyEngine.claim``), so two workers with briefly different views never pull the same consumer at
 once (they would split its messages between them); the state's compare-and-set keeps a stale owner from
 writing. A consumer left with delivered but unacked messages (a killed worker's batch, or what a stopped
-loop's last pull had received) is rewound to its ack floor before the new owner starts it, once per floor:
-a bar that kills every worker that runs it is then dead-lettered after ``max_deliver`` deliveries.
+loop's last pull had received) is rewound to its ack floor before the new owner starts it, once per floor,
+and its loop handles the first batch one bar at a time (``ConsumerLoop(suspect=True)``: the rewound
+consumer's delivery counts start from 1 again): a bar that kills every worker that runs it is then
+dead-lettered alone after ``max_deliver`` starts.
 """
 
 from __future__ import annotations
@@ -204,11 +206,13 @@ class Coordinator:
             log.info("strategy.symbol_claimed_elsewhere", worker=self.worker, symbol=symbol)
             return
         specs = self.specs(symbol)
+        rewound = set()
         for spec in specs:
             if await prepare_consumer(self.bus.js, spec.stream, consumer_config(spec)):
                 log.info("strategy.consumer_rewound", worker=self.worker, consumer=spec.name)
+                rewound.add(spec.name)
         stop = asyncio.Event()
-        loops = [ConsumerLoop(self.loop_bus, spec, stop) for spec in specs]
+        loops = [ConsumerLoop(self.loop_bus, spec, stop, suspect=spec.name in rewound) for spec in specs]
         running = Running(stop, loops)
         running.tasks = [asyncio.create_task(loop.run(), name=loop.spec.name) for loop in loops]
         for task in running.tasks:

@@ -13,7 +13,9 @@ effects committed to DuckDB and its outputs published) are the messages acked. E
   once a dead process's unacked batch has come back twice it is handled one message at a time, each one
   recorded in the ``CONSUMER_ATTEMPTS`` KV bucket before it starts, so the message the process keeps dying
   on is dead-lettered after ``max_deliver`` starts, and the others of its batch are handled however often
-  outside kills made the server deliver them (``ConsumerLoop._one_by_one``).
+  outside kills made the server deliver them (``ConsumerLoop._one_by_one``). A consumer made anew over such
+  messages, whose delivery counts start from 1 again, has its first batch handled that way too
+  (``ConsumerLoop(suspect=True)``).
 
 Order survives restarts (``Recovery``): a process that crashed (or stopped) mid-batch leaves messages
 delivered but unacked, which the server redelivers only after ``ack_wait``, while newer ones would be
@@ -276,12 +278,20 @@ class Recovery:
 
 
 class ConsumerLoop:
-    """Runs one ``ConsumerSpec`` until ``stop`` is set."""
+    """Runs one ``ConsumerSpec`` until ``stop`` is set.
 
-    def __init__(self, bus: Bus, spec: ConsumerSpec, stop: asyncio.Event) -> None:
+    ``suspect``: the consumer was made anew over what a dead predecessor left unacked (a strategy consumer
+    rewound to its ack floor), so the server's delivery counts of those messages start from 1 again and
+    cannot tell the loop that they were in hand when a process died. The first batch is then handled one
+    by one (``_one_by_one``), as a third delivery would be: a message that kills the process is started
+    ``max_deliver`` times and dead-lettered alone, instead of killing whole batches first.
+    """
+
+    def __init__(self, bus: Bus, spec: ConsumerSpec, stop: asyncio.Event, suspect: bool = False) -> None:
         self.bus = bus
         self.spec = spec
         self.stop = stop
+        self.suspect = suspect
         self.stats = ConsumerStats()
         self._labels = {"service": bus.service, "consumer": spec.name}
         self._handled: set[int] = set()  # stream sequences handled during recovery (see ``_fresh``)
@@ -429,6 +439,10 @@ class ConsumerLoop:
                     msgs = await self._fresh(msgs)
                 if msgs:
                     self._record_lag(msgs[-1])
+                    if self.suspect:
+                        self.suspect = False
+                        await self._one_by_one(msgs)
+                        continue
                     await self.process(msgs)
         finally:
             try:

@@ -4,8 +4,10 @@ after a bounded number of deaths, and the symbol goes on.
 Before, each new owner rewound the symbol's consumer, which counts deliveries from 1 again, so the bar never
 reached ``max_deliver`` and killed the workers for ever (see ``prepare_consumer``). Now the loop dead-letters
 it, as every service does with a message that keeps killing it: a dead worker's unacked bars that came back
-twice are run one at a time, so only the poison bar is dead-lettered and every other bar, of its batch or
-after it, is run. (About nine deaths: a consumer rewound after its ack floor moved counts from 1 again.)"""
+twice, or that a rewound consumer hands out again, are run one at a time, so only the poison bar is
+dead-lettered and every other bar, of its batch or after it, is run. Six deaths: the first worker's, then one
+for each of the ``max_deliver`` starts of the poison bar alone. (It took nine while a rewound consumer, whose
+deliveries count from 1 again, ran its first batch whole.)"""
 
 from __future__ import annotations
 
@@ -103,5 +105,5 @@ async def test_a_bar_that_kills_every_worker_is_dead_lettered_and_the_symbol_goe
     assert {(x.consumer, x.kind) for x in dropped} == {(f"strategy-bars-{SYMBOL}", "exhausted")}
     assert gone == {bars[POISON].event_id}  # only the poison: the other bars of its batch were run
     assert [s for s in got if s.bar_timestamp >= later[0].timestamp], "the later bars were run"
-    assert 1 <= deaths <= 10, deaths
+    assert 1 <= deaths <= 7, deaths  # 6, and one to spare for a first batch fetched in two parts
     print(f"\n{deaths} worker deaths; {len(gone)} bars dead-lettered")

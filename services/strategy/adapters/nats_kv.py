@@ -194,9 +194,10 @@ async def prepare_consumer(js: JetStreamContext, stream: str, config: ConsumerCo
     A rewind makes a new consumer, whose messages count their deliveries from 1 again. So a consumer is
     rewound at most once to the same ack floor (the floor is kept in its metadata): a worker that died again
     without acking anything leaves the consumer as it is, for the loop to take the dead batch back after
-    ``ack_wait`` with its delivery counts. A bar that kills every worker that runs it is then dead-lettered
-    alone after ``max_deliver`` deliveries (``shared.runtime.consumer``) instead of killing the workers for
-    ever.
+    ``ack_wait`` with its delivery counts; and the loop of a rewound consumer handles its first batch one
+    message at a time (``ConsumerLoop(suspect=True)``). A bar that kills every worker that runs it is then
+    dead-lettered alone after ``max_deliver`` starts (``shared.runtime.consumer``) instead of killing the
+    workers for ever.
     """
     name = config.durable_name or ""
     try:
