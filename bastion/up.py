@@ -35,6 +35,7 @@ from bastion.natsd import NatsServer, NatsServerError, free_port, port_in_use
 from services.dashboard.settings import display_zone
 from shared.runtime.retention import ENV as RETENTION_ENV
 from shared.runtime.retention import parse_max_age
+from shared.runtime.settings import MAX_AGE_FILE
 
 console = Console(stderr=True)
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -170,6 +171,7 @@ class Platform:
             os.environ.clear()
             os.environ.update(old)
         (self.home / "nats-url").write_text(self.nats.url)
+        (self.home / MAX_AGE_FILE).write_text(os.environ.get(RETENTION_ENV, "").strip() + "\n")
 
     def spawn(self, name: str, args: list[str], user: str, instance: str, metrics_port: int) -> Child:
         log = self.home / "logs" / f"{instance}.log"

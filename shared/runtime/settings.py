@@ -14,9 +14,10 @@
 | BASTION_LOG_LEVEL | debug, info, warning, error | info |
 | BASTION_HOME | local state folder of `bastion up` | .bastion |
 
-When a variable is unset, the files `bastion up` writes are used: ``$BASTION_HOME/nats-url`` for the URL and
-``$BASTION_HOME/secrets/<service>.password`` (user ``<service>``) for credentials, so `bastion` CLI commands
-run beside a running `bastion up` find the broker without any set-up.
+When a variable is unset, the files `bastion up` writes are used: ``$BASTION_HOME/nats-url`` for the URL,
+``$BASTION_HOME/secrets/<service>.password`` (user ``<service>``) for credentials and
+``$BASTION_HOME/stream-max-age`` for the stream ages it started the services with, so `bastion` CLI commands
+run beside a running `bastion up` find the broker, and judge the streams' ages, without any set-up.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.runtime.retention import DEFAULT_MAX_AGE, parse_max_age
+
+#: the file in ``$BASTION_HOME`` that holds the BASTION_STREAM_MAX_AGE `bastion up` gave its services
+MAX_AGE_FILE = "stream-max-age"
 
 
 class SettingsError(ValueError):
@@ -82,10 +86,13 @@ class RuntimeSettings:
         if not port.isdigit():
             raise SettingsError(f"BASTION_METRICS_PORT must be a port number, not {port!r}")
         replicas = whole_number_env("BASTION_STREAM_REPLICAS", 1)  # JetStream allows up to 5
+        ages, where = _env("BASTION_STREAM_MAX_AGE"), ""
+        if not ages and (home / MAX_AGE_FILE).exists():  # what `bastion up` started the services with
+            ages, where = (home / MAX_AGE_FILE).read_text().strip(), f" (in {home / MAX_AGE_FILE})"
         try:
-            max_age = parse_max_age(_env("BASTION_STREAM_MAX_AGE"))
+            max_age = parse_max_age(ages)
         except ValueError as exc:
-            raise SettingsError(str(exc)) from None
+            raise SettingsError(f"{exc}{where}") from None
         return cls(
             service=service,
             nats_url=url or "nats://127.0.0.1:4222",

@@ -41,10 +41,11 @@ def pid_alive(pid: int) -> bool:
 class UpProcess:
     """``python -m bastion up`` in its own session, its output collected line by line."""
 
-    def __init__(self, home: Path, sample_bars: int) -> None:
+    def __init__(self, home: Path, sample_bars: int, env: dict[str, str] | None = None) -> None:
+        """``env``: BASTION_* variables to start it with (none of the test process's own are passed)."""
         self.home = home
         self.dashboard_port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")} | (env or {})
         args = [sys.executable, "-m", "bastion", "up", "--home", str(home), "--nats-port", str(free_port())]
         args += ["--dashboard-port", str(self.dashboard_port), "--sample-bars", str(sample_bars)]
         self.proc = subprocess.Popen(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
 import nats
 import pytest
 
+from shared.runtime.retention import DAY
 from tests.e2e.stack_support import READY, UpProcess, pid_alive
 from tests.support.wait import eventually, wait_until
 
@@ -16,7 +20,7 @@ SAMPLE_BARS = 40  # per symbol, three symbols (bastion/up.py SAMPLE_SYMBOLS)
 
 async def test_up_runs_the_platform_loads_sample_bars_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
     home = tmp_path / "state"
-    up = UpProcess(home, SAMPLE_BARS)
+    up = UpProcess(home, SAMPLE_BARS, env={"BASTION_STREAM_MAX_AGE": "MARKETDATA=90d"})
     pids: list[int] = []
     try:
         await eventually(lambda: up.saw(READY), timeout=90, what="bastion up to be ready")
@@ -32,6 +36,20 @@ async def test_up_runs_the_platform_loads_sample_bars_and_ctrl_c_leaves_no_proce
         finally:
             await nc.close()
         assert info.state.messages == 3 * SAMPLE_BARS
+        assert info.config.max_age == 90 * DAY  # the services were given the age
+        # a CLI command beside it, in a shell without the variable, judges the streams by the same ages
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
+        listed = subprocess.run(
+            [sys.executable, "-m", "bastion", "streams", "list"],
+            env={**clean, "BASTION_HOME": str(home), "COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert listed.returncode == 0, listed.stderr
+        row = next(line for line in listed.stdout.splitlines() if "MARKETDATA" in line)
+        assert [c.strip() for c in row.split("│")[5:7]] == ["90d", "90d"]
+        assert "differs" not in listed.stdout
     finally:
         code = up.stop()
     assert code == 0, up.text()

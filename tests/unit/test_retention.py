@@ -16,7 +16,7 @@ from bastion.cli import app
 from bastion.up import Platform
 from shared.contracts.subjects import STREAMS
 from shared.runtime.retention import DAY, DEFAULT_MAX_AGE, describe_age, parse_age, parse_max_age
-from shared.runtime.settings import RuntimeSettings, SettingsError
+from shared.runtime.settings import MAX_AGE_FILE, RuntimeSettings, SettingsError
 
 
 @pytest.fixture(autouse=True)
@@ -46,6 +46,23 @@ def test_pairs_override_only_the_streams_they_name(monkeypatch: pytest.MonkeyPat
     assert ages["AUDIT"] == 36 * 3600.0
     assert ages["ANALYTICS"] == 30 * DAY
     assert ages["EXECUTION"] == 0.0
+
+
+def test_beside_bastion_up_the_ages_it_started_the_services_with_apply_unless_the_variable_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / MAX_AGE_FILE).write_text("MARKETDATA=90d\n")
+    assert RuntimeSettings.from_env("cli").stream_max_age["MARKETDATA"] == 90 * DAY
+    monkeypatch.setenv("BASTION_STREAM_MAX_AGE", "MARKETDATA=7d")
+    assert RuntimeSettings.from_env("cli").stream_max_age["MARKETDATA"] == 7 * DAY
+    monkeypatch.delenv("BASTION_STREAM_MAX_AGE")
+    (home / MAX_AGE_FILE).write_text("\n")  # `bastion up` started without the variable: the defaults
+    assert RuntimeSettings.from_env("cli").stream_max_age == DEFAULT_MAX_AGE
+    (home / MAX_AGE_FILE).write_text("MARKETDATA=soon\n")
+    with pytest.raises(SettingsError, match=f"'soon' is not a number of days.*in {home / MAX_AGE_FILE}"):
+        RuntimeSettings.from_env("cli")
 
 
 @pytest.mark.parametrize(
