@@ -230,6 +230,14 @@ def _size(n: int) -> str:
     raise AssertionError("unreachable")
 
 
+def _table(*headers: str) -> Table:
+    """A table whose cells wrap in a narrow terminal instead of being cut: a consumer's name is typed back."""
+    table = Table()
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
 def _when(t: datetime | None) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if t else "-"
 
@@ -259,7 +267,7 @@ def list_streams() -> None:
     """Each stream's messages, size, oldest message, age limit (now, and as configured) and unread backlog."""
     views: list[StreamView] = _run(_list())
     now = datetime.now(UTC)
-    table = Table(
+    table = _table(
         "stream", "messages", "size", "oldest (UTC)", "keeps", "configured", "unread", "oldest unread"
     )
     for v in views:
@@ -400,7 +408,7 @@ def list_consumers(
         out.print("no consumers" + (f" on {stream.upper()}" if stream else ""))
         return
     now = datetime.now(UTC)
-    table = Table("stream", "consumer", "subjects", "unread", "oldest unread", "last delivered", "reading")
+    table = _table("stream", "consumer", "subjects", "unread", "oldest unread", "last delivered", "reading")
     for v in views:
         risk = " [red](at risk)[/red]" if v.at_risk(now) else ""
         table.add_row(

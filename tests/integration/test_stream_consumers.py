@@ -96,6 +96,9 @@ async def test_a_consumer_nobody_reads_is_listed_and_removed_and_its_messages_st
         listed.stdout.replace("\n", " ")
     )
     assert bastion(home, "streams", "consumers", "marketdata").stdout == listed.stdout
+    narrow = bastion(home, "streams", "consumers", env={"COLUMNS": "80"}).stdout  # wrapped, never cut
+    assert "…" not in narrow
+    assert "strategy-bars-TCS" in narrow.replace("│", "").replace(" ", "").replace("\n", "")
     assert "no consumers on SIGNALS" in bastion(home, "streams", "consumers", "SIGNALS").stdout
 
     refused = bastion(home, "streams", "remove-consumer", "MARKETDATA", "analytics-bars", "--yes")
