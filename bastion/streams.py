@@ -58,8 +58,7 @@ class StreamView:
 
     def at_risk(self, now: datetime) -> bool:
         """A consumer is behind by more than half the age: its messages would soon be removed unread."""
-        age = self.max_age
-        return bool(age and self.oldest_unread and (now - self.oldest_unread).total_seconds() > age / 2)
+        return _at_risk(self.max_age, self.oldest_unread, now)
 
     @property
     def max_age(self) -> float:
@@ -73,6 +72,30 @@ class StreamView:
     def shortens(self) -> bool:
         """Applying the wanted age removes messages this stream keeps now (or may keep later)."""
         return self.differs and (self.max_age == 0.0 or 0.0 < self.wanted < self.max_age)
+
+
+def _at_risk(max_age: float, oldest_unread: datetime | None, now: datetime) -> bool:
+    """Unread for more than half of a stream's age (0: kept forever, never at risk)."""
+    return bool(max_age and oldest_unread and (now - oldest_unread).total_seconds() > max_age / 2)
+
+
+def _confirmed(question: str, why: str) -> bool:
+    """``question`` answered yes in a terminal; elsewhere refused, saying ``why`` (``--yes`` skips asking)."""
+    if not sys.stdin.isatty():
+        raise StreamsError(f"{why}: run it in a terminal or pass --yes")
+    if typer.confirm(question, default=False):
+        return True
+    out.print("nothing changed")
+    return False
+
+
+def _not_operator(settings: RuntimeSettings, doing: str) -> StreamsError:
+    """The server refused ``doing`` to this NATS user: only the operator may."""
+    return StreamsError(
+        f"NATS user {settings.nats_user or '(anonymous)'} may not {doing}: run it as the operator user "
+        "(found by itself beside `bastion up`; elsewhere set BASTION_NATS_USER=operator and "
+        "BASTION_NATS_PASSWORD_FILE)"
+    )
 
 
 def _settings() -> RuntimeSettings:
@@ -177,9 +200,7 @@ class ConsumerView:
         return list(config.filter_subjects or ([config.filter_subject] if config.filter_subject else []))
 
     def at_risk(self, now: datetime) -> bool:
-        """Behind by more than half the stream's age, as ``StreamView.at_risk``."""
-        age, oldest = self.max_age, self.oldest_unread
-        return bool(age and oldest and (now - oldest).total_seconds() > age / 2)
+        return _at_risk(self.max_age, self.oldest_unread, now)
 
 
 async def read_consumers(nc: NATS, names: Sequence[str]) -> list[ConsumerView]:
@@ -327,12 +348,9 @@ async def _apply(dry_run: bool, yes: bool) -> int:
         if dry_run:
             out.print("dry run: nothing changed")
             return 0
-        if any(v.shortens for v in changes) and not yes:
-            if not sys.stdin.isatty():
-                raise StreamsError("shortening an age removes messages: run it in a terminal or pass --yes")
-            if not typer.confirm("Apply these ages?", default=False):
-                out.print("nothing changed")
-                return 1
+        shortens = any(v.shortens for v in changes)
+        if shortens and not yes and not _confirmed("Apply these ages?", "shortening an age removes messages"):
+            return 1
         js = nc.jetstream(timeout=5)
         failed = 0
         for v in changes:
@@ -347,11 +365,7 @@ async def _apply(dry_run: bool, yes: bool) -> int:
                 continue
             except (TimeoutError, NatsError) as exc:
                 if any("permissions violation" in e.lower() for e in errors):
-                    raise StreamsError(
-                        f"NATS user {settings.nats_user or '(anonymous)'} may not change streams: run it as "
-                        "the operator user (found by itself beside `bastion up`; elsewhere set "
-                        "BASTION_NATS_USER=operator and BASTION_NATS_PASSWORD_FILE)"
-                    ) from None
+                    raise _not_operator(settings, "change streams") from None
                 raise StreamsError(
                     f"NATS did not answer the change of {v.name}: {exc or type(exc).__name__}", 1
                 ) from None
@@ -481,12 +495,8 @@ async def _remove(stream: str, name: str, yes: bool) -> int:
             f"{name} again creates it anew and starts from the stream's oldest message (what it handled "
             "before it skips)"
         )
-        if not yes:
-            if not sys.stdin.isatty():
-                raise StreamsError("removing a consumer cannot be undone: run it in a terminal or pass --yes")
-            if not typer.confirm(f"Remove {stream}/{name}?", default=False):
-                out.print("nothing changed")
-                return 1
+        if not yes and not _confirmed(f"Remove {stream}/{name}?", "removing a consumer cannot be undone"):
+            return 1
         try:
             await js.delete_consumer(stream, name)
         except NotFoundError:
@@ -496,10 +506,7 @@ async def _remove(stream: str, name: str, yes: bool) -> int:
             raise StreamsError(f"{stream}/{name} not removed: {exc.description or exc}", 1) from None
         except (TimeoutError, NatsError) as exc:
             if any("permissions violation" in e.lower() for e in errors):
-                raise StreamsError(
-                    f"NATS user {settings.nats_user or '(anonymous)'} may not remove consumers here: run it "
-                    "as the operator user"
-                ) from None
+                raise _not_operator(settings, "remove consumers") from None
             raise StreamsError(f"NATS did not answer: {exc or type(exc).__name__}", 1) from None
         out.print(f"{stream}/{name}: removed")
         return 0

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from nats.aio.client import Client as NATS
 
+from bastion.natsd import NatsServer
 from services.execution.__main__ import STREAMS
 from shared.runtime.bus import Bus
 from shared.runtime.settings import RuntimeSettings
 from tests.integration.test_execution_support import Auth
+from tests.support.secured import start_secured
 
 ADMIN_PASSWORD = "admin-Password-42!"
 Connect = Callable[[], Awaitable[Bus]]
+
+
+@pytest.fixture
+def secured_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A real nats-server on the deployed config: one user per service (``tests.support.secured``)."""
+    server = start_secured(tmp_path)
+    yield server
+    server.stop()
 
 
 @pytest.fixture

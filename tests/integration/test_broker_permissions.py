@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import nats
 import nats.errors
 import pytest
@@ -14,15 +11,8 @@ from nats.aio.msg import Msg
 from bastion.natsd import NatsServer
 from shared.runtime.bus import Bus
 from shared.runtime.consumer import attempts_key
-from tests.support.secured import PASSWORDS, start_secured
+from tests.support.secured import PASSWORDS
 from tests.support.wait import eventually
-
-
-@pytest.fixture
-def secured_server(tmp_path: Path) -> Iterator[NatsServer]:
-    server = start_secured(tmp_path)
-    yield server
-    server.stop()
 
 
 async def connect_as(server: NatsServer, user: str, errors: list[str]) -> NATS:

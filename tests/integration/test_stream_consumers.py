@@ -5,7 +5,7 @@ messages staying in the stream; one a service is pulling from, now or a moment a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,25 +16,13 @@ from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, SequenceInfo, S
 from bastion.natsd import NatsServer
 from bastion.streams import _busy
 from tests.integration.test_stream_retention import bastion
-from tests.support.secured import PASSWORDS, start_secured
+from tests.support.secured import PASSWORDS, operator_home
 from tests.support.wait import eventually
 
 
 @pytest.fixture
-def secured_server(tmp_path: Path) -> Iterator[NatsServer]:
-    server = start_secured(tmp_path)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def home(secured_server: NatsServer, tmp_path: Path) -> Path:
-    """A `bastion up` home beside the server: its URL and the operator's password."""
-    home = tmp_path / "home"
-    (home / "secrets").mkdir(parents=True)
-    (home / "secrets" / "operator.password").write_text(PASSWORDS["operator"])
-    (home / "nats-url").write_text(secured_server.url)
-    return home
+    return operator_home(secured_server, tmp_path / "home")
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from shared.runtime.bus import Bus
 from shared.runtime.retention import DAY
 from shared.runtime.service import ServiceParts, ServiceRunner
 from shared.runtime.settings import RuntimeSettings
-from tests.support.secured import PASSWORDS, start_secured
+from tests.support.secured import PASSWORDS, operator_home
 from tests.support.wait import eventually
 
 
@@ -92,13 +92,6 @@ async def _entry(kv: nats.js.kv.KeyValue, key: str) -> bool:
     return True
 
 
-@pytest.fixture
-def secured_server(tmp_path: Path) -> Iterator[NatsServer]:
-    server = start_secured(tmp_path)
-    yield server
-    server.stop()
-
-
 def bastion(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The ``bastion`` command beside a `bastion up` home: its nats-url and operator password files."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
@@ -115,10 +108,7 @@ def bastion(home: Path, *args: str, env: dict[str, str] | None = None) -> subpro
 async def test_streams_apply_gives_existing_streams_the_configured_ages_and_keeps_their_messages(
     secured_server: NatsServer, tmp_path: Path
 ) -> None:
-    home = tmp_path / "home"
-    (home / "secrets").mkdir(parents=True)
-    (home / "secrets" / "operator.password").write_text(PASSWORDS["operator"])
-    (home / "nats-url").write_text(secured_server.url)
+    home = operator_home(secured_server, tmp_path / "home")
     nc = await nats.connect(secured_server.url, user="operator", password=PASSWORDS["operator"])
     js = nc.jetstream()
 

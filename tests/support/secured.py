@@ -22,3 +22,11 @@ def start_secured(tmp_path: Path, config: Path = NATS_CONFIG) -> NatsServer:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def operator_home(server: NatsServer, home: Path) -> Path:
+    """A `bastion up` home beside ``server`` as CLI commands find it: its URL and the operator's password."""
+    (home / "secrets").mkdir(parents=True)
+    (home / "secrets" / "operator.password").write_text(PASSWORDS["operator"])
+    (home / "nats-url").write_text(server.url)
+    return home
