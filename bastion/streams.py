@@ -13,6 +13,7 @@ configuration), whose unread messages would otherwise count as a backlog for eve
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -259,6 +260,16 @@ def _table(*headers: str) -> Table:
     return table
 
 
+def _show(table: Table) -> None:
+    """Print ``table`` to fit the terminal; into a pipe or file (no terminal, no ``COLUMNS``) at its full
+    width, a row a line, so that ``grep`` and scripts see whole rows."""
+    if out.is_terminal or os.environ.get("COLUMNS"):
+        out.print(table)
+    else:
+        full = out.measure(table, options=out.options.update(max_width=10_000)).maximum
+        Console(file=out.file, width=full, soft_wrap=True).print(table)
+
+
 def _when(t: datetime | None) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if t else "-"
 
@@ -307,7 +318,7 @@ def list_streams() -> None:
             f"{v.unread:,}",
             _when(v.oldest_unread) + risk,
         )
-    out.print(table)
+    _show(table)
     if any(v.differs for v in views):
         out.print("Ages differ from the configured ones: `bastion streams apply` sets them.")
     for v in views:
@@ -434,7 +445,7 @@ def list_consumers(
             _when(v.last_delivered),
             "yes" if v.reading(now) else "no",
         )
-    out.print(table)
+    _show(table)
     idle = [v for v in views if v.unread and not v.reading(now)]
     if idle:
         out.print(

@@ -87,6 +87,11 @@ async def test_a_consumer_nobody_reads_is_listed_and_removed_and_its_messages_st
     narrow = bastion(home, "streams", "consumers", env={"COLUMNS": "80"}).stdout  # wrapped, never cut
     assert "…" not in narrow
     assert "strategy-bars-TCS" in narrow.replace("│", "").replace(" ", "").replace("\n", "")
+    piped = bastion(home, "streams", "consumers", env={"COLUMNS": ""}).stdout  # no terminal: a row a line
+    when = first.strftime("%Y-%m-%d %H:%M")
+    assert any(
+        "strategy-bars-TCS" in line and "md.v1.bar.TCS" in line and when in line for line in piped.split("\n")
+    )
     assert "no consumers on SIGNALS" in bastion(home, "streams", "consumers", "SIGNALS").stdout
 
     refused = bastion(home, "streams", "remove-consumer", "MARKETDATA", "analytics-bars", "--yes")
