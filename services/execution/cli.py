@@ -223,12 +223,32 @@ def status() -> None:
     """Trading state, mode, breakers and limit usage from the execution.risk snapshot."""
     risk = _fetch_snapshot("execution.risk")
     out.print(f"state [bold]{risk['state']}[/bold] ({risk.get('reason')}, by {risk.get('changed_by')})")
-    out.print(f"mode {risk.get('mode')}, data time {risk.get('updated_at')}")
+    out.print(f"mode {risk.get('mode')}, data time {_data_time(risk)}")
     for name, b in (risk.get("breakers") or {}).items():
         mark = "[red]TRIPPED[/red]" if b.get("tripped") else "ok"
-        out.print(f"breaker {name}: {b.get('used')} of {b.get('limit')} {mark}")
+        out.print(f"breaker {name}: {_used_of(b, PERCENT.get(name, ''))} {mark}")
     for name, u in (risk.get("usage") or {}).items():
-        out.print(f"usage {name}: {u.get('used')} of {u.get('limit')}")
+        out.print(f"usage {name}: {_used_of(u, '')}")
+
+
+def _data_time(snapshot: dict[str, Any]) -> str:
+    """The snapshot's data time; execution's snapshots say 1970-01-01 before its first bar."""
+    at = str(snapshot.get("updated_at"))
+    return "none yet (no bar seen)" if at.startswith("1970-01-01") else at
+
+
+#: the execution.risk snapshot's figures in percent (the others are money or counts)
+PERCENT = {"drawdown": " %"}
+
+
+def _used_of(figure: dict[str, Any], unit: str) -> str:
+    """``3 of 5``, ``0.02 % of 10 %`` or ``3 (no limit)`` for a snapshot's ``{"used", "limit"}``."""
+    used, limit = figure.get("used"), figure.get("limit")
+    if isinstance(used, float) and unit:
+        used = round(used, 2)
+    if limit is None:
+        return f"{used}{unit} (no limit)"
+    return f"{used}{unit} of {limit}{unit}"
 
 
 @risk_app.command()
@@ -237,7 +257,7 @@ def positions() -> None:
     snap = _fetch_snapshot("execution.positions")
     out.print(
         f"equity {snap.get('equity')}, cash {snap.get('cash')}, P&L today {snap.get('pnl_today')},"
-        f" total {snap.get('pnl_total')} (data time {snap.get('updated_at')})"
+        f" total {snap.get('pnl_total')} (data time {_data_time(snap)})"
     )
     rows = snap.get("positions") or []
     for p in rows:

@@ -98,6 +98,9 @@ async def test_a_viewer_or_forged_token_cannot_halt_and_the_attempt_is_audited(
     status = await asyncio.to_thread(CliRunner().invoke, risk_app, ["status"])
     assert status.exit_code == 0
     assert "ACTIVE" in status.output
+    assert "data time none yet (no bar seen)" in status.output  # not the snapshot's 1970-01-01
+    assert "breaker drawdown: 0.0 % (no limit) ok" in status.output  # this stack sets no limits
+    assert "usage pending_orders: 0 (no limit)" in status.output
 
     audit = await read_subject(nc, "AUDIT", "audit.v1.exec")
     commands = [a for a in audit if a["kind"] == "bastion.risk.command"]
