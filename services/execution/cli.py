@@ -6,7 +6,8 @@ published on ``risk.v1.command``; the execution service verifies the token with 
 CLI waits until the ``execution.risk`` snapshot acknowledges it.
 
 ``bastion audit`` reads ``execution.duckdb`` read-only: DuckDB lets one process write a file, so run it while
-the execution service is stopped, or on a copy (``--db copy.duckdb``).
+the execution service is stopped, or on a copy (``--db copy.duckdb``). While the service runs, or where
+the file is not at hand, ``verify`` checks the chain as the service published it on the AUDIT stream.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from nats.aio.client import Client as NATS
 from nats.js.errors import NoStreamResponseError, NotFoundError
 from rich.console import Console
 
+from services.execution.adapters.audit_stream import PublishedChain, StreamUnreadable, read_published_chain
 from services.execution.adapters.store import open_read_only, trace_rows
 from services.execution.domain.audit import AuditRow, verify_chain
 from shared.contracts import subjects
@@ -280,20 +282,52 @@ def _db_path(given: Path | None) -> Path:
 
 
 def _open(given: Path | None) -> duckdb.DuckDBPyConnection:
+    conn, _ = _open_or_why_not(given, fall_back=False)
+    assert conn is not None
+    return conn
+
+
+def _open_or_why_not(given: Path | None, fall_back: bool) -> tuple[duckdb.DuckDBPyConnection | None, str]:
+    """The file read-only, or (with ``fall_back``, and no ``--db`` given) None and why it is out of reach:
+    missing here (a docker volume) or held by the running execution service."""
     path = _db_path(given)
+    fall_back = fall_back and given is None
     if not path.exists():
+        if fall_back:
+            return None, f"there is no {path} here"
         raise _fail(CliError(f"{path} does not exist"))
     try:
-        return open_read_only(path)
+        return open_read_only(path), ""
     except duckdb.Error as exc:
+        if fall_back and "lock" in str(exc).lower():
+            return None, f"the running execution service holds {path}"
         hint = "stop the execution service, or copy the file and pass --db COPY"
         raise _fail(CliError(f"cannot open {path} read-only ({exc}); {hint}")) from None
 
 
 @audit_app.command()
-def verify(db: DbPath = None) -> None:
-    """Recompute the hash chain; exit 1 naming the first edited, deleted or reordered row."""
-    conn = _open(db)
+def verify(
+    db: DbPath = None,
+    stream: Annotated[
+        bool,
+        typer.Option(
+            "--stream", help="Check the chain the service published on the AUDIT stream, not the file"
+        ),
+    ] = False,
+) -> None:
+    """Recompute the hash chain; exit 1 naming the first edited, deleted or reordered row.
+
+    Reads execution.duckdb. While the execution service runs (it holds that file), or where the file is
+    not at hand, it checks the copy of the chain the service published on the AUDIT stream instead, and that
+    it ends at the service's own head."""
+    if stream and db is not None:
+        raise typer.BadParameter(
+            "--stream reads the AUDIT stream, not a file: give one of them", param_hint="--db"
+        )
+    conn, why = (None, "--stream") if stream else _open_or_why_not(db, fall_back=True)
+    if conn is None:
+        _verify_published(why)
+        return
     try:
         rows = conn.execute("SELECT seq, kind, ref_id, payload, prev_hash, hash FROM audit ORDER BY seq")
         result = verify_chain(AuditRow(int(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows.fetchall())
@@ -303,6 +337,69 @@ def verify(db: DbPath = None) -> None:
         err.print(f"[red]audit chain BROKEN at row {result.bad_seq}:[/red] {result.problem}")
         raise typer.Exit(1)
     out.print(f"audit chain ok: {result.rows} rows, head {result.head}")
+
+
+def _verify_published(why: str) -> None:
+    """``verify`` on the AUDIT stream's copy of the chain, compared with the ``execution.audit`` snapshot."""
+    if why != "--stream":
+        err.print(f"{why}: checking the chain the execution service published on the AUDIT stream instead")
+
+    async def read() -> tuple[dict[str, Any] | None, PublishedChain]:
+        nc = await _connect(_settings())
+        try:
+            snap = await read_snapshot(nc, "execution.audit")
+            head_seq = int(snap["rows"]) if snap and snap.get("rows") else None
+            with err.status("reading the AUDIT stream ...") as status:
+
+                def progress(done: int, total: int) -> None:
+                    status.update(f"reading the AUDIT stream: {done:,} of {total:,} records")
+
+                return snap, await read_published_chain(nc.jetstream(), head_seq, progress)
+        finally:
+            await nc.close()
+
+    try:
+        snap, chain = asyncio.run(read())
+    except CliError as exc:
+        raise _fail(exc) from None
+    except StreamUnreadable as exc:
+        raise _fail(CliError(str(exc), 1)) from None
+    except (nats.errors.Error, TimeoutError) as exc:  # the broker went away or did not answer in time
+        raise _fail(CliError(f"reading the AUDIT stream failed: {exc!r}", 1)) from None
+    result = chain.result
+    if not result.ok:
+        err.print(f"[red]audit chain BROKEN at row {result.bad_seq} (AUDIT stream):[/red] {result.problem}")
+        raise typer.Exit(1)
+    notes = []
+    if chain.first > 1:
+        notes.append(
+            f"rows before {chain.first:,} are no longer in the stream (its age limit): checked from row"
+            f" {chain.first:,} on"
+        )
+    if chain.repeats:
+        notes.append(f"{chain.repeats:,} record(s) stored twice (republished after a crash) skipped")
+    if snap is not None and snap.get("ok") is False:
+        err.print(
+            f"[red]audit chain BROKEN:[/red] the execution service found its own chain broken at row"
+            f" {snap.get('bad_row')}: {snap.get('problem')}"
+        )
+        raise typer.Exit(1)
+    head_seq, head = (int(snap.get("rows") or 0), str(snap.get("head"))) if snap else (0, "")
+    if chain.at_head is not None and chain.at_head != head:
+        err.print(
+            f"[red]audit chain BROKEN at row {head_seq}:[/red] the AUDIT stream's row differs from the"
+            f" execution service's ({chain.at_head} here, {head} in execution.audit)"
+        )
+        raise typer.Exit(1)
+    if chain.at_head is not None:
+        notes.append(f"row {head_seq:,} is the execution service's head")
+    elif head_seq > chain.last:
+        notes.append(f"the service is at row {head_seq:,}: the rest is still being published")
+    elif not snap:
+        notes.append("no execution.audit snapshot to compare the head with")
+    out.print(f"audit chain ok: {result.rows} rows, head {result.head} (AUDIT stream)")
+    for note in notes:
+        out.print(f"  {note}")
 
 
 @audit_app.command()

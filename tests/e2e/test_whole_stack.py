@@ -358,10 +358,28 @@ def reap(pids: list[int]) -> list[int]:
     return left
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``bastion ARGS``; with ``home``, beside that `bastion up` (its broker, operator password, data)."""
+    env = os.environ | ({"BASTION_HOME": str(home)} if home else {})
     return subprocess.run(
-        [sys.executable, "-m", "bastion", *args], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "bastion", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
     )
+
+
+def check_audit_while_running(home: Path, audit: dict[str, Any]) -> None:
+    """`bastion audit verify` beside the running stack, whose execution service holds execution.duckdb:
+    the chain it published on the AUDIT stream verifies and reaches the head it reports."""
+    live = run_cli("audit", "verify", home=home)
+    assert live.returncode == 0, live.stdout + live.stderr
+    assert "the running execution service holds" in live.stderr, live.stderr
+    said = " ".join(live.stdout.split())
+    assert f"audit chain ok: {audit['rows']} rows, head {audit['head']} (AUDIT stream)" in said, said
+    assert f"row {audit['rows']:,} is the execution service's head" in said, said
 
 
 def check_after_stop(home: Path, audit: dict[str, Any], filled_order: str) -> None:
@@ -418,6 +436,7 @@ async def test_bastion_up_carries_bars_to_trades_snapshots_audit_and_dashboard(
         assert dead == 0, f"{dead} dead letters"
         assert audit_stream == len(execution) == snaps["execution.audit"]["rows"], "audit rows != events"
         assert snaps["execution.audit"]["ok"] is True
+        check_audit_while_running(home, snaps["execution.audit"])
         figures |= await check_dashboard(up, kinds)
         figures |= await check_dashboard_in_browser(browser, up, kinds, artifacts)
     finally:

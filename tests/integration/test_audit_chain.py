@@ -3,6 +3,8 @@ edited or deleted in the file; `bastion audit trace` prints the chain of one ord
 
 from __future__ import annotations
 
+import asyncio
+import json
 import shutil
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from tests.integration.test_execution_support import (
     wait_snapshot,
     write_config,
 )
+from tests.support.streams import stored_messages
 from tests.unit.execution.helpers import bar, signal
 
 
@@ -87,3 +90,42 @@ def test_audit_cli_errors_are_clear(tmp_path: Path) -> None:
     bad = CliRunner().invoke(audit_app, ["trace", "not-a-uuid", "--db", str(tmp_path / "x.duckdb")])
     assert bad.exit_code == 2
     assert "not a UUID" in bad.output
+
+
+async def test_audit_verify_without_the_file_checks_the_chain_published_on_the_audit_stream(
+    nc: NATS, nats_url: str, clean_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, output = verify(clean_db)
+    head = output.split("head ")[1].split()[0]
+    monkeypatch.setenv("BASTION_NATS_URL", nats_url)
+    monkeypatch.setenv("BASTION_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("BASTION_DATA_DIR", str(tmp_path / "elsewhere"))  # as on a host beside docker
+
+    def published(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(audit_app, ["verify", *args])
+        return result.exit_code, " ".join(result.output.split())
+
+    code, said = await asyncio.to_thread(published)
+    assert code == 0, said
+    assert "there is no" in said
+    assert "checking the chain the execution service published on the AUDIT stream instead" in said
+    assert f"audit chain ok: 8 rows, head {head} (AUDIT stream)" in said
+    assert "row 8 is the execution service's head" in said
+
+    records = [json.loads(m.data) for m in await stored_messages(nc.jetstream(), "AUDIT", "audit.v1.exec")]
+    await nc.publish("audit.v1.exec", json.dumps(records[6]).encode())  # row 7 again, as after a crash
+    await nc.publish("audit.v1.exec", json.dumps(records[7]).encode())
+    await nc.flush()
+    code, said = await asyncio.to_thread(published, "--stream")
+    assert code == 0, said
+    assert f"audit chain ok: 8 rows, head {head} (AUDIT stream)" in said
+    assert "2 record(s) stored twice (republished after a crash) skipped" in said
+
+    forged = records[7] | {"payload": records[7]["payload"].replace("filled", "cancelled")}
+    await nc.publish(
+        "audit.v1.exec", json.dumps(forged | {"seq": 9, "prev_hash": records[7]["hash"]}).encode()
+    )
+    await nc.flush()
+    code, said = await asyncio.to_thread(published)
+    assert code == 1
+    assert "audit chain BROKEN at row 9 (AUDIT stream): hash does not match its payload" in said

@@ -68,15 +68,68 @@ class VerifyResult:
 
 def verify_chain(rows: Iterable[AuditRow]) -> VerifyResult:
     """Walk ``rows`` in seq order; the first break is reported with its row number and what is wrong."""
-    prev_hash, expected, count = GENESIS, 1, 0
+    check = ChainCheck()
     for row in rows:
-        if row.seq != expected:
-            return VerifyResult(
-                False, count, prev_hash, expected, f"row {expected} is missing (found {row.seq})"
+        if check.take(row) is not None:
+            break
+    return check.result()
+
+
+class ChainCheck:
+    """``verify_chain`` one row at a time, for rows that arrive in batches (the AUDIT stream's copy of the
+    chain, too large to hold at once). Stops at the first break; ``result()`` says where.
+
+    ``first``/``prev_hash``: where the rows start when not at row 1 (a stream whose age limit dropped the
+    oldest ones): the first row must then be ``first`` and chain onto ``prev_hash``, its own ``prev_hash``
+    when None. ``repeats``: a row equal to one of the last ``repeats`` rows already taken (a republish after
+    a crash, outside the stream's dedupe window) is skipped, and any other row going back is a break; by
+    default (0) every row going back is a missing row."""
+
+    def __init__(self, first: int = 1, prev_hash: str | None = GENESIS, repeats: int = 0) -> None:
+        self._expected, self._prev_hash, self._count = first, prev_hash, 0
+        self._recent: dict[int, tuple[str, str]] = {}  # seq -> (prev_hash, hash) of the last rows taken
+        self._repeats = repeats
+        self._broken: VerifyResult | None = None
+
+    def take(self, row: AuditRow) -> VerifyResult | None:
+        """Check the next row; the break it is (kept for ``result``), or None."""
+        if self._broken is not None:
+            return self._broken
+        if self._prev_hash is None:
+            self._prev_hash = row.prev_hash  # anchored on the first row the rows start with
+        prev_hash, expected = self._prev_hash, self._expected
+        if row.seq < expected and self._repeats:
+            seen = self._recent.get(row.seq)
+            if seen == (row.prev_hash, row.hash) and chain_hash(row.prev_hash, row.payload) == row.hash:
+                return None  # the same row again
+            self._broken = VerifyResult(
+                False,
+                self._count,
+                prev_hash,
+                row.seq,
+                f"row {row.seq} appears again after row {expected - 1}, not as the same row",
             )
-        if row.prev_hash != prev_hash:
-            return VerifyResult(False, count, prev_hash, row.seq, "prev_hash does not match the row before")
-        if chain_hash(prev_hash, row.payload) != row.hash:
-            return VerifyResult(False, count, prev_hash, row.seq, "hash does not match its payload")
-        prev_hash, expected, count = row.hash, expected + 1, count + 1
-    return VerifyResult(True, count, prev_hash)
+        elif row.seq != expected:
+            self._broken = VerifyResult(
+                False, self._count, prev_hash, expected, f"row {expected} is missing (found {row.seq})"
+            )
+        elif row.prev_hash != prev_hash:
+            self._broken = VerifyResult(
+                False, self._count, prev_hash, row.seq, "prev_hash does not match the row before"
+            )
+        elif chain_hash(prev_hash, row.payload) != row.hash:
+            self._broken = VerifyResult(
+                False, self._count, prev_hash, row.seq, "hash does not match its payload"
+            )
+        if self._broken is not None:
+            return self._broken
+        self._prev_hash, self._expected, self._count = row.hash, expected + 1, self._count + 1
+        if self._repeats:
+            self._recent[row.seq] = (row.prev_hash, row.hash)
+            self._recent.pop(row.seq - self._repeats, None)
+        return None
+
+    def result(self) -> VerifyResult:
+        if self._broken is not None:
+            return self._broken
+        return VerifyResult(True, self._count, self._prev_hash or GENESIS)
