@@ -7,7 +7,7 @@ CLI waits until the ``execution.risk`` snapshot acknowledges it.
 
 ``bastion audit`` reads ``execution.duckdb`` read-only: DuckDB lets one process write a file, so run it while
 the execution service is stopped, or on a copy (``--db copy.duckdb``). While the service runs, or where
-the file is not at hand, ``verify`` checks the chain as the service published it on the AUDIT stream.
+the file is not at hand, they read what the service published on the AUDIT stream instead.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import duckdb
 import nats
@@ -29,7 +30,12 @@ from nats.aio.client import Client as NATS
 from nats.js.errors import NoStreamResponseError, NotFoundError
 from rich.console import Console
 
-from services.execution.adapters.audit_stream import PublishedChain, StreamUnreadable, read_published_chain
+from services.execution.adapters.audit_stream import (
+    PublishedChain,
+    StreamUnreadable,
+    read_published_chain,
+    trace_published,
+)
 from services.execution.adapters.store import open_read_only, trace_rows
 from services.execution.domain.audit import AuditRow, verify_chain
 from shared.contracts import subjects
@@ -53,6 +59,11 @@ DbPath = Annotated[
     Path | None,
     typer.Option("--db", help="execution.duckdb to read (default: $BASTION_DATA_DIR/execution.duckdb)"),
 ]
+StreamOpt = Annotated[
+    bool,
+    typer.Option("--stream", help="Read what the service published on the AUDIT stream, not the file"),
+]
+T = TypeVar("T")
 
 
 class CliError(Exception):
@@ -305,26 +316,34 @@ def _open_or_why_not(given: Path | None, fall_back: bool) -> tuple[duckdb.DuckDB
         raise _fail(CliError(f"cannot open {path} read-only ({exc}); {hint}")) from None
 
 
+def _file_or_stream(db: Path | None, stream: bool) -> tuple[duckdb.DuckDBPyConnection | None, str]:
+    if stream and db is not None:
+        raise typer.BadParameter(
+            "--stream reads the AUDIT stream, not a file: give one of them", param_hint="--db"
+        )
+    return (None, "--stream") if stream else _open_or_why_not(db, fall_back=True)
+
+
+def _from_streams(work: Coroutine[Any, Any, T]) -> T:
+    """Run a read of the streams; its failures as one line, exit 1 (2 when NATS is unreachable)."""
+    try:
+        return asyncio.run(work)
+    except CliError as exc:
+        raise _fail(exc) from None
+    except StreamUnreadable as exc:
+        raise _fail(CliError(str(exc), 1)) from None
+    except (nats.errors.Error, TimeoutError) as exc:  # the broker went away or did not answer in time
+        raise _fail(CliError(f"reading the streams failed: {exc!r}", 1)) from None
+
+
 @audit_app.command()
-def verify(
-    db: DbPath = None,
-    stream: Annotated[
-        bool,
-        typer.Option(
-            "--stream", help="Check the chain the service published on the AUDIT stream, not the file"
-        ),
-    ] = False,
-) -> None:
+def verify(db: DbPath = None, stream: StreamOpt = False) -> None:
     """Recompute the hash chain; exit 1 naming the first edited, deleted or reordered row.
 
     Reads execution.duckdb. While the execution service runs (it holds that file), or where the file is
     not at hand, it checks the copy of the chain the service published on the AUDIT stream instead, and that
     it ends at the service's own head."""
-    if stream and db is not None:
-        raise typer.BadParameter(
-            "--stream reads the AUDIT stream, not a file: give one of them", param_hint="--db"
-        )
-    conn, why = (None, "--stream") if stream else _open_or_why_not(db, fall_back=True)
+    conn, why = _file_or_stream(db, stream)
     if conn is None:
         _verify_published(why)
         return
@@ -358,14 +377,7 @@ def _verify_published(why: str) -> None:
         finally:
             await nc.close()
 
-    try:
-        snap, chain = asyncio.run(read())
-    except CliError as exc:
-        raise _fail(exc) from None
-    except StreamUnreadable as exc:
-        raise _fail(CliError(str(exc), 1)) from None
-    except (nats.errors.Error, TimeoutError) as exc:  # the broker went away or did not answer in time
-        raise _fail(CliError(f"reading the AUDIT stream failed: {exc!r}", 1)) from None
+    snap, chain = _from_streams(read())
     result = chain.result
     if not result.ok:
         err.print(f"[red]audit chain BROKEN at row {result.bad_seq} (AUDIT stream):[/red] {result.problem}")
@@ -406,21 +418,49 @@ def _verify_published(why: str) -> None:
 def trace(
     order_id: Annotated[str, typer.Argument(help="The order id (a UUID)")],
     db: DbPath = None,
+    stream: StreamOpt = False,
 ) -> None:
-    """Print bar -> insight -> signal -> decision -> order -> fill for one order, with ids and times."""
+    """Print bar -> insight -> signal -> decision -> order -> fill for one order, with ids and times.
+
+    Reads execution.duckdb; while the execution service runs (it holds that file), or where the file is not
+    at hand, the audit records it published on the AUDIT stream and the signal on the SIGNALS stream."""
     try:
         oid = uuid.UUID(order_id)
     except ValueError:
         raise typer.BadParameter(f"{order_id!r} is not a UUID", param_hint="ORDER_ID") from None
-    conn = _open(db)
-    try:
-        found = trace_rows(conn, oid)
-    finally:
-        conn.close()
+    conn, why = _file_or_stream(db, stream)
+    if conn is None:
+        found = _trace_published(oid, why)
+        where = "the AUDIT stream"
+    else:
+        try:
+            found = trace_rows(conn, oid)
+        finally:
+            conn.close()
+        where = "the audit store"
     if not found:
-        raise _fail(CliError(f"no order {oid} in the audit store", 1))
+        raise _fail(CliError(f"no order {oid} in {where}", 1))
     for line in trace_lines(found):
         typer.echo(line)
+
+
+def _trace_published(order_id: uuid.UUID, why: str) -> dict[str, Any]:
+    if why != "--stream":
+        err.print(f"{why}: tracing from what the execution service published on the AUDIT stream instead")
+
+    async def read() -> dict[str, Any]:
+        nc = await _connect(_settings())
+        try:
+            with err.status("reading the AUDIT stream ...") as status:
+
+                def progress(done: int, total: int) -> None:
+                    status.update(f"reading the AUDIT stream: {done:,} of {total:,} records")
+
+                return await trace_published(nc.jetstream(), order_id, progress)
+        finally:
+            await nc.close()
+
+    return _from_streams(read())
 
 
 def trace_lines(found: dict[str, Any]) -> list[str]:
@@ -432,6 +472,8 @@ def trace_lines(found: dict[str, Any]) -> list[str]:
         lines.append(
             f"signal    {sig['signal_id']}  {sig['occurred_at']}  {sig['strategy_id']} {sig['target']}"
         )
+    elif found.get("signal_id"):  # traced from the streams: SIGNALS no longer holds it (its age limit)
+        lines.append(f"signal    {found['signal_id']}  (no longer in the SIGNALS stream)")
     if found.get("decision"):
         d = json.loads(found["decision"])
         verdict = "approved" if d["approved"] else "rejected"

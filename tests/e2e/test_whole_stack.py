@@ -371,20 +371,25 @@ def run_cli(*args: str, home: Path | None = None) -> subprocess.CompletedProcess
     )
 
 
-def check_audit_while_running(home: Path, audit: dict[str, Any]) -> None:
+def check_audit_while_running(home: Path, audit: dict[str, Any], filled_order: str) -> list[str]:
     """`bastion audit verify` beside the running stack, whose execution service holds execution.duckdb:
-    the chain it published on the AUDIT stream verifies and reaches the head it reports."""
+    the chain it published on the AUDIT stream verifies and reaches the head it reports. `trace` of one
+    order from the streams: its ids, for ``check_after_stop`` to compare with the file's."""
     live = run_cli("audit", "verify", home=home)
     assert live.returncode == 0, live.stdout + live.stderr
     assert "the running execution service holds" in live.stderr, live.stderr
     said = " ".join(live.stdout.split())
     assert f"audit chain ok: {audit['rows']} rows, head {audit['head']} (AUDIT stream)" in said, said
     assert f"row {audit['rows']:,} is the execution service's head" in said, said
+    traced = run_cli("audit", "trace", filled_order, home=home)
+    assert traced.returncode == 0, traced.stdout + traced.stderr
+    return traced.stdout.splitlines()
 
 
-def check_after_stop(home: Path, audit: dict[str, Any], filled_order: str) -> None:
+def check_after_stop(home: Path, audit: dict[str, Any], filled_order: str, traced_live: list[str]) -> None:
     """Bars in marketdata.duckdb; the audit chain in execution.duckdb verifies and ends at the head the
-    running service reported in KV (so no row was lost from the end either); one order traces to its fill."""
+    running service reported in KV (so no row was lost from the end either); one order traces to its fill,
+    through the same ids as the trace from the streams while the stack ran."""
     con = duckdb.connect(str(home / "data" / "marketdata.duckdb"), read_only=True)
     try:
         stored = con.execute("SELECT symbol, count(*) FROM bars GROUP BY symbol").fetchall()
@@ -398,6 +403,10 @@ def check_after_stop(home: Path, audit: dict[str, Any], filled_order: str) -> No
     assert f"audit chain ok: {audit['rows']} rows, head {audit['head']}" in said, verified.stdout
     traced = run_cli("audit", "trace", filled_order, "--db", db)
     assert traced.returncode == 0, traced.stdout + traced.stderr
+    kinds = [line.split()[0] for line in traced.stdout.splitlines()]
+    assert kinds == ["bar", "insight", "signal", "decision", "order", "order", "fill"], traced.stdout
+    ids = [line.split()[:2] for line in traced.stdout.splitlines()]
+    assert [line.split()[:2] for line in traced_live] == ids, (traced_live, traced.stdout)
 
 
 async def test_bastion_up_carries_bars_to_trades_snapshots_audit_and_dashboard(
@@ -436,7 +445,8 @@ async def test_bastion_up_carries_bars_to_trades_snapshots_audit_and_dashboard(
         assert dead == 0, f"{dead} dead letters"
         assert audit_stream == len(execution) == snaps["execution.audit"]["rows"], "audit rows != events"
         assert snaps["execution.audit"]["ok"] is True
-        check_audit_while_running(home, snaps["execution.audit"])
+        filled = next(o["order_id"] for o in kinds["exec.v1.order"] if o["status"] == "filled")
+        traced = check_audit_while_running(home, snaps["execution.audit"], filled)
         figures |= await check_dashboard(up, kinds)
         figures |= await check_dashboard_in_browser(browser, up, kinds, artifacts)
     finally:
@@ -445,8 +455,7 @@ async def test_bastion_up_carries_bars_to_trades_snapshots_audit_and_dashboard(
         left = reap(pids)
     assert code == 0, up.text()
     assert not left, f"processes left after Ctrl-C (killed now): {left}"
-    filled = next(o["order_id"] for o in kinds["exec.v1.order"] if o["status"] == "filled")
-    check_after_stop(home, snaps["execution.audit"], filled)
+    check_after_stop(home, snaps["execution.audit"], filled, traced)
     figures |= {
         "bars": len(bars),
         "insights": len(insights),

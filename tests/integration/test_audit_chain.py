@@ -39,6 +39,9 @@ async def clean_db(nc: NATS, nats_url: str, tmp_path: Path) -> Path:
     return tmp_path / "data" / "execution.duckdb"
 
 
+KINDS = {"bar", "insight", "signal", "decision", "order", "fill"}
+
+
 def verify(path: Path) -> tuple[int, str]:
     result = CliRunner().invoke(audit_app, ["verify", "--db", str(path)])
     return result.exit_code, result.output
@@ -120,6 +123,37 @@ async def test_audit_verify_without_the_file_checks_the_chain_published_on_the_a
     assert code == 0, said
     assert f"audit chain ok: 8 rows, head {head} (AUDIT stream)" in said
     assert "2 record(s) stored twice (republished after a crash) skipped" in said
+
+    orders = await read_subject(nc, "EXECUTION", "exec.v1.order.>")
+    filled = [o for o in orders if o["status"] == "filled"][-1]  # its fill and trade are the repeated ones
+    traced = await asyncio.to_thread(CliRunner().invoke, audit_app, ["trace", filled["order_id"]])
+    assert traced.exit_code == 0, traced.output
+    assert "tracing from what the execution service published on the AUDIT stream" in traced.output
+    lines = [line for line in traced.output.splitlines() if line.split()[0] in KINDS]
+    assert [line.split()[0] for line in lines] == [
+        "bar",
+        "insight",
+        "signal",
+        "decision",
+        "order",
+        "order",
+        "fill",
+    ]
+    assert filled["signal_id"] in lines[2]
+    assert lines[4].split()[1:4:2] == [filled["order_id"], "accepted"]  # the repeats are not listed twice
+    from_file = CliRunner().invoke(audit_app, ["trace", filled["order_id"], "--db", str(clean_db)])
+    assert [line.split()[1] for line in lines] == [line.split()[1] for line in from_file.output.splitlines()]
+    await nc.jetstream().purge_stream("SIGNALS")  # as after its 30 days
+    aged = await asyncio.to_thread(CliRunner().invoke, audit_app, ["trace", filled["order_id"], "--stream"])
+    assert aged.exit_code == 0, aged.output
+    assert f"signal    {filled['signal_id']}  (no longer in the SIGNALS stream)" in aged.output
+    assert [line.split()[0] for line in aged.output.splitlines()] == [
+        "signal",
+        "decision",
+        "order",
+        "order",
+        "fill",
+    ]
 
     forged = records[7] | {"payload": records[7]["payload"].replace("filled", "cancelled")}
     await nc.publish(
