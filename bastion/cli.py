@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 import typer
@@ -42,6 +43,33 @@ def _register() -> None:
 
 
 _register()
+
+
+def _one_line_paragraphs(doc: str) -> str:
+    """``doc`` with each paragraph on one line. Typer joins the lines of a command's first paragraph only
+    and prints the others with the docstring's line breaks, mid-sentence; a paragraph that is a list or
+    indented stays as it is."""
+    kept = ("-", "*", " ", "\b")
+
+    def flowed(paragraph: str) -> str:
+        lines = paragraph.splitlines()
+        return paragraph if any(line.startswith(kept) for line in lines) else " ".join(paragraph.split())
+
+    return "\n\n".join(flowed(p) for p in inspect.cleandoc(doc).split("\n\n"))
+
+
+def _reflow(typer_app: typer.Typer) -> None:
+    """Give every command of ``typer_app`` and its sub-apps its docstring as one-line paragraphs."""
+    for command in typer_app.registered_commands:
+        doc = command.help or (inspect.getdoc(command.callback) if command.callback else None)
+        if doc:
+            command.help = _one_line_paragraphs(doc)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _reflow(group.typer_instance)
+
+
+_reflow(app)
 
 
 def main() -> None:
