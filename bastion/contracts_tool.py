@@ -49,6 +49,12 @@ CHANNELS: dict[type[Contract], tuple[str, str, str]] = {
         "Request; reply is InsightsRecomputed",
     ),
     contracts.InsightsRecomputed: ("_INBOX (reply)", "analytics", "Reply to ctl.v1.analytics.recompute"),
+    contracts.UserAdminRequest: (
+        "ctl.v1.auth.users",
+        "CLI (bastion users, operator only)",
+        "Request with an admin session; reply is UserAdminReply",
+    ),
+    contracts.UserAdminReply: ("_INBOX (reply)", "auth", "Reply to ctl.v1.auth.users"),
     contracts.Heartbeat: ("KV SNAPSHOTS health.<service>", "every service", "Liveness and counters"),
 }
 

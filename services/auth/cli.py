@@ -1,16 +1,18 @@
-"""``bastion users ...``: manage auth users directly in auth.duckdb (stop the auth service first)."""
+"""``bastion users ...``: manage auth users in auth.duckdb; while the auth service runs (it holds the file),
+the service does it on request (``ctl.v1.auth.users``, operator NATS user, an admin's session)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
+import nats.errors
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -19,7 +21,11 @@ from services.auth.adapters.store import AuthStore, StoreLocked
 from services.auth.domain.hashing import DEFAULT_ROUNDS, Hasher
 from services.auth.domain.rules import RuleError
 from services.auth.handlers import AuthService, UserError
-from shared.runtime.settings import whole_number_env
+from shared.contracts import subjects
+from shared.contracts.auth import UserAction, UserAdminReply, UserAdminRequest, UserInfo
+from shared.runtime.admin_session import SessionError, ask_credentials, login, token_from
+from shared.runtime.bus import NatsUnreachable, connect_once
+from shared.runtime.settings import RuntimeSettings, whole_number_env
 
 app = typer.Typer(help="Manage Bastion users (roles: admin, trader, viewer).", no_args_is_help=True)
 err = Console(stderr=True)
@@ -41,51 +47,137 @@ def _hasher() -> Hasher:
     return Hasher(rounds=whole_number_env("BASTION_AUTH_ROUNDS", DEFAULT_ROUNDS))
 
 
-@contextmanager
-def _service(data_dir: Path | None) -> Iterator[AuthService]:
-    """The auth service on the local file; any rule error becomes a red message and exit code 2."""
+TokenFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--token-file",
+        help="While the auth service runs: a file with an admin session token (else $BASTION_TOKEN)",
+    ),
+]
+PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def _password_of(username: str, from_stdin: bool) -> Callable[[], str]:
+    def read() -> str:
+        if from_stdin:
+            return sys.stdin.readline().rstrip("\r\n")
+        return str(
+            typer.prompt(f"Password for {username.lower()}", hide_input=True, confirmation_prompt=True)
+        )
+
+    return read
+
+
+def _manage(
+    action: UserAction,
+    data_dir: Path | None,
+    token_file: Path | None,
+    username: str = "",
+    role: str = "",
+    password: Callable[[], str] | None = None,
+    password_stdin: bool = False,
+) -> tuple[str, list[UserInfo]]:
+    """Do ``action`` on auth.duckdb; while the auth service holds it (and no ``--data-dir`` is given), ask
+    the service on ``ctl.v1.auth.users`` with an admin session. What was done, and the users for list."""
     directory = _data_dir(data_dir)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         store = AuthStore.open(directory / "auth.duckdb")
-    except (StoreLocked, OSError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    except StoreLocked as exc:
+        if data_dir is not None:
+            raise _fail(str(exc)) from None
+        return _ask_service(action, token_file, username, role, password, password_stdin)
+    except OSError as exc:
+        raise _fail(str(exc)) from None
     try:
-        yield AuthService(store=store, hasher=_hasher(), clock=lambda: datetime.now(UTC))
+        svc = AuthService(store=store, hasher=_hasher(), clock=lambda: datetime.now(UTC))
+        done = svc.manage(action, username, role, password() if password else "")
+        users = [UserInfo(username=u.username, role=u.role, enabled=u.enabled) for u in store.users()]
     except (RuleError, UserError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise _fail(str(exc)) from None
     finally:
         store.close()
+    return done, users if action == "list" else []
 
 
-def _read_password(from_stdin: bool) -> str:
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+def _ask_service(
+    action: UserAction,
+    token_file: Path | None,
+    username: str,
+    role: str,
+    password: Callable[[], str] | None,
+    password_stdin: bool,
+) -> tuple[str, list[UserInfo]]:
+    """``_manage`` by the running auth service: an admin session (``--token-file``, ``$BASTION_TOKEN`` or a
+    login), then the request as the operator NATS user, which alone may send it."""
+    err.print("the auth service is running (it holds auth.duckdb): asking it, with an admin session")
+    try:
+        token = token_from(token_file)
+    except SessionError as exc:
+        raise _fail(str(exc), exc.code) from None
+    if token is None and password_stdin:
+        raise _fail(
+            "with --password-stdin, give the admin session as --token-file FILE or $BASTION_TOKEN"
+            " (stdin holds the password)"
+        )
+    credentials = ask_credentials() if token is None else None
+    secret = password() if password else None
+
+    async def ask() -> UserAdminReply:
+        nc = await connect_once(RuntimeSettings.from_env("cli", user="operator"))
+        try:
+            session = token or await login(nc, *credentials, needed_for="managing users")  # type: ignore[misc]
+            request = UserAdminRequest.model_validate(
+                {
+                    "token": session,
+                    "action": action,
+                    "username": username,
+                    "role": role or None,
+                    "password": secret,
+                }
+            )
+            try:
+                msg = await nc.request(subjects.AUTH_USERS, request.to_json(), timeout=30)
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+                raise SessionError("the auth service did not answer; is it running?", 1) from None
+            return UserAdminReply.from_json(msg.data)
+        finally:
+            await nc.close()
+
+    try:
+        reply = asyncio.run(ask())
+    except NatsUnreachable as exc:
+        raise _fail(str(exc)) from None
+    except SessionError as exc:
+        raise _fail(str(exc), exc.code) from None
+    if not reply.ok:
+        raise _fail(reply.error or "refused", 1 if reply.refused else 2)
+    return reply.done, list(reply.users)
 
 
 @app.command()
 def create(
     username: Username,
     role: Annotated[str, typer.Option("--role", "-r", help="admin, trader or viewer")],
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from stdin")
-    ] = False,
+    password_stdin: PasswordStdin = False,
     data_dir: DataDir = None,
+    token_file: TokenFile = None,
 ) -> None:
     """Create a user."""
-    with _service(data_dir) as svc:
-        user = svc.create_user(username, role, _read_password(password_stdin))
-    typer.echo(f"created {user.username} ({user.role})")
+    password = _password_of(username, password_stdin)
+    done, _ = _manage("create", data_dir, token_file, username, role, password, password_stdin)
+    typer.echo(done)
 
 
 @app.command("list")
-def list_users(data_dir: DataDir = None) -> None:
+def list_users(data_dir: DataDir = None, token_file: TokenFile = None) -> None:
     """List users."""
-    with _service(data_dir) as svc:
-        users = svc.store.users()
+    _, users = _manage("list", data_dir, token_file)
     table = Table("username", "role", "enabled")
     for user in users:
         table.add_row(user.username, user.role, "yes" if user.enabled else "no")
@@ -93,33 +185,27 @@ def list_users(data_dir: DataDir = None) -> None:
 
 
 @app.command()
-def disable(username: Username, data_dir: DataDir = None) -> None:
+def disable(username: Username, data_dir: DataDir = None, token_file: TokenFile = None) -> None:
     """Disable a user; their sessions stop verifying."""
-    with _service(data_dir) as svc:
-        svc.set_enabled(username, False)
-    typer.echo(f"disabled {username.lower()}")
+    typer.echo(_manage("disable", data_dir, token_file, username)[0])
 
 
 @app.command()
-def enable(username: Username, data_dir: DataDir = None) -> None:
+def enable(username: Username, data_dir: DataDir = None, token_file: TokenFile = None) -> None:
     """Enable a user."""
-    with _service(data_dir) as svc:
-        svc.set_enabled(username, True)
-    typer.echo(f"enabled {username.lower()}")
+    typer.echo(_manage("enable", data_dir, token_file, username)[0])
 
 
 @app.command()
 def passwd(
     username: Username,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from stdin")
-    ] = False,
+    password_stdin: PasswordStdin = False,
     data_dir: DataDir = None,
+    token_file: TokenFile = None,
 ) -> None:
     """Set a user's password; their sessions are revoked."""
-    with _service(data_dir) as svc:
-        svc.set_password(username, _read_password(password_stdin))
-    typer.echo(f"password changed for {username.lower()}")
+    password = _password_of(username, password_stdin)
+    typer.echo(_manage("passwd", data_dir, token_file, username, "", password, password_stdin)[0])
 
 
 @app.command("set-role")
@@ -127,19 +213,16 @@ def set_role(
     username: Username,
     role: Annotated[str, typer.Option("--role", "-r", help="admin, trader or viewer")],
     data_dir: DataDir = None,
+    token_file: TokenFile = None,
 ) -> None:
     """Change a user's role."""
-    with _service(data_dir) as svc:
-        svc.set_role(username, role)
-    typer.echo(f"{username.lower()} is now {role.lower()}")
+    typer.echo(_manage("set-role", data_dir, token_file, username, role)[0])
 
 
 @app.command()
-def delete(username: Username, data_dir: DataDir = None) -> None:
+def delete(username: Username, data_dir: DataDir = None, token_file: TokenFile = None) -> None:
     """Delete a user and their sessions."""
-    with _service(data_dir) as svc:
-        svc.delete_user(username)
-    typer.echo(f"deleted {username.lower()}")
+    typer.echo(_manage("delete", data_dir, token_file, username)[0])
 
 
 def ensure_admin(data_dir: Path) -> str | None:

@@ -13,7 +13,15 @@ from services.auth.domain.hashing import Hasher
 from services.auth.domain.lockout import LockoutPolicy, is_locked
 from services.auth.domain.rules import RuleError, check_password, check_role, normalise_username
 from services.auth.domain.sessions import SessionPolicy, open_session, token_hash
-from shared.contracts.auth import AuthAudit, LoginRequest, SessionReply, TokenRequest
+from shared.contracts.auth import (
+    AuthAudit,
+    LoginRequest,
+    SessionReply,
+    TokenRequest,
+    UserAction,
+    UserAdminReply,
+    UserAdminRequest,
+)
 
 PRODUCER = "auth"
 BAD_LOGIN = "invalid username or password"
@@ -141,36 +149,86 @@ class AuthService:
             raise UserError(f"no such user: {normalise_username(username)}")
         return user
 
-    def create_user(self, username: str, role: str, password: str) -> User:
+    def create_user(self, username: str, role: str, password: str, by: str = "") -> User:
         name, checked_role = normalise_username(username), check_role(role)
         if self.store.user(name) is not None:
             raise UserError(f"user already exists: {name}")
         user = User(name, self.hasher.hash(check_password(password)), checked_role, True)
         self.store.add_user(user, self.clock())
-        self._audit("user.create", name, "info", detail=f"role={checked_role}")
+        self._audit("user.create", name, "info", detail=_by(f"role={checked_role}", by))
         return user
 
-    def set_enabled(self, username: str, enabled: bool) -> None:
+    def set_enabled(self, username: str, enabled: bool, by: str = "") -> None:
         user = self._existing(username)
         self.store.update_user(User(user.username, user.password_hash, user.role, enabled), self.clock())
         if not enabled:
             self.store.revoke_user_sessions(user.username)
-        self._audit("user.enable" if enabled else "user.disable", user.username, "info")
+        self._audit("user.enable" if enabled else "user.disable", user.username, "info", detail=_by("", by))
 
-    def set_password(self, username: str, password: str) -> None:
+    def set_password(self, username: str, password: str, by: str = "") -> None:
         user = self._existing(username)
         new_hash = self.hasher.hash(check_password(password))
         self.store.update_user(User(user.username, new_hash, user.role, user.enabled), self.clock())
         self.store.revoke_user_sessions(user.username)
-        self._audit("user.passwd", user.username, "info")
+        self._audit("user.passwd", user.username, "info", detail=_by("", by))
 
-    def set_role(self, username: str, role: str) -> None:
+    def set_role(self, username: str, role: str, by: str = "") -> None:
         user = self._existing(username)
         new_role = check_role(role)
         self.store.update_user(User(user.username, user.password_hash, new_role, user.enabled), self.clock())
-        self._audit("user.set_role", user.username, "info", detail=f"role={new_role}")
+        self._audit("user.set_role", user.username, "info", detail=_by(f"role={new_role}", by))
 
-    def delete_user(self, username: str) -> None:
+    def delete_user(self, username: str, by: str = "") -> None:
         user = self._existing(username)
         self.store.delete_user(user.username)
-        self._audit("user.delete", user.username, "info")
+        self._audit("user.delete", user.username, "info", detail=_by("", by))
+
+    def manage(
+        self, action: UserAction, username: str = "", role: str = "", password: str = "", by: str = ""
+    ) -> str:
+        """One ``bastion users`` action, on the file or asked of the running service; what was done, as the
+        CLI says it. ``by``: the admin who asked (audited). Raises RuleError/UserError."""
+        if action == "create":
+            user = self.create_user(username, role, password, by=by)
+            return f"created {user.username} ({user.role})"
+        if action in ("disable", "enable"):
+            self.set_enabled(username, action == "enable", by=by)
+            return f"{action}d {normalise_username(username)}"
+        if action == "passwd":
+            self.set_password(username, password, by=by)
+            return f"password changed for {normalise_username(username)}"
+        if action == "set-role":
+            self.set_role(username, role, by=by)
+            return f"{normalise_username(username)} is now {check_role(role)}"
+        if action == "delete":
+            self.delete_user(username, by=by)
+            return f"deleted {normalise_username(username)}"
+        users = self.store.users()
+        return f"{len(users)} user(s)"
+
+    def admin(self, req: UserAdminRequest) -> UserAdminReply:
+        """``ctl.v1.auth.users``: ``manage`` for an admin's session; anyone else is refused (and audited)."""
+        checked = self.verify(TokenRequest.model_validate({"token": req.token}))
+        if not checked.ok:
+            return admin_reply(ok=False, refused=True, error=BAD_TOKEN)
+        who = checked.username or ""
+        if checked.role != "admin":
+            self._audit("user.admin", who, "failure", detail=f"{req.action} refused: role {checked.role}")
+            error = f"{who} is {checked.role}; managing users needs an admin"
+            return admin_reply(ok=False, refused=True, error=error)
+        try:
+            done = self.manage(req.action, req.username, req.role or "", req.password or "", by=who)
+        except (RuleError, UserError) as exc:
+            return admin_reply(ok=False, error=str(exc))
+        users = self.store.users() if req.action == "list" else []
+        rows = [{"username": u.username, "role": u.role, "enabled": u.enabled} for u in users]
+        return admin_reply(ok=True, done=done, users=rows)
+
+
+def _by(detail: str, by: str) -> str:
+    """An audit detail with the admin who asked for the change, when one did (over NATS)."""
+    return "; ".join(part for part in (detail, f"by {by}" if by else "") if part)
+
+
+def admin_reply(**fields: Any) -> UserAdminReply:
+    return UserAdminReply.model_validate(fields)

@@ -39,8 +39,8 @@ from services.execution.adapters.audit_stream import (
 from services.execution.adapters.store import open_read_only, trace_rows
 from services.execution.domain.audit import AuditRow, verify_chain
 from shared.contracts import subjects
-from shared.contracts.auth import LoginRequest, SessionReply
 from shared.contracts.risk import RiskCommand
+from shared.runtime.admin_session import SessionError, ask_credentials, login, token_from
 from shared.runtime.bus import MSG_ID, NatsUnreachable, connect_once
 from shared.runtime.settings import RuntimeSettings
 
@@ -86,33 +86,6 @@ async def _connect(settings: RuntimeSettings) -> NATS:
         return await connect_once(settings)
     except NatsUnreachable as exc:
         raise CliError(str(exc)) from None
-
-
-# -- token ----------------------------------------------------------------------------------------------
-def token_from(token_file: Path | None) -> str | None:
-    if token_file is not None:
-        try:
-            token = token_file.read_text().strip()
-        except OSError as exc:
-            raise CliError(f"cannot read token file {token_file}: {exc.strerror}") from None
-        if not token:
-            raise CliError(f"token file {token_file} is empty")
-        return token
-    return os.environ.get("BASTION_TOKEN", "").strip() or None
-
-
-async def login(nc: NATS, username: str, password: str) -> str:
-    request = LoginRequest.model_validate({"username": username, "password": password, "client_addr": "cli"})
-    try:
-        msg = await nc.request(subjects.AUTH_LOGIN, request.to_json(), timeout=10)
-    except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
-        raise CliError("the auth service did not answer; is it running?") from None
-    reply = SessionReply.from_json(msg.data)
-    if not reply.ok or not reply.token:
-        raise CliError(f"login failed: {reply.error or 'unknown error'}", code=1)
-    if reply.role != "admin":
-        raise CliError(f"{reply.username} is {reply.role}; the kill switch needs an admin", code=1)
-    return reply.token
 
 
 # -- kill switch ----------------------------------------------------------------------------------------
@@ -164,19 +137,19 @@ async def send_command(
 
 
 async def _kill_switch(action: str, reason: str, token_file: Path | None, timeout: float) -> dict[str, Any]:
-    token = token_from(token_file)
-    credentials = None
-    if token is None:
-        username = typer.prompt("Admin username")
-        credentials = (username, typer.prompt("Password", hide_input=True))
-    nc = await _connect(_settings())
     try:
-        if credentials is not None:
-            token = await login(nc, *credentials)
-        assert token is not None
-        return await send_command(nc, action, reason, token, timeout)
-    finally:
-        await nc.close()
+        token = token_from(token_file)
+        credentials = ask_credentials() if token is None else None
+        nc = await _connect(_settings())
+        try:
+            if credentials is not None:
+                token = await login(nc, *credentials, needed_for="the kill switch")
+            assert token is not None
+            return await send_command(nc, action, reason, token, timeout)
+        finally:
+            await nc.close()
+    except SessionError as exc:
+        raise CliError(str(exc), exc.code) from None
 
 
 def _run_command(action: str, reason: str, token_file: Path | None, timeout: float) -> None:

@@ -12,7 +12,15 @@ from shared.contracts.analytics import (
     RecomputeInsights,
 )
 from shared.contracts.audit import AuditRecord
-from shared.contracts.auth import AuthAudit, LoginRequest, SessionReply, TokenRequest
+from shared.contracts.auth import (
+    AuthAudit,
+    LoginRequest,
+    SessionReply,
+    TokenRequest,
+    UserAdminReply,
+    UserAdminRequest,
+    UserInfo,
+)
 from shared.contracts.envelope import (
     BASTION_NAMESPACE,
     Command,
@@ -55,6 +63,8 @@ ALL_CONTRACTS: tuple[type[Contract], ...] = (
     AuthAudit,
     RecomputeInsights,
     InsightsRecomputed,
+    UserAdminRequest,
+    UserAdminReply,
 )
 
 __all__ = [
@@ -86,6 +96,9 @@ __all__ = [
     "SignalEvent",
     "TokenRequest",
     "TradeEvent",
+    "UserAdminReply",
+    "UserAdminRequest",
+    "UserInfo",
     "UtcDatetime",
     "derive_event_id",
     "normalize_symbol",

@@ -80,6 +80,7 @@ AUDIT_AUTH = "audit.v1.auth"
 AUDIT_EXEC = "audit.v1.exec"
 #: Control requests (core NATS request/reply; no stream holds ``ctl.>``).
 ANALYTICS_RECOMPUTE = "ctl.v1.analytics.recompute"
+AUTH_USERS = "ctl.v1.auth.users"  # bastion users ... while the auth service runs (operator only)
 
 # Wildcards consumers subscribe to.
 ALL_BARS = "md.v1.bar.>"

@@ -198,4 +198,10 @@ def samples() -> list[c.Contract]:
         c.AuthAudit.build(
             producer="auth", key="a", occurred_at=T, action="login", username="alice", outcome="success"
         ),
+        c.UserAdminRequest.model_validate(
+            {"token": "abc", "action": "create", "username": "bob", "role": "viewer", "password": "pw"}
+        ),
+        c.UserAdminReply.model_validate(
+            {"ok": True, "done": "listed", "users": [{"username": "bob", "role": "viewer", "enabled": True}]}
+        ),
     ]

@@ -54,6 +54,7 @@ async def test_strategy_worker_cannot_publish_orders_trades_or_bars(
         "audit.v1.auth",
         "$KV.SNAPSHOTS.risk",
         "ctl.v1.analytics.recompute",
+        "ctl.v1.auth.users",
     ],
 )
 async def test_dashboard_cannot_publish_any_event_subject(secured_server: NatsServer, subject: str) -> None:
@@ -167,6 +168,13 @@ async def test_the_analytics_cli_user_asks_the_running_analytics_service_to_reco
     assert errors == []
     for user in ("strategy", "execution", "marketdata", "auth"):
         assert await denied(secured_server, user, "ctl.v1.analytics.recompute"), user
+
+
+@pytest.mark.parametrize("user", ["marketdata", "analytics", "strategy", "execution", "auth", "dashboard"])
+async def test_only_the_operator_may_ask_the_auth_service_to_change_users(
+    secured_server: NatsServer, user: str
+) -> None:
+    assert await denied(secured_server, user, "ctl.v1.auth.users")
 
 
 @pytest.mark.parametrize("user", ["marketdata", "analytics", "strategy", "execution", "auth"])
