@@ -38,15 +38,6 @@ REPEATS_KEPT = 100_000
 #: decisions remembered while looking for an order's: it is audited just before the order's first event
 RECENT_DECISIONS = 10_000
 ORDER, TRADE, DECISION = OrderEvent.SCHEMA, TradeEvent.SCHEMA, RiskDecision.SCHEMA
-SIGNAL_FIELDS = (
-    "symbol",
-    "strategy_id",
-    "target",
-    "bar_event_id",
-    "insight_event_id",
-    "bar_timestamp",
-    "occurred_at",
-)
 
 
 @dataclass(frozen=True)
