@@ -14,6 +14,7 @@ from typing import Annotated
 
 import nats.errors
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -155,6 +156,9 @@ def _ask_service(
         raise _fail(str(exc)) from None
     except SessionError as exc:
         raise _fail(str(exc), exc.code) from None
+    except ValidationError as exc:  # longer than a request may carry (the service's rules say more)
+        first = exc.errors()[0]
+        raise _fail(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
     if not reply.ok:
         raise _fail(reply.error or "refused", 1 if reply.refused else 2)
     return reply.done, list(reply.users)

@@ -126,6 +126,11 @@ async def test_an_admin_manages_users_through_the_running_auth_service(
     assert "viewer1 is viewer; managing users needs an admin" in refused.stderr
     unknown = await asyncio.to_thread(run, "set-role", "-u", "nobody", "-r", "admin")
     assert (unknown.returncode, unknown.stderr.strip().splitlines()[-1]) == (2, "error: no such user: nobody")
+    long = await asyncio.to_thread(run, "set-role", "-u", "carol", "-r", "x" * 40)
+    assert (long.returncode, long.stderr.strip().splitlines()[-1]) == (
+        2,
+        "error: role: String should have at most 16 characters",
+    )
     no_token = await asyncio.to_thread(
         run, "passwd", "-u", "carol", "--password-stdin", stdin=CAROL, token=""
     )
