@@ -98,12 +98,12 @@ def _manage(
     try:
         svc = AuthService(store=store, hasher=_hasher(), clock=lambda: datetime.now(UTC))
         done = svc.manage(action, username, role, password() if password else "")
-        users = [UserInfo(username=u.username, role=u.role, enabled=u.enabled) for u in store.users()]
+        listed = store.users() if action == "list" else []
     except (RuleError, UserError) as exc:
         raise _fail(str(exc)) from None
     finally:
         store.close()
-    return done, users if action == "list" else []
+    return done, [UserInfo(username=u.username, role=u.role, enabled=u.enabled) for u in listed]
 
 
 def _ask_service(

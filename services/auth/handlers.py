@@ -203,8 +203,7 @@ class AuthService:
         if action == "delete":
             self.delete_user(username, by=by)
             return f"deleted {normalise_username(username)}"
-        users = self.store.users()
-        return f"{len(users)} user(s)"
+        return ""  # list: nothing to do; the caller reads the users
 
     def admin(self, req: UserAdminRequest) -> UserAdminReply:
         """``ctl.v1.auth.users``: ``manage`` for an admin's session; anyone else is refused (and audited)."""

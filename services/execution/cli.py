@@ -265,36 +265,27 @@ def _db_path(given: Path | None) -> Path:
     return Path(os.environ.get("BASTION_DATA_DIR") or home / "data") / "execution.duckdb"
 
 
-def _open(given: Path | None) -> duckdb.DuckDBPyConnection:
-    conn, _ = _open_or_why_not(given, fall_back=False)
-    assert conn is not None
-    return conn
-
-
-def _open_or_why_not(given: Path | None, fall_back: bool) -> tuple[duckdb.DuckDBPyConnection | None, str]:
-    """The file read-only, or (with ``fall_back``, and no ``--db`` given) None and why it is out of reach:
-    missing here (a docker volume) or held by the running execution service."""
-    path = _db_path(given)
-    fall_back = fall_back and given is None
+def _file_or_stream(db: Path | None, stream: bool) -> tuple[duckdb.DuckDBPyConnection | None, str]:
+    """The file read-only; or None and why the AUDIT stream is read instead: ``--stream``, or (no ``--db``
+    given) the file is missing here (a docker volume) or held by the running execution service."""
+    if stream and db is not None:
+        raise typer.BadParameter(
+            "--stream reads the AUDIT stream, not a file: give one of them", param_hint="--db"
+        )
+    if stream:
+        return None, "--stream"
+    path = _db_path(db)
     if not path.exists():
-        if fall_back:
+        if db is None:
             return None, f"there is no {path} here"
         raise _fail(CliError(f"{path} does not exist"))
     try:
         return open_read_only(path), ""
     except duckdb.Error as exc:
-        if fall_back and "lock" in str(exc).lower():
+        if db is None and "lock" in str(exc).lower():
             return None, f"the running execution service holds {path}"
         hint = "stop the execution service, or copy the file and pass --db COPY"
         raise _fail(CliError(f"cannot open {path} read-only ({exc}); {hint}")) from None
-
-
-def _file_or_stream(db: Path | None, stream: bool) -> tuple[duckdb.DuckDBPyConnection | None, str]:
-    if stream and db is not None:
-        raise typer.BadParameter(
-            "--stream reads the AUDIT stream, not a file: give one of them", param_hint="--db"
-        )
-    return (None, "--stream") if stream else _open_or_why_not(db, fall_back=True)
 
 
 def _from_streams(work: Coroutine[Any, Any, T]) -> T:

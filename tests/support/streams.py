@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
+
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import ServiceUnavailableError
 
+from shared.runtime.stored import stored_batches
 from tests.support.wait import eventually
 
 
@@ -15,28 +17,16 @@ async def stored_messages(js: JetStreamContext, stream: str, subject: str = ">")
 
     In a cluster, just after a leader change, the new consumer may answer a fetch with 503 (no leader
     yet); the read then starts again with a fresh consumer, for up to 30 s."""
-    info = await js.stream_info(stream, subjects_filter=subject)
-    expected = sum((info.state.subjects or {}).values())
-    if expected == 0:
-        return []
 
-    async def read() -> list[Msg] | None:
-        cfg = ConsumerConfig(
-            ack_policy=AckPolicy.NONE,
-            deliver_policy=DeliverPolicy.ALL,
-            filter_subject=subject,
-            inactive_threshold=30,
-        )
-        sub = await js.pull_subscribe(subject, durable=None, stream=stream, config=cfg)
+    async def read() -> tuple[list[Msg]] | None:  # a tuple: truthy for ``eventually`` even when empty
         out: list[Msg] = []
         try:
-            while len(out) < expected:
-                out.extend(await sub.fetch(min(1000, expected - len(out)), timeout=5))
+            async with aclosing(stored_batches(js, stream, subject, timeout=5)) as batches:
+                async for batch in batches:
+                    out.extend(batch)
         except ServiceUnavailableError:
             return None
-        finally:
-            await sub.unsubscribe()
-        return out
+        return (out,)
 
-    messages: list[Msg] = await eventually(read, timeout=30, interval=0.2, what=f"a read of {stream}")
+    (messages,) = await eventually(read, timeout=30, interval=0.2, what=f"a read of {stream}")
     return messages

@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
@@ -30,6 +30,7 @@ from shared.contracts.audit import AuditRecord
 from shared.contracts.orders import OrderEvent, TradeEvent
 from shared.contracts.risk import RiskDecision
 from shared.contracts.subjects import signal_subject
+from shared.runtime.stored import Progress, stored_batches
 
 STREAM = "AUDIT"
 BATCH = 1000
@@ -57,42 +58,18 @@ class StreamUnreadable(Exception):
     """The AUDIT stream could not be read (missing, or a fetch failed)."""
 
 
-Progress = Callable[[int, int], None]
-
-
-async def stored(
+async def _batches(
     js: JetStreamContext, stream: str, subject: str, progress: Progress | None = None
 ) -> AsyncGenerator[list[Msg], None]:
-    """The messages stored in ``stream`` on ``subject`` now, in stream order, a batch at a time, through an
-    ephemeral consumer (nothing is acked or left behind). ``progress(done, total)`` after each batch."""
+    """``stored_batches``, its failures as ``StreamUnreadable`` (the CLI prints one line)."""
     try:
-        info = await js.stream_info(stream, subjects_filter=subject)
+        async with aclosing(stored_batches(js, stream, subject, batch=BATCH, progress=progress)) as batches:
+            async for batch in batches:
+                yield batch
     except NotFoundError:
         raise StreamUnreadable(f"there is no {stream} stream: has the execution service ever run?") from None
-    total, done = sum((info.state.subjects or {}).values()), 0
-    if total == 0:
-        return
-    config = ConsumerConfig(
-        ack_policy=AckPolicy.NONE,
-        deliver_policy=DeliverPolicy.ALL,
-        filter_subject=subject,
-        inactive_threshold=30,
-    )
-    sub = await js.pull_subscribe(subject, durable=None, stream=stream, config=config)
-    try:
-        while done < total:
-            try:
-                messages = await sub.fetch(min(BATCH, total - done), timeout=10)
-            except Exception as exc:  # a timeout, no leader for a moment: the user runs it again
-                raise StreamUnreadable(
-                    f"reading the {stream} stream failed after {done:,} messages: {exc!r}"
-                ) from None
-            done += len(messages)
-            yield messages
-            if progress is not None:
-                progress(done, total)
-    finally:
-        await sub.unsubscribe()
+    except (NatsError, TimeoutError) as exc:  # a timeout, no leader for a moment: the user runs it again
+        raise StreamUnreadable(f"reading the {stream} stream failed: {exc!r}") from None
 
 
 def _record(msg: Msg) -> AuditRecord | str:
@@ -113,32 +90,32 @@ async def read_published_chain(
 
     ``head_seq``: a row whose hash to report (the service's head from its ``execution.audit`` snapshot)."""
     check: ChainCheck | None = None
-    first = last = repeats = 0
     at_head: str | None = None
-    async with aclosing(stored(js, STREAM, AUDIT_SUBJECT, progress)) as batches:
+
+    def outcome(result: VerifyResult) -> PublishedChain:
+        if check is None:
+            return PublishedChain(result, 0, 0, 0, None)
+        return PublishedChain(result, check.first, check.last, check.skipped, at_head)
+
+    async with aclosing(_batches(js, STREAM, AUDIT_SUBJECT, progress)) as batches:
         async for batch in batches:
             for msg in batch:
                 record = _record(msg)
                 if isinstance(record, str):
-                    count = check.result().rows if check else 0
-                    return PublishedChain(
-                        VerifyResult(False, count, "", last + 1, record), first, last, repeats, at_head
+                    last = check.last if check else 0
+                    return outcome(
+                        VerifyResult(False, check.result().rows if check else 0, "", last + 1, record)
                     )
                 row = AuditRow(
                     record.seq, record.kind, record.ref_id, record.payload, record.prev_hash, record.hash
                 )
                 if check is None:  # the first record left: row 1, or the oldest one an age limit kept
-                    first = row.seq
-                    check = ChainCheck(first, GENESIS if first == 1 else None, repeats=REPEATS_KEPT)
-                if row.seq <= last:
-                    repeats += 1
+                    check = ChainCheck(row.seq, GENESIS if row.seq == 1 else None, repeats=REPEATS_KEPT)
                 if (broken := check.take(row)) is not None:
-                    return PublishedChain(broken, first, last, repeats, at_head)
-                if row.seq > last:
-                    last = row.seq
+                    return outcome(broken)
                 if row.seq == head_seq:
                     at_head = row.hash
-    return PublishedChain((check or ChainCheck()).result(), first, last, repeats, at_head)
+    return outcome((check or ChainCheck()).result())
 
 
 async def trace_published(
@@ -150,11 +127,10 @@ async def trace_published(
     Empty when no record is of that order."""
     oid = str(order_id)
     found: dict[str, Any] = {"order_events": [], "trades": []}
-    recent: OrderedDict[str, str] = (
-        OrderedDict()
-    )  # the last decisions' payloads: an order's comes just before
+    # the last decisions' payloads: an order's comes just before it
+    recent: OrderedDict[str, str] = OrderedDict()
     decision_id, seen = None, 0
-    async with aclosing(stored(js, STREAM, AUDIT_SUBJECT, progress)) as batches:
+    async with aclosing(_batches(js, STREAM, AUDIT_SUBJECT, progress)) as batches:
         async for batch in batches:
             for msg in batch:
                 record = _record(msg)
@@ -173,10 +149,8 @@ async def trace_published(
                     if decision_id is None:
                         decision_id = str(data.get("decision_id"))
                         found["decision"] = recent.get(decision_id)
-                        found["signal_id"], found["symbol"] = (
-                            str(data.get("signal_id")),
-                            str(data.get("symbol")),
-                        )
+                        found["signal_id"] = str(data.get("signal_id"))
+                        found["symbol"] = str(data.get("symbol"))
     if not found["order_events"]:
         return {}
     found["signal"] = await _signal(js, found["symbol"], found["signal_id"])
@@ -186,7 +160,7 @@ async def trace_published(
 async def _signal(js: JetStreamContext, symbol: str, signal_id: str) -> dict[str, Any] | None:
     """The signal as ``trace_rows`` gives it (``store.SIGNAL_COLUMNS``), from ``strategy.v1.signal.<SYM>``."""
     try:
-        async with aclosing(stored(js, "SIGNALS", signal_subject(symbol))) as batches:
+        async with aclosing(_batches(js, "SIGNALS", signal_subject(symbol))) as batches:
             async for batch in batches:
                 for msg in batch:
                     if signal_id.encode() not in msg.data:

@@ -86,6 +86,8 @@ class ChainCheck:
     default (0) every row going back is a missing row."""
 
     def __init__(self, first: int = 1, prev_hash: str | None = GENESIS, repeats: int = 0) -> None:
+        self.first = first
+        self.skipped = 0  # repeated rows skipped
         self._expected, self._prev_hash, self._count = first, prev_hash, 0
         self._recent: dict[int, tuple[str, str]] = {}  # seq -> (prev_hash, hash) of the last rows taken
         self._repeats = repeats
@@ -101,6 +103,7 @@ class ChainCheck:
         if row.seq < expected and self._repeats:
             seen = self._recent.get(row.seq)
             if seen == (row.prev_hash, row.hash) and chain_hash(row.prev_hash, row.payload) == row.hash:
+                self.skipped += 1
                 return None  # the same row again
             self._broken = VerifyResult(
                 False,
@@ -128,6 +131,11 @@ class ChainCheck:
             self._recent[row.seq] = (row.prev_hash, row.hash)
             self._recent.pop(row.seq - self._repeats, None)
         return None
+
+    @property
+    def last(self) -> int:
+        """The last row taken (``first - 1`` before any)."""
+        return self._expected - 1
 
     def result(self) -> VerifyResult:
         if self._broken is not None:
