@@ -149,6 +149,18 @@ class AuthService:
             raise UserError(f"no such user: {normalise_username(username)}")
         return user
 
+    def _keeps_an_admin(self, user: User, change: str) -> None:
+        """Refuse a change that leaves no enabled admin: nobody could manage users or use the kill switch
+        until someone with the files creates one (with the services stopped)."""
+        if user.role != "admin" or not user.enabled:
+            return
+        if any(u.role == "admin" and u.enabled and u.username != user.username for u in self.store.users()):
+            return
+        raise UserError(
+            f"{user.username} is the only enabled admin; {change} would leave none (create or "
+            "enable another admin first)"
+        )
+
     def create_user(self, username: str, role: str, password: str, by: str = "") -> User:
         name, checked_role = normalise_username(username), check_role(role)
         if self.store.user(name) is not None:
@@ -160,6 +172,8 @@ class AuthService:
 
     def set_enabled(self, username: str, enabled: bool, by: str = "") -> None:
         user = self._existing(username)
+        if not enabled:
+            self._keeps_an_admin(user, "disabling them")
         self.store.update_user(User(user.username, user.password_hash, user.role, enabled), self.clock())
         if not enabled:
             self.store.revoke_user_sessions(user.username)
@@ -175,11 +189,14 @@ class AuthService:
     def set_role(self, username: str, role: str, by: str = "") -> None:
         user = self._existing(username)
         new_role = check_role(role)
+        if new_role != "admin":
+            self._keeps_an_admin(user, f"making them {new_role}")
         self.store.update_user(User(user.username, user.password_hash, new_role, user.enabled), self.clock())
         self._audit("user.set_role", user.username, "info", detail=_by(f"role={new_role}", by))
 
     def delete_user(self, username: str, by: str = "") -> None:
         user = self._existing(username)
+        self._keeps_an_admin(user, "deleting them")
         self.store.delete_user(user.username)
         self._audit("user.delete", user.username, "info", detail=_by("", by))
 

@@ -12,7 +12,7 @@ from services.auth.adapters.store import AuthStore
 from services.auth.domain.hashing import Hasher
 from services.auth.domain.rules import RuleError
 from services.auth.domain.sessions import SessionPolicy
-from services.auth.handlers import BAD_LOGIN, AuthService
+from services.auth.handlers import BAD_LOGIN, AuthService, UserError
 from shared.contracts.auth import LoginRequest, TokenRequest
 
 T0 = datetime(2026, 1, 1, 9, tzinfo=UTC)
@@ -140,3 +140,26 @@ def test_every_login_and_user_change_is_audited(svc: AuthService) -> None:
     assert ("login", "alice", "failure") in rows
     assert ("user.set_role", "alice", "info") in rows
     assert {e.action for e in svc.drain_audits()} == {"user.create", "login", "user.set_role"}
+
+
+def test_the_last_enabled_admin_cannot_be_disabled_demoted_or_deleted(svc: AuthService) -> None:
+    svc.create_user("root1", "admin", PASSWORD)
+    for change in (
+        lambda: svc.set_enabled("root1", False),
+        lambda: svc.set_role("root1", "trader"),
+        lambda: svc.delete_user("root1"),
+    ):
+        with pytest.raises(UserError, match="root1 is the only enabled admin"):
+            change()
+    user = svc.store.user("root1")
+    assert user is not None
+    assert (user.role, user.enabled) == ("admin", True)
+    svc.set_role("root1", "admin")  # no change of role: allowed
+    svc.create_user("root2", "admin", PASSWORD)
+    svc.set_enabled("root2", False)  # a disabled admin does not count
+    with pytest.raises(UserError, match="only enabled admin"):
+        svc.delete_user("root1")
+    svc.set_enabled("root2", True)
+    svc.delete_user("root1")  # root2 is left
+    assert [u.username for u in svc.store.users() if u.role == "admin"] == ["root2"]
+    svc.set_enabled("alice", False)  # not an admin: no rule

@@ -126,6 +126,13 @@ async def test_an_admin_manages_users_through_the_running_auth_service(
     assert "viewer1 is viewer; managing users needs an admin" in refused.stderr
     unknown = await asyncio.to_thread(run, "set-role", "-u", "nobody", "-r", "admin")
     assert (unknown.returncode, unknown.stderr.strip().splitlines()[-1]) == (2, "error: no such user: nobody")
+    last = await asyncio.to_thread(run, "disable", "-u", "admin1")
+    assert (last.returncode, last.stderr.strip().splitlines()[-1]) == (
+        2,
+        "error: admin1 is the only enabled admin; disabling them would leave none (create or enable another "
+        "admin first)",
+    )
+    assert (await login(operator, "admin1", ADMIN)).ok
     long = await asyncio.to_thread(run, "set-role", "-u", "carol", "-r", "x" * 40)
     assert (long.returncode, long.stderr.strip().splitlines()[-1]) == (
         2,
