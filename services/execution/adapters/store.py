@@ -26,10 +26,12 @@ import json
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
+from pydantic import TypeAdapter
 
 from services.execution.domain.audit import AuditRow
 from shared.runtime.duck import already_processed, open_db
@@ -406,5 +408,16 @@ def trace_rows(conn: duckdb.DuckDBPyConnection, order_id: uuid.UUID) -> dict[str
         out["decision"] = dec[0] if dec else None
         cols = ", ".join(SIGNAL_COLUMNS)
         row = conn.execute(f"SELECT {cols} FROM signals WHERE signal_id = ?", [sig[0]]).fetchone()  # noqa: S608
-        out["signal"] = dict(zip(SIGNAL_COLUMNS, row, strict=True)) if row else None
+        out["signal"] = (
+            {c: _as_in_event(v) for c, v in zip(SIGNAL_COLUMNS, row, strict=True)} if row else None
+        )
     return out
+
+
+_JSON_TIME = TypeAdapter(datetime)
+
+
+def _as_in_event(value: Any) -> Any:
+    """A column's value as the event's JSON has it (a time as ``2026-01-05T04:01:00Z``), so a trace from
+    the file reads as one from the streams."""
+    return _JSON_TIME.dump_python(value, mode="json") if isinstance(value, datetime) else value
