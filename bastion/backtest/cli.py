@@ -38,6 +38,7 @@ from services.marketdata.domain.bars import BarSeries
 from services.strategy.domain.registry import StrategyConfigError, strategy_class
 from shared.barfiles import BadZoneError, BarFileError, time_zone
 from shared.collector import collector_paused
+from shared.intervals import INTERVAL_HELP
 from shared.validation import readable
 
 console = Console(stderr=True)
@@ -151,7 +152,7 @@ def backtest(
     symbol: Annotated[
         list[str] | None, typer.Option(help="Symbol of each --input (default: file name)")
     ] = None,
-    interval: Annotated[str, typer.Option(help="Bar interval of the files")] = "1d",
+    interval: Annotated[str | None, typer.Option(help=f"Bar interval of the files {INTERVAL_HELP}")] = None,
     cash: Annotated[str, typer.Option(help="Starting cash")] = "100000",
     commission: Annotated[str, typer.Option(help="Commission as a fraction of each fill's notional")] = "0.0",
     slippage_bps: Annotated[str, typer.Option(help="Slippage against the taker, in basis points")] = "0",
@@ -230,6 +231,8 @@ def backtest(
     except (BacktestError, BadZoneError, BarFileError, StrategyConfigError) as exc:
         raise _fail(str(exc)) from None
     count = sum(len(s) for s in bars)
+    if interval is None:
+        console.print(f"interval {bars[0].interval}: the bars' spacing (--interval gives another)")
     settings: dict[str, Any] = {
         "strategy": cls.name,
         "id": instance_id or cls.name,
@@ -239,6 +242,7 @@ def backtest(
         "from": start,
         "to": end,
         "tz": tz,
+        "interval": bars[0].interval,
         "bars": count,
         "cash": str(config.initial_cash),
         "commission": commission,

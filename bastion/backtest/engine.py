@@ -61,6 +61,7 @@ from shared.contracts.orders import OrderEvent, TradeEvent
 from shared.contracts.risk import RiskDecision
 from shared.contracts.signals import SignalEvent, Target
 from shared.contracts.subjects import InvalidSymbolError
+from shared.intervals import BadIntervalError, files_interval
 from shared.validation import readable
 
 NO_LIMITS = RiskLimits.off()
@@ -124,21 +125,30 @@ def execution_config(
 def load_bars(
     inputs: Sequence[Path],
     symbols: Sequence[str] | None,
-    interval: str,
+    interval: str | None,
     start: datetime | None,
     end: datetime | None,
     zone: tzinfo = UTC,
 ) -> list[BarSeries]:
     """Bars of every input (one symbol per file: ``--symbol`` in order, else the file's name, as in replay),
     filtered to [start, end]: one series per symbol, as columns (``BarSeries``; events built when used).
+    ``interval`` None: the files' bar spacing (``files_interval``, as ``bastion feed replay`` finds it).
     A timestamp without an offset is a wall time in ``zone``, as ``bastion feed replay --tz`` reads it."""
     try:
         names = input_symbols(inputs, symbols)  # as ``bastion feed replay`` names them
     except (InputError, InvalidSymbolError) as exc:
         raise BacktestError(str(exc)) from None
+    frames = [
+        load_bar_file(path, zone) for path in inputs
+    ]  # a BarFileError names the file; the CLI prints it
+    try:  # as replay finds it: of the whole files, before --from/--to
+        interval = files_interval(
+            [(str(p), f["timestamp"]) for p, f in zip(inputs, frames, strict=True)], interval
+        )
+    except BadIntervalError as exc:
+        raise BacktestError(str(exc)) from None
     out: dict[str, BarSeries] = {}
-    for path, symbol in zip(inputs, names, strict=True):
-        frame = load_bar_file(path, zone)  # a BarFileError names the file; the CLI prints it
+    for path, symbol, frame in zip(inputs, names, frames, strict=True):
         if start is not None:
             frame = frame[frame["timestamp"] >= pd.Timestamp(start)]
         if end is not None:

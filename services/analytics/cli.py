@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,6 +27,7 @@ from services.analytics.recompute import UnknownSymbolError, symbols_to_update, 
 from shared.barfiles import TZ_HELP, BadZoneError, BarFileError, load_bar_file, time_zone
 from shared.contracts.analytics import InsightEvent, InsightsRecomputed, RecomputeInsights
 from shared.contracts.subjects import ANALYTICS_RECOMPUTE, InvalidSymbolError, normalize_symbol
+from shared.intervals import INTERVAL_HELP, BadIntervalError, files_interval, interval_seconds
 from shared.runtime.bus import Bus
 from shared.runtime.settings import RuntimeSettings
 
@@ -61,10 +61,10 @@ def _symbol(value: str) -> str:
 
 
 def _interval(value: str) -> str:
-    if not re.fullmatch(r"[1-9][0-9]{0,3}[smhdw]", value):
-        raise typer.BadParameter(
-            f"{value!r} is not an interval such as 1m, 5m, 1h, 1d", param_hint="--interval"
-        )
+    try:
+        interval_seconds(value)
+    except BadIntervalError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--interval") from None
     return value
 
 
@@ -177,17 +177,20 @@ def indicators(
     ],
     symbol: Annotated[str, typer.Option("--symbol", help="Symbol of the bars")],
     output: Annotated[Path, typer.Option("--output", help="CSV file to write")],
-    interval: Annotated[str, typer.Option(help="Bar interval, e.g. 1m, 1d")] = "1d",
+    interval: Annotated[str | None, typer.Option(help=f"Bar interval, e.g. 1m, 1d {INTERVAL_HELP}")] = None,
     config: ConfigOpt = None,
     tz: Annotated[str, typer.Option("--tz", help=TZ_HELP)] = "UTC",
 ) -> None:
     """Offline: indicators and the insight's bias, confidence and regime for every bar of a file.
 
     The whole file is validated first, exactly as ``bastion feed replay`` and ``bastion backtest`` do."""
-    sym, cfg, interval = _symbol(symbol), _config(config), _interval(interval)
+    sym, cfg = _symbol(symbol), _config(config)
+    if interval is not None:
+        _interval(interval)
     try:
         frame = load_bar_file(input_file, time_zone(tz))
-    except (BadZoneError, BarFileError) as exc:
+        interval = files_interval([(str(input_file), frame["timestamp"])], interval)
+    except (BadZoneError, BarFileError, BadIntervalError) as exc:
         raise _fail(str(exc), 2) from None
     high, low, close = (frame[name].to_numpy() for name in ("high", "low", "close"))
     values = rows_of(compute_all(high, low, close))

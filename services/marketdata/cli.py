@@ -25,7 +25,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from services.marketdata.adapters.store import BarStore, StoreBusyError
 from services.marketdata.domain.bars import SYNTHETIC, BarSeries, file_source
-from services.marketdata.domain.intervals import BadIntervalError, interval_seconds
 from services.marketdata.domain.sessions import SESSIONS, Session
 from services.marketdata.domain.synthetic import DEFAULT_START, generate
 from services.marketdata.handlers import IngestReport, ingest
@@ -40,6 +39,12 @@ from shared.barfiles import (
 )
 from shared.contracts.market_data import OHLCVBar
 from shared.contracts.subjects import InvalidSymbolError, normalize_symbol
+from shared.intervals import (
+    INTERVAL_HELP,
+    BadIntervalError,
+    files_interval,
+    interval_seconds,
+)
 from shared.runtime.bus import Bus
 from shared.runtime.settings import RuntimeSettings
 
@@ -230,18 +235,28 @@ def replay(
         list[str] | None,
         typer.Option("--symbol", help="Symbol of each --input, in order, e.g. INFY (default: the file name)"),
     ] = None,
-    interval: Annotated[str, typer.Option(help="Bar interval: 1m, 5m, 1h, 1d ...")] = "1d",
+    interval: Annotated[
+        str | None, typer.Option(help=f"Bar interval: 1m, 5m, 1h, 1d ... {INTERVAL_HELP}")
+    ] = None,
     speed: Annotated[str, typer.Option(help="max, or a multiple of real time such as 1x or 60x")] = "max",
     tz: Annotated[str, typer.Option("--tz", help=TZ_HELP)] = "UTC",
 ) -> None:
     """Validate whole bar files (all of them first), then store and publish their bars in time order
     (several files merged), each bar once however often replayed."""
-    ivl, pace = _interval(interval), parse_speed(speed)
+    pace = parse_speed(speed)
+    if interval is not None:
+        _interval(interval)
     try:
         zone = time_zone(tz)
     except BadZoneError as exc:
         _fail(str(exc))
     files = _files(inputs, symbols or [], zone)
+    try:
+        ivl = files_interval([(str(f.path), f.frame["timestamp"]) for f in files], interval)
+    except BadIntervalError as exc:
+        _fail(str(exc))
+    if interval is None:
+        err.print(f"interval {ivl}: the bars' spacing (--interval gives another)")
     total = sum(len(f.frame) for f in files)
     series = [BarSeries.of_frame(f.frame, f.symbol, ivl, file_source(f.path.name)) for f in files]
     _run(_in_time_order_batches(series, CHUNK_BARS if pace is None else total), total, pace, "replayed")

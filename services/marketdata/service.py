@@ -15,11 +15,11 @@ import structlog
 from services.marketdata.adapters.snapshot import KIND, symbols_snapshot
 from services.marketdata.adapters.store import BarStore, StoreBusyError
 from services.marketdata.domain.bars import SYNTHETIC, to_bars
-from services.marketdata.domain.intervals import interval_seconds
 from services.marketdata.domain.sessions import NSE, next_session_time
 from services.marketdata.domain.synthetic import DEFAULT_START, generate, next_bar
 from services.marketdata.handlers import ingest
 from shared.contracts.market_data import OHLCVBar
+from shared.intervals import interval_seconds
 from shared.runtime.bus import Bus
 
 log = structlog.get_logger()

@@ -179,18 +179,45 @@ def test_replay_with_tz_reads_times_without_an_offset_as_that_zone_and_as_the_ba
     path = tmp_path / "infy.csv"
     rows = [f"2024-03-01 09:{15 + i}:00,{100 + i},{102 + i},{99 + i},{101 + i},{10 + i}" for i in range(5)]
     path.write_text(HEADER + "\n".join(rows) + "\n")  # an NSE export in IST, without offsets
-    args = ["replay", "--input", str(path), "--symbol", "INFY", "--interval", "1m", "--tz", "Asia/Kolkata"]
+    args = [
+        "replay",
+        "--input",
+        str(path),
+        "--symbol",
+        "INFY",
+        "--tz",
+        "Asia/Kolkata",
+    ]  # interval: the spacing
     result = feed(args, nats_url, tmp_path)
     assert result.exit_code == 0, result.output
+    assert "interval 1m: the bars' spacing (--interval gives another)" in result.output
     assert "2024-03-01T03:45:00+00:00 .. 2024-03-01T03:49:00+00:00" in result.output
+    assert stored(tmp_path) == [("INFY", "1m", 5, True)]
     con = duckdb.connect(str(tmp_path / "marketdata.duckdb"), read_only=True)
     ids = [str(r[0]) for r in con.execute('SELECT event_id FROM bars ORDER BY "timestamp"').fetchall()]
     con.close()
-    backtest = load_bars([path], ["INFY"], "1m", None, None, ZoneInfo("Asia/Kolkata"))[0]
+    backtest = load_bars([path], ["INFY"], None, None, None, ZoneInfo("Asia/Kolkata"))[0]
     assert ids == [str(backtest.event_id(i)) for i in range(5)]  # the same bars, so parity holds
     assert ids != [
         str(b.event_id) for b in to_bars(load_bar_file(path), "INFY", "1m", file_source(path.name))
     ]
+
+
+def test_a_minute_file_given_a_daily_interval_is_refused_and_nothing_is_stored(tmp_path: Path) -> None:
+    path = tmp_path / "infy.csv"
+    rows = [f"2024-03-01T03:{45 + i}:00Z,{100 + i},{102 + i},{99 + i},{101 + i},{10 + i}" for i in range(5)]
+    path.write_text(HEADER + "\n".join(rows) + "\n")
+    result = feed(["replay", "--input", str(path), "--interval", "1d"], "nats://127.0.0.1:1", tmp_path)
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert (
+        "bars at 2024-03-01T03:45:00+00:00 and 2024-03-01T03:46:00+00:00 are closer than half the interval 1d"
+        in said
+    )
+    assert (
+        "1d, and 3 more pair(s) too (the file's bars are mostly 1m apart): give the file's --interval" in said
+    )
+    assert stored(tmp_path) == []
 
 
 def test_simulate_loads_the_bastion_up_sample(nats_url: str, tmp_path: Path) -> None:

@@ -125,6 +125,7 @@ def test_cli_prints_the_best_writes_every_point_and_the_best_report(tmp_path: Pa
         "from": None,
         "to": None,
         "tz": "UTC",
+        "interval": "1d",  # the file's daily bars' spacing
         "bars": len(CLOSES),
         "cash": "100000",
         "commission": "0.0",

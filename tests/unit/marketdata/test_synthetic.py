@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.marketdata.domain.bars import SYNTHETIC, to_bars
-from services.marketdata.domain.intervals import interval_seconds
 from services.marketdata.domain.synthetic import DEFAULT_START, REGIMES, generate, next_bar, symbol_seed
+from shared.intervals import interval_seconds
 
 symbols = st.from_regex(r"[A-Z][A-Z0-9&_\-]{0,11}", fullmatch=True)
 
