@@ -187,7 +187,28 @@ async def _ingest_over_nats(batches: Sequence[Batch], total: int, speed: float |
         await bus.close()
 
 
-def _run(batches: Sequence[Batch], total: int, speed: float | None, verb: str) -> None:
+def _one_interval_each(series: Sequence[BarSeries]) -> None:
+    """Refuse bars of a symbol whose stored bars have another interval: analytics and the strategies take
+    one interval a symbol (analytics ignores the other's bars as ``interval_mismatch``)."""
+    store = BarStore(RuntimeSettings.from_env("marketdata").db_path("marketdata"))
+    try:
+        stored = store.intervals([s.symbol for s in series])
+    except StoreBusyError as exc:
+        _fail(str(exc), code=1)
+    for s in series:
+        have = stored.get(s.symbol, [])
+        if have and s.interval not in have:
+            _fail(
+                f"{s.symbol} has {', '.join(have)} bars in marketdata.duckdb already, and these are "
+                f"{s.interval}: a symbol takes one interval (analytics and the strategies follow one). Store "
+                f"these under another symbol, or give --interval {have[0]} if they are {have[0]} bars"
+            )
+
+
+def _run(series: Sequence[BarSeries], speed: float | None, verb: str) -> None:
+    _one_interval_each(series)
+    total = sum(len(s) for s in series)
+    batches = _in_time_order_batches(series, CHUNK_BARS if speed is None else total)
     started = time.monotonic()
     try:
         reports = asyncio.run(_ingest_over_nats(batches, total, speed))
@@ -257,9 +278,8 @@ def replay(
         _fail(str(exc))
     if interval is None:
         err.print(f"interval {ivl}: the bars' spacing (--interval gives another)")
-    total = sum(len(f.frame) for f in files)
     series = [BarSeries.of_frame(f.frame, f.symbol, ivl, file_source(f.path.name)) for f in files]
-    _run(_in_time_order_batches(series, CHUNK_BARS if pace is None else total), total, pace, "replayed")
+    _run(series, pace, "replayed")
 
 
 def _in_time_order_batches(series: Sequence[BarSeries], size: int) -> list[Batch]:
@@ -315,4 +335,4 @@ def simulate(
         )
         for name in names
     ]
-    _run(_in_time_order_batches(series, CHUNK_BARS), sum(len(s) for s in series), None, "simulated")
+    _run(series, None, "simulated")

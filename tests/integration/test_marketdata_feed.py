@@ -220,6 +220,29 @@ def test_a_minute_file_given_a_daily_interval_is_refused_and_nothing_is_stored(t
     assert stored(tmp_path) == []
 
 
+def test_a_symbol_keeps_the_interval_of_its_stored_bars(nats_url: str, tmp_path: Path) -> None:
+    daily = bars_csv(tmp_path / "infy.csv", rows=3)
+    assert feed(["replay", "--input", str(daily)], nats_url, tmp_path).exit_code == 0
+    minutes = tmp_path / "minutes" / "infy.csv"
+    minutes.parent.mkdir()
+    rows = [f"2024-03-01T03:{45 + i}:00Z,{100 + i},{102 + i},{99 + i},{101 + i},{10 + i}" for i in range(5)]
+    minutes.write_text(HEADER + "\n".join(rows) + "\n")
+    refused = feed(["replay", "--input", str(minutes)], nats_url, tmp_path)
+    assert refused.exit_code == 2, refused.output
+    said = " ".join(refused.output.split())
+    assert (
+        "INFY has 1d bars in marketdata.duckdb already, and these are 1m: a symbol takes one interval" in said
+    )
+    simulated = feed(["simulate", "--symbols", "TCS,INFY", "--bars", "3"], nats_url, tmp_path)
+    assert simulated.exit_code == 2, simulated.output  # its default 1m, and nothing of TCS either
+    assert stored(tmp_path) == [("INFY", "1d", 3, True)]
+    assert feed(["replay", "--input", str(minutes), "--symbol", "INFY_M"], nats_url, tmp_path).exit_code == 0
+    assert (
+        feed(["replay", "--input", str(daily)], nats_url, tmp_path).exit_code == 0
+    )  # the same interval: fine
+    assert stored(tmp_path) == [("INFY", "1d", 3, True), ("INFY_M", "1m", 5, True)]
+
+
 def test_simulate_loads_the_bastion_up_sample(nats_url: str, tmp_path: Path) -> None:
     args = ["simulate", "--symbols", "INFY,TCS,RELIANCE", "--bars", "40", "--seed", "7", "--interval", "1m"]
     result = feed(args, nats_url, tmp_path)

@@ -136,6 +136,20 @@ class BarStore:
             rows = conn.execute(_SUMMARY_SQL).fetchall()
         return [SymbolSummary(*row) for row in rows]
 
+    def intervals(self, symbols: Sequence[str]) -> dict[str, list[str]]:
+        """The intervals of the stored bars of each of ``symbols`` that has any."""
+        if not symbols:
+            return {}
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT symbol, interval FROM bars WHERE list_contains(?, symbol) ORDER BY ALL",
+                [list(symbols)],
+            ).fetchall()
+        found: dict[str, list[str]] = {}
+        for symbol, interval in rows:
+            found.setdefault(symbol, []).append(interval)
+        return found
+
     def last_bar(self, symbol: str, interval: str) -> tuple[datetime, float] | None:
         with self.connect() as conn:
             row = conn.execute(
