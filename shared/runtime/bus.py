@@ -32,12 +32,16 @@ MSG_ID = "Nats-Msg-Id"
 
 async def connect(settings: RuntimeSettings, *, name: str | None = None) -> NATS:
     """Connect and keep reconnecting forever (nats-py gives up after ~2 minutes by default)."""
+    made: list[NATS] = []
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats.error", error=str(exc))
 
     async def on_disconnect() -> None:
-        log.warning("nats.disconnected")
+        # nats-py calls this on our own close too (the status is closed by then): no warning for that,
+        # which a CLI command would print on every run
+        if not (made and made[0].is_closed):
+            log.warning("nats.disconnected")
 
     async def on_reconnect() -> None:
         log.info("nats.reconnected")
@@ -55,7 +59,8 @@ async def connect(settings: RuntimeSettings, *, name: str | None = None) -> NATS
     if settings.nats_user:
         options["user"] = settings.nats_user
         options["password"] = settings.nats_password or ""
-    return await nats.connect(settings.servers, **options)
+    made.append(await nats.connect(settings.servers, **options))
+    return made[0]
 
 
 class NatsUnreachable(Exception):

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
+import structlog
 
+from bastion.natsd import NatsServer
 from shared.contracts import DeadLetter, Event, OHLCVBar
-from shared.runtime.bus import Bus
+from shared.runtime.bus import Bus, connect
 from shared.runtime.consumer import ConsumerLoop, ConsumerSpec, Delivery, PermanentError, decoder_for
+from shared.runtime.settings import RuntimeSettings
 from tests.support.wait import eventually
 
 T0 = datetime(2024, 1, 1, 9, 15, tzinfo=UTC)
@@ -311,3 +316,24 @@ async def test_snapshots_bucket_holds_the_latest_value(bus: Bus) -> None:
     assert entry.value == b'{"n":2}'
     with pytest.raises(ValueError, match="over"):
         await bus.put_snapshot("big", b"x" * (2 * 1024 * 1024))
+
+
+async def test_closing_a_connection_is_not_warned_of_but_losing_the_server_is(
+    nats_server: NatsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BASTION_NATS_URL", nats_server.url)
+    monkeypatch.setenv("BASTION_HOME", str(tmp_path / "home"))
+    settings = RuntimeSettings.from_env("marketdata")
+
+    def warned(logs: Sequence[MutableMapping[str, Any]]) -> list[MutableMapping[str, Any]] | None:
+        return [e for e in logs if e["event"] == "nats.disconnected"] or None
+
+    with structlog.testing.capture_logs() as logs:
+        ours = await connect(settings)
+        await ours.close()  # a CLI command's normal end: nothing to warn of on its terminal
+    assert warned(logs) is None
+    with structlog.testing.capture_logs() as logs:
+        kept = await connect(settings)
+        nats_server.stop()
+        await eventually(lambda: warned(logs), timeout=10, what="the lost server to be warned of")
+        await kept.close()
