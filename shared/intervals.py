@@ -46,11 +46,11 @@ class SpacingError(BadIntervalError):
 def interval_name(seconds: int) -> str:
     """``60`` -> ``1m``, ``86400`` -> ``1d``: the largest unit that divides ``seconds``."""
     if seconds < 1:
-        raise SpacingError("bars less than a second apart: no interval is that short")
+        raise SpacingError("bars less than a second apart: no interval is that short; give --interval")
     for unit, size in _UNITS:
         if seconds % size == 0 and seconds // size <= 9999:
             return f"{seconds // size}{unit}"
-    raise SpacingError(f"bars {seconds:,}s apart have no interval (at most 9999 of a unit)")
+    raise SpacingError(f"bars {seconds:,}s apart have no interval (at most 9999 of a unit); give --interval")
 
 
 def bar_spacing(times_ns: np.ndarray) -> int | None:
@@ -85,7 +85,7 @@ def files_interval(files: Sequence[tuple[str, pd.Series]], given: str | None) ->
             i = int(close[0])
             a, b = (pd.Timestamp(t[j], tz="UTC").isoformat() for j in (i, i + 1))
             spacing = bar_spacing(t)
-            mostly = f" (the file's bars are mostly {_apart(spacing)} apart)" if spacing else ""
+            mostly = f" (the file's bars are mostly {_apart(spacing)} apart)" if spacing is not None else ""
             more = f", and {close.size - 1:,} more pair(s) too" if close.size > 1 else ""
             raise SpacingError(
                 f"{name}: bars at {a} and {b} are closer than half the interval {given}{more}{mostly}: give "
@@ -95,4 +95,9 @@ def files_interval(files: Sequence[tuple[str, pd.Series]], given: str | None) ->
 
 
 def _apart(seconds: int) -> str:
-    return interval_name(seconds) if seconds >= 1 else "less than a second"
+    if seconds < 1:
+        return "less than a second"
+    try:
+        return interval_name(seconds)
+    except SpacingError:
+        return f"{seconds:,}s"

@@ -84,3 +84,12 @@ def test_files_spaced_differently_need_an_interval() -> None:
 def test_bars_under_a_second_apart_have_no_interval() -> None:
     with pytest.raises(SpacingError, match="less than a second apart"):
         files_interval([("x.csv", times("2024-03-01 03:45:00", "2024-03-01 03:45:00.5"))], None)
+
+
+def test_a_spacing_no_interval_can_name_asks_for_one() -> None:
+    odd = pd.Series(pd.date_range("2024-03-01", periods=5, freq="12345s", tz="UTC"))
+    with pytest.raises(SpacingError, match=r"bars 12,345s apart have no interval .*; give --interval"):
+        files_interval([("x.csv", odd)], None)
+    with pytest.raises(SpacingError, match=r"\(the file's bars are mostly 12,345s apart\)"):
+        files_interval([("x.csv", odd)], "1d")
+    assert files_interval([("x.csv", odd)], "3h") == "3h"
