@@ -6,17 +6,21 @@ message, everywhere. It lives in ``shared`` because services may not import each
 
 Accepted headers, case-insensitive, in any column order, extra columns (such as ``Adj Close``) ignored:
 ``timestamp,open,high,low,close,volume`` or the Yahoo / broker export ``Date,Open,High,Low,Close,Volume``
-(``datetime`` is accepted for the time column too). Timestamps are ISO-8601. One with an offset (``Z``,
-``+05:30``) is that instant; one without, and a plain date, is a wall time in the reader's ``zone``: UTC
-unless the command's ``--tz`` names another, such as ``Asia/Kolkata`` for an NSE export in IST. A wall time
-that the zone's daylight-saving change skips or repeats is a bad row, since it is not one instant.
+(``datetime`` is accepted for the time column too), or the names of NSE's downloads (``ALIASES``), which
+also write dates as ``01-Jan-2024`` and numbers with thousands separators (``3,035,963``), both read.
+Timestamps are otherwise ISO-8601. One with an offset (``Z``, ``+05:30``) is that instant; one without, and
+a plain date, is a wall time in the reader's ``zone``: UTC unless the command's ``--tz`` names another, such
+as ``Asia/Kolkata`` for an NSE export in IST. A wall time that the zone's daylight-saving change skips or
+repeats is a bad row, since it is not one instant.
 Parquet columns may be typed, and the time may be the index (as ``DataFrame.to_parquet`` of a Yahoo download
 keeps it) when the index is named like a time column.
 
 A row is valid when every value parses, prices are > 0, ``high >= max(open, close)``,
-``low <= min(open, close)``, ``volume >= 0`` and its timestamp is after the previous row's. The first bad
-row is reported as ``BarFileError`` with the file, the line (CSV; the header is line 1) or row (Parquet,
-1-based) and the column, plus how many other rows are bad. Rows are never sorted, deduplicated or filtered.
+``low <= min(open, close)``, ``volume >= 0`` and its timestamp is after the previous row's. The bad row
+nearest the top of the file is reported as ``BarFileError`` with the file, the line (CSV; the header is
+line 1) or row (Parquet, 1-based) and the column, plus how many other rows are bad. Rows are never sorted,
+deduplicated or filtered; only a file whose times all run backwards (newest first, as NSE lists them) is
+read in reverse.
 A missing or unreadable file (not UTF-8, no permission) is a ``BarFileError`` too, naming the file.
 
 A CSV file is read by pyarrow's reader (about a second for a million rows, checks included) when it is
@@ -47,8 +51,26 @@ from shared.zones import not_a_zone, zone_named
 COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 PRICES = ("open", "high", "low", "close")
 _TIME_ALIASES = ("timestamp", "date", "datetime")
+#: The header names each column may have (compared in lower case, runs of spaces as one): ours, Yahoo's and
+#: the brokers', and those of NSE's downloads (a stock's "Security-wise Price Volume" data: ``Open Price``,
+#: ``Total Traded Quantity``; an index's historical data: ``Shares Traded``).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "timestamp": _TIME_ALIASES,
+    "open": ("open", "open price"),
+    "high": ("high", "high price"),
+    "low": ("low", "low price"),
+    "close": ("close", "close price"),
+    "volume": ("volume", "total traded quantity", "shares traded"),
+}
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-_HEADER_HINT = "expected header timestamp,open,high,low,close,volume or Date,Open,High,Low,Close,Volume"
+_HEADER_HINT = (
+    "expected header timestamp,open,high,low,close,volume or Date,Open,High,Low,Close,Volume (or NSE's "
+    "Date,Open Price,High Price,Low Price,Close Price,Total Traded Quantity)"
+)
+#: A number written with thousands separators, Western (``3,035,963.50``) or Indian (``30,35,963``).
+_GROUPED = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d{2})*,\d{3})(?:\.\d*)?")
+#: NSE's date form, ``01-Jan-2024`` (any case): a plain date, like an ISO one.
+_DAY_MON_YEAR = re.compile(r"\d{1,2}-[A-Za-z]{3}-\d{4}")
 #: A timestamp text that ends in an offset after its time of day (``T09:15Z``, ``09:15:00+05:30``,
 #: ``+0530``, ``+05``); a plain date's ``-02`` is not one. pandas reads ``Z`` and ``T`` in capitals only, and
 #: so does this.
@@ -150,10 +172,10 @@ def load_bar_file(path: Path, zone: tzinfo = UTC) -> pd.DataFrame:
 
 # -- reading --------------------------------------------------------------------------------------------
 def _canonical(header: list[str], path: str, header_line: int, unit: str) -> dict[str, int]:
-    lowered = [h.strip().lower() for h in header]
+    lowered = [" ".join(h.split()).lower() for h in header]
     found: dict[str, int] = {}
     for name in COLUMNS:
-        aliases = _TIME_ALIASES if name == "timestamp" else (name,)
+        aliases = ALIASES[name]
         index = next((i for i, h in enumerate(lowered) if h in aliases), None)
         if index is None:
             raise BarFileError(path, header_line, name, f"missing column; {_HEADER_HINT}", unit=unit)
@@ -256,6 +278,9 @@ def _read_parquet(path: Path) -> _Raw:
 def _parse_numbers(series: pd.Series) -> pd.Series:
     if series.dtype == object or pd.api.types.is_string_dtype(series):
         series = series.astype(str).str.strip()
+        if series.str.contains(",", regex=False).any():
+            grouped = series.str.fullmatch(_GROUPED)
+            series = series.where(~grouped, series.str.replace(",", "", regex=False))
     return pd.to_numeric(series, errors="coerce").astype("float64") + 0.0  # -0.0 is 0.0
 
 
@@ -271,6 +296,13 @@ def _parse_times(series: pd.Series, zone: tzinfo) -> tuple[pd.Series, np.ndarray
 
 def _times_of_text(text: pd.Series, zone: tzinfo) -> tuple[pd.Series, np.ndarray]:
     times = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")  # no offset: read as UTC
+    missing = times.isna().to_numpy(dtype=bool)
+    if missing.any():  # NSE's 01-Jan-2024, among the values that are not ISO-8601
+        nse = np.zeros(len(times), dtype=bool)
+        nse[missing] = text[missing].astype(str).str.fullmatch(_DAY_MON_YEAR).to_numpy(dtype=bool)
+        if nse.any():
+            times = times.copy()
+            times[nse] = pd.to_datetime(text[nse], utc=True, errors="coerce", format="%d-%b-%Y")
     unplaced = np.zeros(len(times), dtype=bool)
     if zone is UTC:
         return times, unplaced
@@ -328,8 +360,23 @@ def _checks(
     return checks
 
 
+def _newest_first(ts: pd.Series) -> bool:
+    """Every time of the file (those that parse) earlier than the one before: a download listed newest
+    first, as NSE's are. One time out of that order, and the file is read as it is (and refused)."""
+    known = ts.dropna()
+    return len(known) >= 2 and bool((known.diff().iloc[1:] < pd.Timedelta(0)).all())
+
+
+def _reversed(raw: _Raw) -> _Raw:
+    columns = {name: values.iloc[::-1].reset_index(drop=True) for name, values in raw.columns.items()}
+    return _Raw(raw.path, columns, raw.names, raw.lines[::-1].copy(), raw.unit)
+
+
 def validate(raw: _Raw, zone: tzinfo = UTC) -> pd.DataFrame:
     ts, unplaced = _parse_times(raw.columns["timestamp"], zone)
+    if _newest_first(ts):  # oldest first from here on; each row keeps its own line number
+        raw = _reversed(raw)
+        ts, unplaced = ts.iloc[::-1].reset_index(drop=True), unplaced[::-1].copy()
     num = {name: _parse_numbers(raw.columns[name]) for name in (*PRICES, "volume")}
     with np.errstate(invalid="ignore"):
         checks = _checks(raw, ts, unplaced, zone, num)
@@ -339,8 +386,10 @@ def validate(raw: _Raw, zone: tzinfo = UTC) -> pd.DataFrame:
         mask = np.asarray(mask, dtype=bool)
         bad |= mask
         hits = np.flatnonzero(mask)
-        if hits.size and (first is None or hits[0] < first[0]):
-            first = (int(hits[0]), column, message(int(hits[0])))
+        if hits.size:  # the bad row nearest the top of the file (the last one of a file read in reverse)
+            top = int(hits[np.argmin(raw.lines[hits])])
+            if first is None or raw.lines[top] < raw.lines[first[0]]:
+                first = (top, column, message(top))
     if first is not None:
         row, column, problem = first
         more = int(bad.sum()) - 1

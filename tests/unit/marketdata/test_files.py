@@ -315,3 +315,73 @@ def test_bytes_that_are_not_utf8_are_refused_even_deep_in_an_ignored_column(tmp_
     error = rejected(path)
     assert error.unit == "file"
     assert "cannot read" in error.problem
+
+
+# -- NSE's downloads -------------------------------------------------------------------------------------
+NSE_STOCK = (  # nseindia.com, a stock's "Security-wise Price Volume & Deliverable Position Data"
+    '"Symbol  ","Series  ","Date  ","Prev Close  ","Open Price  ","High Price  ","Low Price  ",'
+    '"Last Price  ",'
+    '"Close Price  ","Average Price ","Total Traded Quantity  ","Turnover ₹  ","No. of Trades  "\n'
+    '"INFY","EQ","01-Jan-2024","1542.60","1542.60","1549.00","1535.20","1543.70","1542.95","1542.30",'
+    '"3,035,963","4,682,335,285.40","98,771"\n'
+    '"INFY","EQ","02-Jan-2024","1542.95","1538.00","1548.00","1524.00","1535.00","1534.85","1535.40",'
+    '"5,282,567","8,110,993,553.65","164,498"\n'
+)
+NSE_HISTORY = (  # a stock's "Historical Data" download: newest first, prices with thousands separators
+    "Date ,series ,OPEN ,HIGH ,LOW ,PREV. CLOSE ,ltp ,close ,vwap ,52W H ,52W L ,VOLUME ,VALUE ,"
+    "No of trades \n"
+    '"03-JAN-2024","EQ","1,530.00","1,545.00","1,520.00","1,534.85","1,540.00","1,541.10","1,535.00",'
+    '"1,733.00","1,215.00","40,00,000","6,100,000,000.00","150,000"\n'
+    '"02-JAN-2024","EQ","1,538.00","1,548.00","1,524.00","1,542.95","1,535.00","1,534.85","1,535.40",'
+    '"1,733.00","1,215.00","5,282,567","8,110,993,553.65","164,498"\n'
+    '"01-JAN-2024","EQ","1,542.60","1,549.00","1,535.20","1,542.60","1,543.70","1,542.95","1,542.30",'
+    '"1,733.00","1,215.00","3,035,963","4,682,335,285.40","98,771"\n'
+)
+
+
+def test_a_stock_file_from_nse_is_read_by_its_own_column_names(tmp_path: Path) -> None:
+    frame = load_bar_file(write(tmp_path, NSE_STOCK), ZoneInfo("Asia/Kolkata"))
+    assert [t.isoformat() for t in frame["timestamp"]] == [
+        "2023-12-31T18:30:00+00:00",
+        "2024-01-01T18:30:00+00:00",
+    ]
+    assert frame["close"].tolist() == [1542.95, 1534.85]  # Close Price, not Last Price or Prev Close
+    assert frame["volume"].tolist() == [3_035_963.0, 5_282_567.0]  # Total Traded Quantity, separators gone
+
+
+def test_a_file_listed_newest_first_is_read_oldest_first(tmp_path: Path) -> None:
+    frame = load_bar_file(write(tmp_path, NSE_HISTORY))
+    assert [t.date().isoformat() for t in frame["timestamp"]] == ["2024-01-01", "2024-01-02", "2024-01-03"]
+    assert frame["open"].tolist() == [1542.6, 1538.0, 1530.0]
+    assert frame["volume"].tolist() == [3_035_963.0, 5_282_567.0, 4_000_000.0]  # 40,00,000: Indian grouping
+    newest_first = GENERIC + "\n".join(reversed(ROWS)) + "\n"
+    pd.testing.assert_frame_equal(
+        load_bar_file(write(tmp_path, newest_first, "r.csv")), exact(tmp_path / "r.csv")
+    )
+    assert load_bar_file(tmp_path / "r.csv")["timestamp"].is_monotonic_increasing
+
+
+def test_a_bad_row_of_a_file_read_in_reverse_is_named_by_its_own_line(tmp_path: Path) -> None:
+    bad = NSE_HISTORY.replace('"1,548.00"', '"1,500.00"').replace('"1,549.00"', '"??"')
+    error = rejected(write(tmp_path, bad))
+    assert (error.line, error.column, error.more) == (3, "HIGH", 1)  # the top one of the two, as written
+    assert "high 1500 is below max(open, close) 1538" in error.problem
+
+
+def test_one_row_out_of_order_is_refused_not_sorted(tmp_path: Path) -> None:
+    rows = [ROWS[2], ROWS[0], ROWS[1]]
+    error = rejected(write(tmp_path, GENERIC + "\n".join(rows) + "\n"))
+    assert (error.line, error.column) == (3, "timestamp")  # 09:15 after 09:17
+
+
+@pytest.mark.parametrize(
+    ("value", "read"), [("1,542.60", 1542.6), ("30,35,963", 3035963.0), ("1542,60", None)]
+)
+def test_thousands_separators_are_read_and_a_decimal_comma_is_not_a_number(
+    tmp_path: Path, value: str, read: float | None
+) -> None:
+    path = write(tmp_path, GENERIC + f'2024-01-02T09:15:00Z,100,1e9,99,104,"{value}"\n')
+    if read is None:
+        assert "not a number: '1542,60'" in rejected(path).problem
+    else:
+        assert load_bar_file(path)["volume"].tolist() == [read]
