@@ -385,3 +385,14 @@ def test_thousands_separators_are_read_and_a_decimal_comma_is_not_a_number(
         assert "not a number: '1542,60'" in rejected(path).problem
     else:
         assert load_bar_file(path)["volume"].tolist() == [read]
+
+
+def test_an_index_file_from_nse_takes_shares_traded_as_the_volume(tmp_path: Path) -> None:
+    text = (
+        "Date ,Open ,High ,Low ,Close ,Shares Traded ,Turnover (₹ Cr)\n"
+        "02-JAN-2024,21751.35,21755.60,21555.65,21665.80,351912340,30548.63\n"
+        "01-JAN-2024,21727.75,21834.35,21680.85,21741.90,154021211,12617.21\n"
+    )
+    frame = load_bar_file(write(tmp_path, text, "NIFTY.csv"))
+    assert [t.date().isoformat() for t in frame["timestamp"]] == ["2024-01-01", "2024-01-02"]
+    assert frame["volume"].tolist() == [154021211.0, 351912340.0]
