@@ -9,6 +9,7 @@ import typer
 
 from bastion import contracts_tool, streams, up
 from bastion.backtest import cli as backtest_cli
+from shared.runtime.duck import DatabaseUnusable
 from shared.runtime.settings import SettingsError
 
 app = typer.Typer(
@@ -78,6 +79,9 @@ def main() -> None:
     except SettingsError as exc:  # a BASTION_* variable no command can run with
         print(f"error: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
+    except DatabaseUnusable as exc:  # a damaged or foreign DuckDB file, whichever command opened it
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

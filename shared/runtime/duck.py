@@ -19,12 +19,33 @@ _BASE = [
 ]
 
 
+class DatabaseUnusable(RuntimeError):
+    """A service's DuckDB file that cannot be opened for another reason than a lock: damaged, not a DuckDB
+    file, written by a newer DuckDB, or not readable. The message names the file and what to do."""
+
+
+def is_lock_error(exc: duckdb.Error) -> bool:
+    """DuckDB's refusal because another process holds the file (it allows one writer per file)."""
+    return "lock" in str(exc).lower()
+
+
 def open_db(path: Path | str, migrations: Sequence[str]) -> duckdb.DuckDBPyConnection:
     """Open (creating) the DuckDB file at ``path`` and apply the migrations not applied yet, in order.
 
     ``migrations[i]`` is migration number ``i + 1``; never edit or reorder one that has shipped, append.
+    A lock held by another process raises DuckDB's ``IOException``; any other failure to open the file,
+    ``DatabaseUnusable``.
     """
-    conn = duckdb.connect(str(path))
+    try:
+        conn = duckdb.connect(str(path))
+    except duckdb.IOException as exc:
+        if is_lock_error(exc):
+            raise
+        said = str(exc).splitlines()[0].removeprefix("IO Error: ")
+        raise DatabaseUnusable(
+            f"cannot open {path}: {said} Restore it from a backup, or move it away to start with an empty "
+            "one (deploy/README.md, 'Backups of the DuckDB files', says what each service can rebuild)"
+        ) from None
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)"
     )

@@ -18,6 +18,7 @@ import structlog
 from shared.contracts import Heartbeat
 from shared.runtime.bus import Bus
 from shared.runtime.consumer import ConsumerLoop, ConsumerSpec
+from shared.runtime.duck import DatabaseUnusable
 from shared.runtime.logging import configure_logging
 from shared.runtime.metrics import serve_metrics
 from shared.runtime.retention import age_differs, describe_age
@@ -69,7 +70,12 @@ class ServiceRunner:
                     fix="bastion streams apply",
                 )
         await bus.snapshots()
-        parts = await self.setup(bus)
+        try:
+            parts = await self.setup(bus)
+        except DatabaseUnusable as exc:  # one line a person can act on, not a traceback
+            log.error("service.database_unusable", error=str(exc))
+            await bus.close()
+            return 2
         loops = [ConsumerLoop(bus, spec, self.stop) for spec in parts.consumers]
         running = [asyncio.create_task(c.run(), name=c.spec.name) for c in loops]
         running += [asyncio.create_task(task(self.stop)) for task in parts.tasks]
@@ -79,8 +85,12 @@ class ServiceRunner:
         done, _ = await asyncio.wait([stopper, *running], return_when=asyncio.FIRST_COMPLETED)
         code = 0
         for task in done:
-            if task is not stopper and task.exception() is not None:
-                log.error("service.task_failed", task=task.get_name(), error=repr(task.exception()))
+            failure = None if task is stopper else task.exception()
+            if isinstance(failure, DatabaseUnusable):  # as from setup: the file, and what to do
+                log.error("service.database_unusable", error=str(failure))
+                code = 2
+            elif failure is not None:
+                log.error("service.task_failed", task=task.get_name(), error=repr(failure))
                 code = 1
         self.stop.set()
         await asyncio.gather(*running, return_exceptions=True)

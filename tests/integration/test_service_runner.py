@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
 
 from bastion.natsd import free_port
 from shared.contracts import OHLCVBar
@@ -71,3 +77,50 @@ async def _stream_exists(bus: Bus) -> bool:
     except Exception:
         return False
     return True
+
+
+@pytest.mark.parametrize(
+    ("service", "file"),
+    [
+        ("analytics", "analytics.duckdb"),
+        ("execution", "execution.duckdb"),
+        ("auth", "auth.duckdb"),
+        ("marketdata", "marketdata.duckdb"),
+        ("strategy", "strategy-w1.duckdb"),
+    ],
+)
+def test_a_service_whose_duckdb_file_is_damaged_says_so_in_one_line_and_exits_2(
+    nats_url: str, tmp_path: Path, service: str, file: str
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / file).write_bytes(b"not a database\n" * 100)
+    env = os.environ | {
+        "BASTION_NATS_URL": nats_url,
+        "BASTION_DATA_DIR": str(data),
+        "BASTION_HOME": str(tmp_path / "home"),
+        "BASTION_STRATEGY_WORKER": "w1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", f"services.{service}"], env=env, capture_output=True, text=True, timeout=60
+    )
+    said = done.stdout + done.stderr
+    assert done.returncode == 2, said
+    assert "Traceback" not in said
+    [line] = [json.loads(x) for x in said.splitlines() if "service.database_unusable" in x]
+    assert line["error"].startswith(f"cannot open {data / file}: The file ")
+    assert "is not a valid DuckDB database file! Restore it from a backup" in line["error"]
+    assert (data / file).read_bytes() == b"not a database\n" * 100  # left as it was, for a person to look at
+
+
+def test_a_command_that_opens_a_damaged_file_says_so_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "auth.duckdb").write_text("not a database\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "bastion", "users", "list", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith(f"error: cannot open {tmp_path / 'auth.duckdb'}: The file "), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

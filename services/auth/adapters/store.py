@@ -11,7 +11,7 @@ import duckdb
 
 from services.auth.domain.sessions import Session
 from shared.contracts.auth import Role
-from shared.runtime.duck import open_db
+from shared.runtime.duck import is_lock_error, open_db
 
 MIGRATIONS = [
     """
@@ -53,6 +53,8 @@ class AuthStore:
         try:
             return cls(open_db(path, MIGRATIONS))
         except duckdb.IOException as exc:
+            if not is_lock_error(exc):
+                raise
             raise StoreLocked(f"{path} is locked by another process (is the auth service running?)") from exc
 
     def close(self) -> None:
