@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from bastion import contracts_tool, streams, up
+from bastion import contracts_tool, status, streams, up
 from bastion.backtest import cli as backtest_cli
 from shared.runtime.duck import DatabaseUnusable
 from shared.runtime.settings import SettingsError
@@ -22,6 +22,7 @@ app = typer.Typer(
 app.add_typer(contracts_tool.app, name="contracts")
 app.add_typer(streams.app, name="streams")
 app.command(name="up")(up.up)
+app.command(name="status")(status.status)
 app.command(name="backtest")(backtest_cli.backtest)
 
 # Sub-apps: (name, "module" with a Typer `app`, or "module:attribute"). One line per service.

@@ -13,7 +13,6 @@ configuration), whose unread messages would otherwise count as a backlog for eve
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,8 +26,8 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo, RawStreamMsg, StreamInfo
 from nats.js.errors import APIError, NotFoundError
 from rich.console import Console
-from rich.table import Table
 
+from bastion import tables
 from shared.contracts.subjects import STREAMS
 from shared.runtime.bus import NatsUnreachable, connect_once
 from shared.runtime.retention import age_differs, describe_age
@@ -252,24 +251,6 @@ def _size(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-def _table(*headers: str) -> Table:
-    """A table whose cells wrap in a narrow terminal instead of being cut: a consumer's name is typed back."""
-    table = Table()
-    for header in headers:
-        table.add_column(header, overflow="fold")
-    return table
-
-
-def _show(table: Table) -> None:
-    """Print ``table`` to fit the terminal; into a pipe or file (no terminal, no ``COLUMNS``) at its full
-    width, a row a line, so that ``grep`` and scripts see whole rows."""
-    if out.is_terminal or os.environ.get("COLUMNS"):
-        out.print(table)
-    else:
-        full = out.measure(table, options=out.options.update(max_width=10_000)).maximum
-        Console(file=out.file, width=full, soft_wrap=True).print(table)
-
-
 def _when(t: datetime | None) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if t else "-"
 
@@ -299,7 +280,7 @@ def list_streams() -> None:
     """Each stream's messages, size, oldest message, age limit (now, and as configured) and unread backlog."""
     views: list[StreamView] = _run(_list())
     now = datetime.now(UTC)
-    table = _table(
+    table = tables.table(
         "stream", "messages", "size", "oldest (UTC)", "keeps", "configured", "unread", "oldest unread"
     )
     for v in views:
@@ -318,7 +299,7 @@ def list_streams() -> None:
             f"{v.unread:,}",
             _when(v.oldest_unread) + risk,
         )
-    _show(table)
+    tables.show(out, table)
     if any(v.differs for v in views):
         out.print("Ages differ from the configured ones: `bastion streams apply` sets them.")
     for v in views:
@@ -433,7 +414,9 @@ def list_consumers(
         out.print("no consumers" + (f" on {stream.upper()}" if stream else ""))
         return
     now = datetime.now(UTC)
-    table = _table("stream", "consumer", "subjects", "unread", "oldest unread", "last delivered", "reading")
+    table = tables.table(
+        "stream", "consumer", "subjects", "unread", "oldest unread", "last delivered", "reading"
+    )
     for v in views:
         risk = " [red](at risk)[/red]" if v.at_risk(now) else ""
         table.add_row(
@@ -445,7 +428,7 @@ def list_consumers(
             _when(v.last_delivered),
             "yes" if v.reading(now) else "no",
         )
-    _show(table)
+    tables.show(out, table)
     idle = [v for v in views if v.unread and not v.reading(now)]
     if idle:
         out.print(
