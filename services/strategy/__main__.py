@@ -122,7 +122,7 @@ def make_runner(settings: RuntimeSettings, config: Path, worker: str, lease: flo
         async def on_stop() -> None:
             log.close()
 
-        return ServiceParts(tasks=[coord.run], on_stop=on_stop, detail=coord.detail)
+        return ServiceParts(tasks=[coord.run], on_stop=on_stop, detail=coord.detail, loops=coord.loops)
 
     return ServiceRunner(
         settings=settings, setup=setup, streams=STREAMS, heartbeat_key=f"health.strategy.{worker}"

@@ -284,8 +284,12 @@ class Coordinator:
         )
         self._signals_dirty = False
 
+    def loops(self) -> list[ConsumerLoop]:
+        """The consumer loops of the symbols this worker runs now (the heartbeat counts theirs)."""
+        return [loop for r in self.running.values() for loop in r.loops]
+
     def detail(self) -> dict[str, str]:
-        loops = [loop for r in self.running.values() for loop in r.loops]
+        loops = self.loops()
         return {
             "worker": self.worker,
             "symbols": str(len(self.running)),

@@ -33,6 +33,9 @@ class ServiceParts:
     tasks: Sequence[Task] = ()
     on_stop: Callable[[], Awaitable[None]] | None = None
     detail: Callable[[], dict[str, str]] | None = None
+    #: consumer loops the service starts and stops itself (strategy: one pair per symbol it owns), counted
+    #: in the heartbeat with those of ``consumers``
+    loops: Callable[[], Sequence[ConsumerLoop]] | None = None
 
 
 @dataclass
@@ -119,6 +122,7 @@ class ServiceRunner:
         self, bus: Bus, loops: list[ConsumerLoop], parts: ServiceParts, started_at: datetime, status: str
     ) -> None:
         now = datetime.now(UTC)
+        loops = [*loops, *(parts.loops() if parts.loops else ())]
         beat = Heartbeat.build(
             producer=self.settings.service,
             key=f"{self.settings.instance}|{now.isoformat()}",

@@ -208,6 +208,7 @@ async def test_strategy_survives_bad_bars_and_insights_and_processes_every_good_
         assert beat is not None
         assert int(beat.detail["processed"]) == len(good)
         assert int(beat.detail["dead_lettered"]) == len(bad)
+        assert (beat.processed, beat.dead_lettered) == (len(good), len(bad))  # what status and the page show
         signals = await count_subject(nc, "SIGNALS", "strategy.v1.signal.>")
         assert signals > 0, "good bars and insights gave no signal at all"
         report("strategy", sent, kinds, signals)
