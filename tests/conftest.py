@@ -3,6 +3,7 @@ system Chromium (Debian package `chromium`) driven by Playwright, no browser dow
 
 from __future__ import annotations
 
+import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +15,10 @@ from nats.aio.client import Client as NATS
 from playwright.async_api import Browser, async_playwright
 
 from bastion.natsd import NatsServer
+
+#: CLI commands read the stream ages from docker compose's .env in the current directory: a developer's own
+#: .env in the checkout must not change what the tests (and the processes they start) see
+os.environ["BASTION_DOTENV"] = os.devnull
 
 
 @pytest.fixture

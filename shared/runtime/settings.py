@@ -13,11 +13,15 @@
 | BASTION_INSTANCE | instance name (heartbeat key suffix for scaled workers) | hostname-pid |
 | BASTION_LOG_LEVEL | debug, info, warning, error | info |
 | BASTION_HOME | local state folder of `bastion up` | .bastion |
+| BASTION_DOTENV | docker compose's variables file, read by CLI commands for the stream ages | .env |
 
 When a variable is unset, the files `bastion up` writes are used: ``$BASTION_HOME/nats-url`` for the URL,
 ``$BASTION_HOME/secrets/<service>.password`` (user ``<service>``) for credentials and
 ``$BASTION_HOME/stream-max-age`` for the stream ages it started the services with, so `bastion` CLI commands
-run beside a running `bastion up` find the broker, and judge the streams' ages, without any set-up.
+run beside a running `bastion up` find the broker, and judge the streams' ages, without any set-up. Without
+that file, CLI commands read ``BASTION_STREAM_MAX_AGE`` from docker compose's ``.env`` file in the current
+directory (``BASTION_DOTENV`` names another), so in the checkout they judge the streams' ages as the compose
+deployment set them. Services never read it: compose gives them their variables.
 """
 
 from __future__ import annotations
@@ -32,6 +36,27 @@ from shared.runtime.retention import DEFAULT_MAX_AGE, parse_max_age
 
 #: the file in ``$BASTION_HOME`` that holds the BASTION_STREAM_MAX_AGE `bastion up` gave its services
 MAX_AGE_FILE = "stream-max-age"
+#: docker compose's variables file, in the directory it runs in (the checkout), read for the stream ages
+DOTENV = ".env"
+
+
+def dotenv_value(path: Path, name: str) -> str | None:
+    """The value of ``name`` in a docker compose ``.env`` file (``NAME=value``, optionally quoted; ``#``
+    starts a comment line, or an unquoted value's comment after a space), or None when it is not there."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    for raw in lines:
+        line = raw.strip().removeprefix("export ").strip()
+        key, sep, value = line.partition("=")
+        if line.startswith("#") or not sep or key.strip() != name:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            return value[1:-1]
+        return value.split(" #", 1)[0].strip()
+    return None
 
 
 class SettingsError(ValueError):
@@ -89,6 +114,10 @@ class RuntimeSettings:
         ages, where = _env("BASTION_STREAM_MAX_AGE"), ""
         if not ages and (home / MAX_AGE_FILE).exists():  # what `bastion up` started the services with
             ages, where = (home / MAX_AGE_FILE).read_text().strip(), f" (in {home / MAX_AGE_FILE})"
+        elif not ages and service == "cli":  # a command in a docker compose checkout: what compose gave
+            dotenv = Path(_env("BASTION_DOTENV") or DOTENV)
+            if (found := dotenv_value(dotenv, "BASTION_STREAM_MAX_AGE")) is not None:
+                ages, where = found, f" (in {dotenv.resolve()})"
         try:
             max_age = parse_max_age(ages)
         except ValueError as exc:

@@ -169,3 +169,30 @@ def test_any_bad_runtime_setting_is_one_line_naming_it_not_a_traceback(
     assert len(lines) == 1, result.stderr
     assert f"{variable} must be a " in lines[0]
     assert repr(value) in lines[0]
+
+
+def test_in_a_docker_compose_checkout_the_ages_of_its_env_file_apply_unless_the_shell_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BASTION_HOME", str(tmp_path / "home"))  # no `bastion up` here
+    monkeypatch.delenv("BASTION_DOTENV")  # the suite points it away from a developer's own .env
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        '# the deployment\nBASTION_LOG_LEVEL=info\nexport BASTION_STREAM_MAX_AGE="MARKETDATA=90d"\n'
+    )
+    assert RuntimeSettings.from_env("cli").stream_max_age["MARKETDATA"] == 90 * DAY
+    dotenv.write_text("BASTION_STREAM_MAX_AGE=SIGNALS=forever  # keep them\n")
+    assert RuntimeSettings.from_env("cli").stream_max_age["SIGNALS"] == 0.0
+    monkeypatch.setenv("BASTION_STREAM_MAX_AGE", "SIGNALS=7d")
+    assert RuntimeSettings.from_env("cli").stream_max_age["SIGNALS"] == 7 * DAY
+    monkeypatch.delenv("BASTION_STREAM_MAX_AGE")
+    dotenv.write_text("#BASTION_STREAM_MAX_AGE=SIGNALS=forever\nOTHER=1\n")
+    assert RuntimeSettings.from_env("cli").stream_max_age == DEFAULT_MAX_AGE
+    dotenv.write_text("BASTION_STREAM_MAX_AGE=MARKETDATA=soon\n")
+    with pytest.raises(SettingsError, match=f"'soon' is not a number of days.*in {dotenv}"):
+        RuntimeSettings.from_env("cli")
+    assert RuntimeSettings.from_env("marketdata").stream_max_age == DEFAULT_MAX_AGE  # services never read it
+    monkeypatch.setenv("BASTION_DOTENV", str(tmp_path / "deploy.env"))
+    (tmp_path / "deploy.env").write_text("BASTION_STREAM_MAX_AGE=ANALYTICS=60d\n")
+    assert RuntimeSettings.from_env("cli").stream_max_age["ANALYTICS"] == 60 * DAY
