@@ -6,34 +6,22 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from bastion.cli import app
-from shared.contracts import Heartbeat
 from shared.runtime.bus import Bus
 from shared.runtime.settings import RuntimeSettings
+from tests.unit.dashboard.sample_snapshots import heartbeat
 
 SERVICES = ("marketdata", "analytics", "execution", "auth", "dashboard")
 Run = Callable[..., tuple[int, str]]
 
 
-def beat(service: str, instance: str, ago: float, status: str = "ok") -> Heartbeat:
-    at = datetime.now(UTC) - timedelta(seconds=ago)
-    return Heartbeat.build(
-        producer=service,
-        key=f"{instance}|{at.isoformat()}",
-        occurred_at=at,
-        service=service,
-        instance=instance,
-        status=status,
-        started_at=at - timedelta(minutes=5),
-        processed=1234,
-        failed=0,
-        dead_lettered=2,
-        lag=0,
-    )
+def beat(service: str, instance: str, ago: float, status: str = "ok") -> dict[str, Any]:
+    return heartbeat(service, datetime.now(UTC) - timedelta(seconds=ago), status, instance)
 
 
 @pytest.fixture
@@ -76,7 +64,7 @@ async def test_status_says_which_service_is_not_running_and_exits_1_until_all_ar
         ]  # in the order the data flows
         w2 = next(r for r in rows if r[1].strip() == "w2")
         assert w2[3].strip() == "60s ago, stale"
-        assert [c.strip() for c in rows[0][4:]] == ["1,234", "0", "2", "0"]
+        assert [c.strip() for c in rows[0][4:]] == ["42", "1", "2", "3"]  # processed, failed, dead, lag
 
         await bus.put_snapshot("health.execution", beat("execution", "execution", ago=40))
         await bus.put_snapshot("health.auth", beat("auth", "auth", ago=0, status="stopping"))

@@ -125,13 +125,13 @@ def analytics(symbol: str, count: int = 300, start: datetime = START) -> dict[st
     }
 
 
-def heartbeat(service: str, now: datetime, status: str = "ok") -> dict[str, Any]:
+def heartbeat(service: str, now: datetime, status: str = "ok", instance: str = "") -> dict[str, Any]:
     beat = c.Heartbeat.build(
         producer=service,
         key=f"{service}|{now.isoformat()}",
         occurred_at=now,
         service=service,
-        instance=f"{service}-1",
+        instance=instance or f"{service}-1",
         status=status,
         started_at=now - timedelta(minutes=5),
         processed=42,
