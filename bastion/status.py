@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bastion import tables
-from services.dashboard.domain.freshness import HealthRow, health_row, producer_alive
+from services.dashboard.domain.freshness import RUNNING, HealthRow, health_row, producer_alive
 from services.dashboard.domain.snapshots import Snap
 from shared.contracts.subjects import SNAPSHOTS_BUCKET
 from shared.runtime.bus import NatsUnreachable, connect_once
@@ -33,8 +33,6 @@ from shared.runtime.settings import RuntimeSettings
 #: The services of a whole platform, in the order data flows through them.
 SERVICES = ("marketdata", "analytics", "strategy", "execution", "auth", "dashboard")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-#: The statuses of an instance that runs (as the dashboard reads them).
-RUNNING = ("ok", "starting", "degraded")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -75,13 +73,8 @@ def _count(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
-def _service_of(row: HealthRow) -> str:
-    return row.key.removeprefix("health.").split(".", 1)[0]
-
-
 def _flow_order(row: HealthRow) -> tuple[int, str]:
-    service = _service_of(row)
-    return (SERVICES.index(service) if service in SERVICES else len(SERVICES), row.key)
+    return (SERVICES.index(row.service) if row.service in SERVICES else len(SERVICES), row.key)
 
 
 async def _read() -> list[Snap]:
@@ -118,9 +111,9 @@ def status(
     )
     for row in rows:
         running = row.status in RUNNING
-        late = row.age_seconds is None or row.age_seconds > stale_seconds
+        late = row.stale and running  # stale for its age alone
         table.add_row(
-            _service_of(row),
+            row.service,
             escape(row.instance),
             escape(row.status) if running else f"[red]{escape(row.status)}[/red]",
             f"[red]{_ago(row)}, stale[/red]" if late else _ago(row),
@@ -132,16 +125,15 @@ def status(
     if rows:
         tables.show(out, table)
     down = [s for s in SERVICES if not producer_alive(s, rows)]
-    extra = sorted({_service_of(r) for r in rows} - set(SERVICES))
+    extra = sorted({r.service for r in rows} - set(SERVICES))
     if not down:
         more = f" (and {', '.join(extra)})" if extra else ""
         out.print(f"[green]all {len(SERVICES)} services are running[/green]{more}")
         return
     why = {s: "no heartbeat" for s in down}
     for row in rows:
-        service = _service_of(row)
-        if service in why and why[service] == "no heartbeat":
-            why[service] = f"last beat {_ago(row)}, {row.status}"
+        if why.get(row.service) == "no heartbeat":
+            why[row.service] = f"last beat {_ago(row)}, {row.status}"
     listed = "; ".join(f"{s} ({why[s]})" for s in down)
     out.print(f"[red]not running: {listed}[/red]")
     raise typer.Exit(1)

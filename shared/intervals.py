@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -27,12 +26,8 @@ def interval_seconds(interval: str) -> int:
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
-def interval_delta(interval: str) -> timedelta:
-    return timedelta(seconds=interval_seconds(interval))
-
-
 #: Units of an interval's name, largest first.
-_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+_UNITS = sorted(_UNIT_SECONDS.items(), key=lambda unit: unit[1], reverse=True)
 #: What ``--interval`` of a command reading bar files is when not given.
 INTERVAL_HELP = "(default: the files' bar spacing; 1d for a single bar)"
 #: The interval of a file without two bars to space (the default before it was inferred).

@@ -138,9 +138,8 @@ def load_bars(
         names = input_symbols(inputs, symbols)  # as ``bastion feed replay`` names them
     except (InputError, InvalidSymbolError) as exc:
         raise BacktestError(str(exc)) from None
-    frames = [
-        load_bar_file(path, zone) for path in inputs
-    ]  # a BarFileError names the file; the CLI prints it
+    # a BarFileError names the file; the CLI prints it
+    frames = [load_bar_file(path, zone) for path in inputs]
     try:  # as replay finds it: of the whole files, before --from/--to
         interval = files_interval(
             [(str(p), f["timestamp"]) for p, f in zip(inputs, frames, strict=True)], interval

@@ -42,6 +42,7 @@ from shared.contracts import subjects
 from shared.contracts.risk import RiskCommand
 from shared.runtime.admin_session import SessionError, ask_credentials, login, token_from
 from shared.runtime.bus import MSG_ID, NatsUnreachable, connect_once
+from shared.runtime.duck import is_lock_error
 from shared.runtime.settings import RuntimeSettings
 
 risk_app = typer.Typer(help="Kill switch: halt, resume and inspect trading.", no_args_is_help=True)
@@ -282,7 +283,7 @@ def _file_or_stream(db: Path | None, stream: bool) -> tuple[duckdb.DuckDBPyConne
     try:
         return open_read_only(path), ""
     except duckdb.Error as exc:
-        if db is None and "lock" in str(exc).lower():
+        if db is None and is_lock_error(exc):
             return None, f"the running execution service holds {path}"
         hint = "stop the execution service, or copy the file and pass --db COPY"
         raise _fail(CliError(f"cannot open {path} read-only ({exc}); {hint}")) from None

@@ -8,6 +8,9 @@ from pydantic import BaseModel
 
 from services.dashboard.domain.snapshots import Snap, Snapshots, as_dict, parse_time
 
+#: The statuses of an instance that runs; any other (stopping, unknown) is stale whatever its age.
+RUNNING = ("ok", "starting", "degraded")
+
 
 class HealthRow(BaseModel):
     key: str
@@ -54,7 +57,7 @@ def health_row(snap: Snap, now: datetime, stale_seconds: float) -> HealthRow:
         failed=_int(beat.get("failed")),
         dead_lettered=_int(beat.get("dead_lettered")),
         lag=_int(beat.get("lag")),
-        stale=age > stale_seconds or status not in {"ok", "starting", "degraded"},
+        stale=age > stale_seconds or status not in RUNNING,
     )
 
 

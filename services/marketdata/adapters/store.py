@@ -24,7 +24,7 @@ import duckdb
 import pandas as pd
 
 from shared.contracts.market_data import OHLCVBar
-from shared.runtime.duck import open_db
+from shared.runtime.duck import is_lock_error, open_db
 
 MIGRATIONS = [
     """
@@ -86,7 +86,7 @@ class BarStore:
                 conn.execute("SELECT 1").fetchall()  # finish open_db's last result before register()
                 break
             except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower():
+                if not is_lock_error(exc):
                     raise
                 if time.monotonic() > deadline:
                     raise StoreBusyError(
