@@ -108,7 +108,13 @@ async def read_risk(nc: NATS) -> dict[str, Any] | None:
 
 
 async def send_command(
-    nc: NATS, action: str, reason: str, token: str, timeout: float, cancel_orders: bool = True
+    nc: NATS,
+    action: str,
+    reason: str,
+    token: str,
+    timeout: float,
+    cancel_orders: bool = True,
+    flatten: bool = False,
 ) -> dict[str, Any]:
     """Publish a RiskCommand and wait for the service's acknowledgement in the ``execution.risk`` snapshot."""
     command = RiskCommand.model_validate(
@@ -119,6 +125,7 @@ async def send_command(
             "session_token": token,
             "issued_at": datetime.now(UTC),
             "cancel_orders": cancel_orders,
+            "flatten": flatten,
         }
     )
     try:
@@ -137,7 +144,9 @@ async def send_command(
     raise CliError(f"the execution service did not acknowledge within {timeout:g}s (is it running?)", 1)
 
 
-async def _kill_switch(action: str, reason: str, token_file: Path | None, timeout: float) -> dict[str, Any]:
+async def _kill_switch(
+    action: str, reason: str, token_file: Path | None, timeout: float, flatten: bool
+) -> dict[str, Any]:
     try:
         token = token_from(token_file)
         credentials = ask_credentials() if token is None else None
@@ -146,22 +155,34 @@ async def _kill_switch(action: str, reason: str, token_file: Path | None, timeou
             if credentials is not None:
                 token = await login(nc, *credentials, needed_for="the kill switch")
             assert token is not None
-            return await send_command(nc, action, reason, token, timeout)
+            return await send_command(nc, action, reason, token, timeout, flatten=flatten)
         finally:
             await nc.close()
     except SessionError as exc:
         raise CliError(str(exc), exc.code) from None
 
 
-def _run_command(action: str, reason: str, token_file: Path | None, timeout: float) -> None:
+def _run_command(
+    action: str, reason: str, token_file: Path | None, timeout: float, flatten: bool = False
+) -> None:
     try:
-        ack = asyncio.run(_kill_switch(action, reason, token_file, timeout))
+        ack = asyncio.run(_kill_switch(action, reason, token_file, timeout, flatten))
     except CliError as exc:
         raise _fail(exc) from None
     if ack.get("outcome") != "accepted":
         err.print(f"[red]refused:[/red] {ack.get('outcome')} (trading state {ack.get('state')})")
         raise typer.Exit(1)
     out.print(f"{action} acknowledged by {ack.get('by')}: trading state is [bold]{ack.get('state')}[/bold]")
+    if flatten:
+        closing = ack.get("flatten") or []
+        for o in closing:
+            out.print(f"closing order {o['order_id']}: {o['side']} {o['quantity']} {o['symbol']}")
+        if closing:
+            out.print(
+                f"{len(closing)} closing order(s) placed; paper orders fill at each symbol's next bar's open"
+            )
+        else:
+            out.print("no open position to close")
 
 
 @risk_app.command()
@@ -169,11 +190,32 @@ def halt(
     reason: Annotated[str, typer.Option("--reason", help="Why trading stops (audited)")],
     token_file: TokenFile = None,
     timeout: Timeout = 15.0,
+    flatten: Annotated[
+        bool,
+        typer.Option(
+            "--flatten",
+            help="Also close every position at the market: one order per strategy book, filled at each "
+            "symbol's next bar's open in paper mode",
+        ),
+    ] = False,
 ) -> None:
-    """Stop all trading now: no order leaves the execution service once this is acknowledged."""
+    """Stop all trading now: no order leaves the execution service once this is acknowledged (but the
+    closing orders of --flatten). Working orders are cancelled."""
     if not reason.strip():
         raise typer.BadParameter("give a reason", param_hint="--reason")
-    _run_command("halt", reason.strip(), token_file, timeout)
+    _run_command("halt", reason.strip(), token_file, timeout, flatten)
+
+
+@risk_app.command()
+def reduce(
+    reason: Annotated[str, typer.Option("--reason", help="Why trading is reduced (audited)")],
+    token_file: TokenFile = None,
+    timeout: Timeout = 15.0,
+) -> None:
+    """Only orders that shrink a position without flipping it (REDUCING); working orders stay."""
+    if not reason.strip():
+        raise typer.BadParameter("give a reason", param_hint="--reason")
+    _run_command("reduce", reason.strip(), token_file, timeout)
 
 
 @risk_app.command()
@@ -436,6 +478,13 @@ def trace_lines(found: dict[str, Any]) -> list[str]:
         lines.append(f"insight   {sig['insight_event_id'] or '-'}")
         lines.append(
             f"signal    {sig['signal_id']}  {sig['occurred_at']}  {sig['strategy_id']} {sig['target']}"
+        )
+    elif found.get("command"):  # a flatten order's cause
+        c = json.loads(found["command"])
+        flatten = " --flatten" if c.get("flatten") else ""
+        lines.append(
+            f"command   {c['command_id']}  {c['issued_at']}  {c['action']}{flatten} by {c.get('username')}:"
+            f" {c['reason']}"
         )
     elif found.get("signal_id"):  # traced from the streams: SIGNALS no longer holds it (its age limit)
         lines.append(f"signal    {found['signal_id']}  (no longer in the SIGNALS stream)")

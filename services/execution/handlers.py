@@ -140,12 +140,22 @@ class ExecutionService:
         def apply(cmd: RiskCommand) -> list[Event]:
             verdict = verdicts[cmd.command_id]
             events = self.core.on_command(cmd, verdict.username).events
+            closing = [e for e in events if isinstance(e, OrderEvent) and e.status == "accepted"]
             self.last_command = {
                 "command_id": str(cmd.command_id),
                 "action": cmd.action,
                 "outcome": verdict.outcome,
                 "state": self.core.state.risk.state,
                 "by": verdict.username,
+                "flatten": [
+                    {
+                        "order_id": str(o.order_id),
+                        "symbol": o.symbol,
+                        "side": o.side,
+                        "quantity": str(o.quantity),
+                    }
+                    for o in closing
+                ],
             }
             return events
 

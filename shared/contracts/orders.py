@@ -16,7 +16,9 @@ OrderStatus = Literal["new", "accepted", "partially_filled", "filled", "cancelle
 
 
 class OrderEvent(Event):
-    """An order's state. ``order_id`` is derived from the signal id, so a signal yields one order."""
+    """An order's state. ``order_id`` is derived from the signal id, so a signal yields one order. The closing
+    orders of a kill switch's flatten (``bastion risk halt --flatten``) have no signal: their ``signal_id``,
+    ``decision_id`` and ``correlation_id`` are the ``RiskCommand``'s ``command_id``."""
 
     SCHEMA: ClassVar[str] = "bastion.exec.order"
     VERSION: ClassVar[str] = "1.0"

@@ -4,14 +4,16 @@ orders from the very next signal, a viewer's or a forged token is refused and au
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from nats.aio.client import Client as NATS
 from typer.testing import CliRunner
 
-from services.execution.cli import risk_app, send_command
+from services.execution.cli import audit_app, risk_app, send_command
 from tests.integration.test_execution_support import (
     Auth,
     InProcess,
@@ -27,10 +29,20 @@ VIEWER_PASSWORD = "viewer-Password-42!"
 ADMIN_PASSWORD = "admin-Password-42!"
 
 
+@dataclass
+class Stack:
+    auth: Auth
+    execution: InProcess
+    data: Path
+
+    async def login(self, nc: NATS, username: str, password: str) -> str:
+        return await self.auth.login(nc, username, password)
+
+
 @pytest.fixture
 async def stack(
     nc: NATS, nats_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Auth]:
+) -> AsyncIterator[Stack]:
     monkeypatch.setenv("BASTION_AUTH_ROUNDS", "50000")
     monkeypatch.setenv("BASTION_NATS_URL", nats_url)
     monkeypatch.setenv("BASTION_HOME", str(tmp_path / "home"))
@@ -42,13 +54,14 @@ async def stack(
     auth.create_user("viewer1", "viewer", VIEWER_PASSWORD)
     await auth.start(nc)
     svc = await InProcess(nats_url, data, write_config(tmp_path)).start()
-    yield auth
-    await svc.stop()
+    yield Stack(auth, svc, data)
+    if svc.task is not None and not svc.task.done():
+        await svc.stop()
     await auth.stop()
 
 
 async def test_halt_stops_orders_from_the_next_signal_and_resume_restarts_them(
-    nc: NATS, stack: Auth, tmp_path: Path
+    nc: NATS, stack: Stack, tmp_path: Path
 ) -> None:
     b0 = bar(0, 100.0)
     await publish(nc, [b0, signal(b0, "long")])
@@ -84,7 +97,7 @@ async def test_halt_stops_orders_from_the_next_signal_and_resume_restarts_them(
 
 
 async def test_a_viewer_or_forged_token_cannot_halt_and_the_attempt_is_audited(
-    nc: NATS, stack: Auth, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    nc: NATS, stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     viewer = await stack.login(nc, "viewer1", VIEWER_PASSWORD)
     ack = await send_command(nc, "halt", "not allowed", viewer, timeout=15)
@@ -110,7 +123,7 @@ async def test_a_viewer_or_forged_token_cannot_halt_and_the_attempt_is_audited(
     assert await read_subject(nc, "EXECUTION", "risk.v1.state") == []
 
 
-async def test_risk_positions_shows_each_position_with_the_strategies_books(nc: NATS, stack: Auth) -> None:
+async def test_risk_positions_shows_each_position_with_the_strategies_books(nc: NATS, stack: Stack) -> None:
     await wait_snapshot(nc, "execution.positions", lambda v: True, "the positions snapshot")
     empty = await asyncio.to_thread(CliRunner().invoke, risk_app, ["positions"])
     assert empty.exit_code == 0, empty.output
@@ -125,3 +138,81 @@ async def test_risk_positions_shows_each_position_with_the_strategies_books(nc: 
     said = " ".join(result.output.split())
     assert "position INFY: 20 at 101" in said, said
     assert "by strategy: s1 10, s2 10" in said, said
+
+
+async def test_halt_flatten_closes_every_book_at_the_next_open_and_says_which_orders(
+    nc: NATS, stack: Stack, tmp_path: Path
+) -> None:
+    b0 = bar(0, 100.0)
+    await publish(nc, [b0, signal(b0, "long", strategy_id="s1"), signal(b0, "long", strategy_id="s2")])
+    await publish(nc, [bar(1, 101.0, open_=100.5)])
+    await wait_snapshot(nc, "execution.risk", lambda v: v["counts"]["trades"] == 2, "two buys filled")
+
+    token_file = tmp_path / "token"
+    token_file.write_text(await stack.login(nc, "admin1", ADMIN_PASSWORD))
+    args = ["halt", "--reason", "flatten test", "--flatten", "--token-file", str(token_file)]
+    result = await asyncio.to_thread(CliRunner().invoke, risk_app, args)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "trading state is HALTED" in said
+    assert said.count(": sell 10 INFY") == 2, said
+    assert "2 closing order(s) placed" in said
+
+    await publish(nc, [bar(2, 103.0, open_=102.0)])
+    await wait_snapshot(
+        nc,
+        "execution.positions",
+        lambda v: [(p["quantity"], p["books"]) for p in v["positions"]] == [("0", {})],
+        "every position closed",
+    )
+    trades = await read_subject(nc, "EXECUTION", "exec.v1.trade.>")
+    assert [(t["side"], t["quantity"], t["price"]) for t in trades[2:]] == [("sell", "10", "102.0")] * 2
+    orders = await read_subject(nc, "EXECUTION", "exec.v1.order.>")
+    placed = {o["order_id"] for o in orders if o["reason"] == "flatten on halt: flatten test"}
+    closing = [o for o in orders if o["order_id"] in placed]
+    assert sorted((o["strategy_id"], o["status"]) for o in closing) == [
+        ("s1", "accepted"),
+        ("s1", "filled"),
+        ("s2", "accepted"),
+        ("s2", "filled"),
+    ]
+    audit = await read_subject(nc, "AUDIT", "audit.v1.exec")
+    (cmd,) = [a for a in audit if a["kind"] == "bastion.risk.command"]
+    assert {o["signal_id"] for o in closing} == {cmd["ref_id"]}  # the audited command caused them
+
+    again = await asyncio.to_thread(CliRunner().invoke, risk_app, args)
+    assert again.exit_code == 0, again.output
+    assert "no open position to close" in again.output
+
+    order_id = closing[0]["order_id"]
+    payload = json.loads(cmd["payload"])
+    cause = f"command   {cmd['ref_id']}  {payload['issued_at']}  halt --flatten by admin1: flatten test"
+    traced = await asyncio.to_thread(CliRunner().invoke, audit_app, ["trace", order_id, "--stream"])
+    assert traced.exit_code == 0, traced.output
+    lines = traced.output.splitlines()
+    assert [line.split()[0] for line in lines] == ["command", "order", "order", "fill"], lines
+    assert lines[0] == cause
+    await stack.execution.stop()  # it holds execution.duckdb
+    db = stack.data / "execution.duckdb"
+    from_file = await asyncio.to_thread(CliRunner().invoke, audit_app, ["trace", order_id, "--db", str(db)])
+    assert from_file.exit_code == 0, from_file.output
+    assert from_file.output.splitlines() == lines
+
+
+async def test_reduce_allows_only_shrinking_orders(nc: NATS, stack: Stack, tmp_path: Path) -> None:
+    b0 = bar(0, 100.0)
+    await publish(nc, [b0, signal(b0, "long", strategy_id="s1"), bar(1, 100.0)])
+    await wait_snapshot(nc, "execution.risk", lambda v: v["counts"]["trades"] == 1, "the buy filled")
+    token_file = tmp_path / "token"
+    token_file.write_text(await stack.login(nc, "admin1", ADMIN_PASSWORD))
+    args = ["reduce", "--reason", "cutting risk", "--token-file", str(token_file)]
+    result = await asyncio.to_thread(CliRunner().invoke, risk_app, args)
+    assert result.exit_code == 0, result.output
+    assert "trading state is REDUCING" in " ".join(result.output.split())
+    b2 = bar(2, 100.0)
+    await publish(nc, [b2, signal(b2, "long", strategy_id="s2"), signal(b2, "flat", strategy_id="s1")])
+    await wait_snapshot(nc, "execution.risk", lambda v: v["counts"]["decisions"] == 3, "both decided")
+    decisions = await read_subject(nc, "EXECUTION", "risk.v1.decision.>")
+    assert [(d["strategy_id"], d["approved"]) for d in decisions[1:]] == [("s2", False), ("s1", True)]
+    blank = await asyncio.to_thread(CliRunner().invoke, risk_app, ["reduce", "--reason", " "])
+    assert blank.exit_code == 2

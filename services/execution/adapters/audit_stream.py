@@ -28,7 +28,7 @@ from services.execution.adapters.store import SIGNAL_COLUMNS
 from services.execution.domain.audit import AUDIT_SUBJECT, GENESIS, AuditRow, ChainCheck, VerifyResult
 from shared.contracts.audit import AuditRecord
 from shared.contracts.orders import OrderEvent, TradeEvent
-from shared.contracts.risk import RiskDecision
+from shared.contracts.risk import RiskCommand, RiskDecision
 from shared.contracts.subjects import signal_subject
 from shared.runtime.stored import Progress, stored_batches
 
@@ -39,6 +39,7 @@ REPEATS_KEPT = 100_000
 #: decisions remembered while looking for an order's: it is audited just before the order's first event
 RECENT_DECISIONS = 10_000
 ORDER, TRADE, DECISION = OrderEvent.SCHEMA, TradeEvent.SCHEMA, RiskDecision.SCHEMA
+COMMAND = RiskCommand.SCHEMA
 
 
 @dataclass(frozen=True)
@@ -124,11 +125,12 @@ async def trace_published(
     """What ``store.trace_rows`` finds in the file, from the streams: the order's events and fills and its
     risk decision from the audit records (as audited: the events' JSON), its signal from the SIGNALS stream
     (``signal`` None and ``signal_id`` set when that stream no longer has it: it keeps 30 days by default).
+    A flatten order's cause is the kill-switch command instead (``command``, as audited: token redacted).
     Empty when no record is of that order."""
     oid = str(order_id)
     found: dict[str, Any] = {"order_events": [], "trades": []}
-    # the last decisions' payloads: an order's comes just before it
-    recent: OrderedDict[str, str] = OrderedDict()
+    # the last decisions' and commands' kinds and payloads: an order's comes just before it
+    recent: OrderedDict[str, tuple[str, str]] = OrderedDict()
     decision_id, seen = None, 0
     async with aclosing(_batches(js, STREAM, AUDIT_SUBJECT, progress)) as batches:
         async for batch in batches:
@@ -137,8 +139,8 @@ async def trace_published(
                 if isinstance(record, str) or record.seq <= seen:
                     continue  # not a record (verify names it), or one stored twice
                 seen = record.seq
-                if record.kind == DECISION and "decision" not in found:
-                    recent[str(record.ref_id)] = record.payload
+                if record.kind in (DECISION, COMMAND) and decision_id is None:
+                    recent[str(record.ref_id)] = (record.kind, record.payload)
                     if len(recent) > RECENT_DECISIONS:
                         recent.popitem(last=False)
                 elif record.kind in (ORDER, TRADE) and oid in record.payload:
@@ -148,12 +150,17 @@ async def trace_published(
                     found["order_events" if record.kind == ORDER else "trades"].append(record.payload)
                     if decision_id is None:
                         decision_id = str(data.get("decision_id"))
-                        found["decision"] = recent.get(decision_id)
+                        kind, payload = recent.get(decision_id, (DECISION, None))
+                        found["command" if kind == COMMAND else "decision"] = payload
                         found["signal_id"] = str(data.get("signal_id"))
                         found["symbol"] = str(data.get("symbol"))
     if not found["order_events"]:
         return {}
-    found["signal"] = await _signal(js, found["symbol"], found["signal_id"])
+    if found.get("command"):
+        found["signal"] = None
+        del found["signal_id"]  # the command's id: no signal to look for
+    else:
+        found["signal"] = await _signal(js, found["symbol"], found["signal_id"])
     return found
 
 

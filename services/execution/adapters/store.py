@@ -402,6 +402,12 @@ def trace_rows(conn: duckdb.DuckDBPyConnection, order_id: uuid.UUID) -> dict[str
         "SELECT signal_id FROM outbox WHERE order_id = ? AND signal_id IS NOT NULL LIMIT 1", [str(order_id)]
     ).fetchone()
     if sig:
+        command = conn.execute(
+            "SELECT payload FROM audit WHERE kind = 'bastion.risk.command' AND ref_id = ?", [sig[0]]
+        ).fetchone()
+        if command:  # a flatten order: the kill-switch command caused it, no signal
+            out["command"] = command[0]
+            return out
         dec = conn.execute(
             "SELECT payload FROM outbox WHERE kind = 'bastion.risk.decision' AND signal_id = ?", [sig[0]]
         ).fetchone()

@@ -18,7 +18,7 @@ import bisect
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TypeVar
 
@@ -46,6 +46,11 @@ def order_id_for(signal_id: uuid.UUID) -> uuid.UUID:
     """A signal yields at most one order, whose id is derived from the signal's id."""
     return derive_event_id("bastion.exec.order.id", PRODUCER, str(signal_id))
 
+
+#: The strategy of a flatten order for what no strategy's book held (``ExecutionCore._flatten``); not a book.
+UNBOOKED = "risk:flatten"  # no strategy instance id holds a ":"
+#: A flatten order's ``after`` when its symbol has no kept bar: it fills at the next bar of the symbol.
+FIRST_BAR = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Bars from a live broker feed (``OHLCVBar.source``); replayed files and synthetic bars are not live.
 LIVE_SOURCE_PREFIX = "broker:"
@@ -319,8 +324,50 @@ class ExecutionCore:
             )
         if target == "ACTIVE" and previous is not None:
             self._rearm_breakers()
-        if target == "HALTED" and command.cancel_orders:
+        if target == "HALTED" and (command.cancel_orders or command.flatten):
             out.extend(self._cancel_pending(f"halted: {command.reason}", command.issued_at))
+        if target == "HALTED" and command.flatten:
+            out.extend(self._flatten(command))
+        return out
+
+    def _flatten(self, command: RiskCommand) -> Outcome:
+        """Close every position at the market after a halt: one order per strategy book of it, on the
+        other side, and one for what no book holds (a state from before books). They need no approval
+        (they only reduce) and fill as any paper order does, at each symbol's next bar's open, whatever
+        ``fill_at`` says: the halt comes after the last bar's close. Working orders are cancelled first, so
+        nothing reopens a position. Ids are derived from the command's, so a replay places the same ones."""
+        state = self.state
+        closing: list[tuple[str, str, Decimal]] = []  # strategy, symbol, signed quantity held
+        booked: dict[str, Decimal] = {}
+        for key, held in sorted(state.books.items()):
+            strategy_id, symbol = key.rsplit("|", 1)
+            closing.append((strategy_id, symbol, held))
+            booked[symbol] = booked.get(symbol, ZERO) + held
+        for position in sorted(state.portfolio.positions.values(), key=lambda p: p.symbol):
+            rest = position.quantity - booked.get(position.symbol, ZERO)
+            if rest:
+                closing.append((UNBOOKED, position.symbol, rest))
+        out = Outcome()
+        reason = f"flatten on halt: {command.reason}"
+        for strategy_id, symbol, held in closing:
+            kept = state.bars.get(symbol)
+            values = {
+                "order_id": derive_event_id(
+                    "bastion.exec.order.id", PRODUCER, f"flatten|{command.command_id}|{strategy_id}|{symbol}"
+                ),
+                "signal_id": command.command_id,
+                "decision_id": command.command_id,
+                "correlation_id": command.command_id,
+                "symbol": symbol,
+                "side": "sell" if held > 0 else "buy",
+                "quantity": abs(held),
+                "strategy_id": strategy_id,
+                "after": kept[-1].timestamp if kept else FIRST_BAR,
+            }
+            order = trusted(PendingOrder, values)
+            out.events.append(self._order_event(order, "accepted", command.issued_at, reason))
+            if self.config.mode == "paper":
+                state.pending.append(order)
         return out
 
     # -- decisions ------------------------------------------------------------------------------------
@@ -476,12 +523,13 @@ class ExecutionCore:
             self.state.pending.remove(order)
         trade = fill(order, price, at, bar_id, self.costs, self.config.mode)
         self.state.portfolio.apply_trade(trade)
-        books, key = self.state.books, book_key(order.strategy_id, order.symbol)
-        held = books.get(key, ZERO) + _signed(order)
-        if held:
-            books[key] = held
-        else:
-            books.pop(key, None)
+        if order.strategy_id != UNBOOKED:  # a flatten order for what no book held changes no book
+            books, key = self.state.books, book_key(order.strategy_id, order.symbol)
+            held = books.get(key, ZERO) + _signed(order)
+            if held:
+                books[key] = held
+            else:
+                books.pop(key, None)
         self.state.portfolio.record_equity(at, self.config.equity_points_kept)
         out = Outcome([trade, self._order_event(order, "filled", at, f"filled at {trade.price}")])
         out.extend(self._breakers(trade.event_id, at))

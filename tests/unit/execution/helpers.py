@@ -62,7 +62,7 @@ def signal(b: OHLCVBar, target: Target = "long", strategy_id: str = "s1") -> Sig
     )
 
 
-def command(action: str = "halt", cancel: bool = True) -> RiskCommand:
+def command(action: str = "halt", cancel: bool = True, flatten: bool = False) -> RiskCommand:
     return RiskCommand.model_validate(
         {
             "command_id": uuid.uuid4(),
@@ -71,6 +71,7 @@ def command(action: str = "halt", cancel: bool = True) -> RiskCommand:
             "session_token": "t",
             "issued_at": T0,
             "cancel_orders": cancel,
+            "flatten": flatten,
         }
     )
 
