@@ -44,6 +44,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 
 from shared.contracts.subjects import InvalidSymbolError, normalize_symbol
 from shared.zones import not_a_zone, zone_named
@@ -99,27 +100,83 @@ class InputError(ValueError):
 
 def input_symbols(paths: Sequence[Path], symbols: Sequence[str] | None) -> list[str]:
     """The symbol of each bar file (one symbol per file): ``symbols`` in order, one per file, or without them
-    each file's name (``infy.csv`` is INFY). ``InputError`` for a count that does not match, a name that is
-    not a symbol or two files of one symbol; ``InvalidSymbolError`` for a bad ``symbols`` value."""
+    the file's ``Symbol`` column (as NSE's downloads have), else its name (``infy.csv`` is INFY). A column
+    value that is not a symbol (``INFY.NS``) leaves the name. ``InputError`` for a count that does not match,
+    a file whose column holds several symbols, a file with no symbol, or two files of one symbol;
+    ``InvalidSymbolError`` for a bad ``symbols`` value."""
     if symbols and len(symbols) != len(paths):
         raise InputError(
             f"{len(paths)} --input files but {len(symbols)} --symbol values; give one per file, or none"
         )
     found: dict[str, Path] = {}
     for index, path in enumerate(paths):
+        column, inside = symbols_in_file(path)
+        if len(inside) > 1:
+            shown = ", ".join(inside[:SYMBOLS_SHOWN]) + (", ..." if len(inside) > SYMBOLS_SHOWN else "")
+            raise InputError(
+                f"{path}: its {column} column holds several symbols ({shown}); a bar file holds one "
+                "symbol: split it into a file per symbol"
+            )
         if symbols:
             symbol = normalize_symbol(symbols[index])
         else:
-            try:
-                symbol = normalize_symbol(path.stem)
-            except InvalidSymbolError as exc:
-                raise InputError(
-                    f"{path}: no --symbol given, and the file's name is not a symbol: {exc}"
-                ) from None
+            symbol = _symbol_of(path, column, inside[0] if inside else None)
         if symbol in found:
             raise InputError(f"{path}: symbol {symbol} is given by {found[symbol]} too; one file per symbol")
         found[symbol] = path
     return list(found)
+
+
+#: A file's symbols named in ``input_symbols``' refusal of a file of several.
+SYMBOLS_SHOWN = 5
+
+
+def _symbol_of(path: Path, column: str, value: str | None) -> str:
+    """The symbol of ``path`` without ``--symbol``: ``value`` of its symbol column, else the file's name."""
+    if value is not None:
+        try:
+            return normalize_symbol(value)
+        except InvalidSymbolError:
+            pass  # such as INFY.NS: the file's name may still be the symbol
+    try:
+        return normalize_symbol(path.stem)
+    except InvalidSymbolError as exc:
+        inside = f" nor is its {column} column's {value!r}" if value is not None else ""
+        raise InputError(
+            f"{path}: no --symbol given, and the file's name is not a symbol{inside}: {exc}"
+        ) from None
+
+
+def symbols_in_file(path: Path) -> tuple[str, list[str]]:
+    """The header of ``path``'s symbol column (``Symbol``, any case and spacing) and its distinct non-blank
+    values in the order met (at most ``SYMBOLS_SHOWN + 1``); ``("", [])`` when the file has no such column
+    or cannot be read so (``load_bar_file`` then names what is wrong with it)."""
+    try:
+        if SUFFIXES.get(path.suffix.lower()) == "parquet":
+            names = pq.read_schema(path).names
+            column = next((n for n in names if " ".join(str(n).split()).lower() == "symbol"), None)
+            if column is None:
+                return "", []
+            values = pq.read_table(path, columns=[column]).column(0)
+        else:
+            with path.open(newline="", encoding="utf-8-sig") as fh:
+                first = next((line for line in fh if line.strip()), None)
+            header = next(csv.reader([first]), []) if first is not None else []
+            matches = [h for h in header if " ".join(h.split()).lower() == "symbol"]
+            if len(matches) != 1 or header.count(matches[0]) != 1:
+                return "", []
+            column = matches[0]
+            options = pa_csv.ConvertOptions(include_columns=[column], column_types={column: pa.string()})
+            values = pa_csv.read_csv(path, convert_options=options).column(0)
+    except (OSError, UnicodeDecodeError, pa.ArrowException, ValueError):
+        return "", []
+    distinct: list[str] = []
+    for value in pc.unique(pc.utf8_trim_whitespace(pc.cast(values, pa.string()))).to_pylist():
+        if value:
+            distinct.append(value)
+            if len(distinct) > SYMBOLS_SHOWN:
+                break
+    return str(column).strip(), distinct
 
 
 @dataclass(frozen=True)

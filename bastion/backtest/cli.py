@@ -150,7 +150,8 @@ def backtest(
         list[str] | None, typer.Option("--set", help="Strategy param key=value; repeatable")
     ] = None,
     symbol: Annotated[
-        list[str] | None, typer.Option(help="Symbol of each --input (default: file name)")
+        list[str] | None,
+        typer.Option(help="Symbol of each --input (default: the file's Symbol column, else its name)"),
     ] = None,
     interval: Annotated[str | None, typer.Option(help=f"Bar interval of the files {INTERVAL_HELP}")] = None,
     cash: Annotated[str, typer.Option(help="Starting cash")] = "100000",

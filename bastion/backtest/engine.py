@@ -130,8 +130,9 @@ def load_bars(
     end: datetime | None,
     zone: tzinfo = UTC,
 ) -> list[BarSeries]:
-    """Bars of every input (one symbol per file: ``--symbol`` in order, else the file's name, as in replay),
-    filtered to [start, end]: one series per symbol, as columns (``BarSeries``; events built when used).
+    """Bars of every input (one symbol per file: ``--symbol`` in order, else the file's Symbol column or name,
+    as in replay), filtered to [start, end]: one series per symbol, as columns (``BarSeries``; events built
+    when used).
     ``interval`` None: the files' bar spacing (``files_interval``, as ``bastion feed replay`` finds it).
     A timestamp without an offset is a wall time in ``zone``, as ``bastion feed replay --tz`` reads it."""
     try:

@@ -254,7 +254,11 @@ def replay(
     ],
     symbols: Annotated[
         list[str] | None,
-        typer.Option("--symbol", help="Symbol of each --input, in order, e.g. INFY (default: the file name)"),
+        typer.Option(
+            "--symbol",
+            help="Symbol of each --input, in order, e.g. INFY (default: the file's Symbol column, else its "
+            "name)",
+        ),
     ] = None,
     interval: Annotated[
         str | None, typer.Option(help=f"Bar interval: 1m, 5m, 1h, 1d ... {INTERVAL_HELP}")

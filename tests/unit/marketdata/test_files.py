@@ -396,3 +396,46 @@ def test_an_index_file_from_nse_takes_shares_traded_as_the_volume(tmp_path: Path
     frame = load_bar_file(write(tmp_path, text, "NIFTY.csv"))
     assert [t.date().isoformat() for t in frame["timestamp"]] == ["2024-01-01", "2024-01-02"]
     assert frame["volume"].tolist() == [154021211.0, 351912340.0]
+
+
+# -- a file's symbol ----------------------------------------------------------------------------------------
+def test_a_files_symbol_column_names_its_symbol_before_its_name(tmp_path: Path) -> None:
+    nse = write(tmp_path, NSE_STOCK, "01-01-2024-TO-31-12-2024INFYEQN.csv")  # NSE's name: a symbol too
+    assert barfiles.input_symbols([nse], None) == ["INFY"]
+    assert barfiles.input_symbols([nse], ["infosys"]) == ["INFOSYS"]  # --symbol still decides
+    plain = write(tmp_path, GENERIC + "\n".join(ROWS) + "\n", "tcs.csv")
+    assert barfiles.input_symbols([nse, plain], None) == ["INFY", "TCS"]
+
+
+def test_a_symbol_column_value_that_is_no_symbol_leaves_the_files_name(tmp_path: Path) -> None:
+    text = "Symbol,Date,Open,High,Low,Close,Volume\nINFY.NS,2024-01-02,1,2,1,2,10\n"
+    assert barfiles.input_symbols([write(tmp_path, text, "infy.csv")], None) == ["INFY"]
+    with pytest.raises(barfiles.InputError) as info:
+        barfiles.input_symbols([write(tmp_path, text, "infy.ns.csv")], None)
+    assert "nor is its Symbol column's 'INFY.NS'" in str(info.value)
+
+
+def test_a_file_of_several_symbols_is_refused_naming_them(tmp_path: Path) -> None:
+    rows = [
+        f"{s},2024-01-0{d},1,2,1,2,10"
+        for d in (2, 3)
+        for s in ("INFY", "TCS", "WIPRO", "HDFC", "ITC", "SBIN")
+    ]
+    text = " symbol ,date,open,high,low,close,volume\n" + "\n".join(rows) + "\n"
+    path = write(tmp_path, text, "bhavcopy.csv")
+    for symbols in (None, ["INFY"]):
+        with pytest.raises(barfiles.InputError) as info:
+            barfiles.input_symbols([path], symbols)
+        said = str(info.value)
+        assert f"{path}: its symbol column holds several symbols (INFY, TCS, WIPRO, HDFC, ITC, ...)" in said
+
+
+def test_a_parquet_files_symbol_column_names_its_symbol(tmp_path: Path) -> None:
+    frame = load_bar_file(write(tmp_path, GENERIC + "\n".join(ROWS) + "\n"))
+    path = tmp_path / "bars.parquet"
+    frame.assign(Symbol="RELIANCE").to_parquet(path)
+    assert barfiles.input_symbols([path], None) == ["RELIANCE"]
+    pd.testing.assert_frame_equal(load_bar_file(path), frame)  # the column is not a bar column
+    frame.assign(Symbol=["RELIANCE", "TCS", "TCS"]).to_parquet(path)
+    with pytest.raises(barfiles.InputError, match=r"several symbols \(RELIANCE, TCS\)"):
+        barfiles.input_symbols([path], None)
