@@ -199,8 +199,8 @@ def halt(
         ),
     ] = False,
 ) -> None:
-    """Stop all trading now: no order leaves the execution service once this is acknowledged (but the
-    closing orders of --flatten). Working orders are cancelled."""
+    """Stop all trading now: once this is acknowledged no order leaves the execution service, except the
+    closing orders of --flatten. Working orders are cancelled."""
     if not reason.strip():
         raise typer.BadParameter("give a reason", param_hint="--reason")
     _run_command("halt", reason.strip(), token_file, timeout, flatten)
