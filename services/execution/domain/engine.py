@@ -173,11 +173,20 @@ class ExecutionCore:
 
     # -- inputs ---------------------------------------------------------------------------------------
     def on_bar(self, bar: OHLCVBar) -> Outcome:
+        """Fill the symbol's pending orders at the bar's open, mark to its close, roll the session, run the
+        breakers, decide the signals that waited for it. A bar older than the symbol's newest one (a
+        backfill of history) is only kept, to price a late signal: marking the position to an old close
+        would move the equity back in time and could trip a breaker on prices long gone; no order waits for
+        it, and no parked signal, since the newer bar released them already."""
         out = Outcome()
+        kept = self.state.bars.get(bar.symbol)
+        newest = kept[-1].timestamp if kept else None
         ref = self._remember_bar(bar)
         if ref is None:
             return out  # a bar seen before changes nothing
         state, at = self.state, bar.timestamp
+        if newest is not None and at < newest:
+            return out
         pf, limits = state.portfolio, self.config.limits
         pf.roll_session(self._sessions.day(at, limits))
         if state.pending:
@@ -232,7 +241,7 @@ class ExecutionCore:
         held = {p.symbol for p in pf.positions.values() if p.quantity != 0 and p.symbol in symbols}
         new_day = day(run.times[-1], limits)
         first = len(run.times)  # the first bar of a new session, if the run starts one (days only grow)
-        if new_day != pf.session_day:
+        if new_day > pf.session_day:  # sessions only move forward (Portfolio.roll_session)
             first = bisect.bisect_left(range(first), new_day, key=lambda i: day(run.times[i], limits))
         equity, peak = pf.equity, pf.peak_equity
         equities: list[Decimal] = []

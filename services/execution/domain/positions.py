@@ -144,8 +144,10 @@ class Portfolio(BaseModel):
         return (self.peak_equity - self.equity) / self.peak_equity * 100
 
     def roll_session(self, day: str) -> bool:
-        """Start a new session at ``day`` (the equity now is its opening equity); True if it was new."""
-        if day == self.session_day:
+        """Start a new session at ``day`` (the equity now is its opening equity); True if it was new. Days
+        only move forward: a bar of an earlier day (a symbol's history arriving after today's bars) leaves
+        today's session, so the daily-loss breaker still measures from today's opening equity."""
+        if day <= self.session_day:
             return False
         self.session_day = day
         self.session_start_equity = self.equity

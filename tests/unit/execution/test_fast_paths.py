@@ -125,10 +125,14 @@ class ScanParked(ExecutionCore):
 
     def on_bar(self, bar: OHLCVBar) -> Outcome:
         out = Outcome()
+        kept = self.state.bars.get(bar.symbol)
+        newest = kept[-1].timestamp if kept else None
         ref = self._remember_bar(bar)
         if ref is None:
             return out
         state, at = self.state, bar.timestamp
+        if newest is not None and at < newest:
+            return out  # an older bar is only kept
         pf, limits = state.portfolio, self.config.limits
         pf.roll_session(self._sessions.day(at, limits))
         if state.pending:

@@ -4,7 +4,9 @@ id, quantity, price, equity point or persisted state changes them. (``CORE_DIGES
 equity curve stopped going back in time: the events and the rest of the state were checked to be unchanged,
 only the curve's out-of-order points merged into the newest one. It was pinned anew when each strategy got
 its own book: the signals now come from five strategies, not one each, so that books, repeats and
-reversed working orders all occur.)"""
+reversed working orders all occur. And once more when a bar older than its symbol's newest stopped
+marking the position: the 490 events were checked to be unchanged, only the marks, the equity curve and the
+peak, which now follow each symbol's newest close.)"""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from tests.unit.execution.helpers import T0, bar, core, signal
 
 BACKTEST_DIGEST = "54647f5726b66ab969d3bde025189820df2e0280baf577527efafd6472992ade"
 TARGETS: tuple[Target, ...] = ("long", "flat", "short")
-CORE_DIGEST = "91769c91619b7c3a3184cd78afdd58970c343918023e06f8c22a671b4233c2d1"
+CORE_DIGEST = "ea7e40a7c17ec6586497c15bb3b62cd80b0b8bb978a94179b64622f02b0b57d9"
 
 
 def digest(data: Any) -> str:
