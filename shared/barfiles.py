@@ -102,25 +102,19 @@ def input_symbols(paths: Sequence[Path], symbols: Sequence[str] | None) -> list[
     """The symbol of each bar file (one symbol per file): ``symbols`` in order, one per file, or without them
     the file's ``Symbol`` column (as NSE's downloads have), else its name (``infy.csv`` is INFY). A column
     value that is not a symbol (``INFY.NS``) leaves the name. ``InputError`` for a count that does not match,
-    a file whose column holds several symbols, a file with no symbol, or two files of one symbol;
-    ``InvalidSymbolError`` for a bad ``symbols`` value."""
+    a file with no symbol, or two files of one symbol; ``InvalidSymbolError`` for a bad ``symbols`` value.
+    (A file whose column holds several symbols is ``load_bar_file``'s to refuse.)"""
     if symbols and len(symbols) != len(paths):
         raise InputError(
             f"{len(paths)} --input files but {len(symbols)} --symbol values; give one per file, or none"
         )
     found: dict[str, Path] = {}
     for index, path in enumerate(paths):
-        column, inside = symbols_in_file(path)
-        if len(inside) > 1:
-            shown = ", ".join(inside[:SYMBOLS_SHOWN]) + (", ..." if len(inside) > SYMBOLS_SHOWN else "")
-            raise InputError(
-                f"{path}: its {column} column holds several symbols ({shown}); a bar file holds one "
-                "symbol: split it into a file per symbol"
-            )
         if symbols:
             symbol = normalize_symbol(symbols[index])
         else:
-            symbol = _symbol_of(path, column, inside[0] if inside else None)
+            column, inside = symbols_in_file(path)  # several: load_bar_file refuses the file
+            symbol = _symbol_of(path, column, inside[0] if len(inside) == 1 else None)
         if symbol in found:
             raise InputError(f"{path}: symbol {symbol} is given by {found[symbol]} too; one file per symbol")
         found[symbol] = path
@@ -216,6 +210,13 @@ def load_bar_file(path: Path, zone: tzinfo = UTC) -> pd.DataFrame:
         raise BarFileError(str(path), 0, "-", "unknown file type: use .csv, .parquet or .pq", unit="file")
     if not path.is_file():
         raise BarFileError(str(path), 0, "-", "no such file", unit="file")
+    column, inside = symbols_in_file(path)
+    if len(inside) > 1:
+        shown = ", ".join(inside[:SYMBOLS_SHOWN]) + (", ..." if len(inside) > SYMBOLS_SHOWN else "")
+        problem = (
+            f"its {column} column holds several symbols ({shown}); a bar file holds one symbol: split it"
+        )
+        raise BarFileError(str(path), 0, column, problem + " into a file per symbol", unit="file")
     try:
         if kind == "csv":
             frame = _csv_fast(path, zone)

@@ -82,7 +82,7 @@ BAD_FILES = {
     "two_symbols": (
         "b.csv",
         "symbol," + HEADER + "INFY," + GOOD[0] + "\nTCS," + GOOD[0] + "\n",
-        "is not after",
+        "holds several symbols (INFY, TCS)",
     ),
     "negative_volume": ("b.csv", HEADER + "2024-01-01,100,102,99,101,-5\n", "volume must be >= 0"),
     "txt_suffix": ("b.txt", HEADER + GOOD[0] + "\n", "unknown file type"),

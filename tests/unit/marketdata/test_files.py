@@ -423,11 +423,14 @@ def test_a_file_of_several_symbols_is_refused_naming_them(tmp_path: Path) -> Non
     ]
     text = " symbol ,date,open,high,low,close,volume\n" + "\n".join(rows) + "\n"
     path = write(tmp_path, text, "bhavcopy.csv")
-    for symbols in (None, ["INFY"]):
-        with pytest.raises(barfiles.InputError) as info:
-            barfiles.input_symbols([path], symbols)
-        said = str(info.value)
-        assert f"{path}: its symbol column holds several symbols (INFY, TCS, WIPRO, HDFC, ITC, ...)" in said
+    said = str(rejected(path))
+    assert said == (
+        f"{path}: its symbol column holds several symbols (INFY, TCS, WIPRO, HDFC, ITC, ...); a bar file"
+        " holds one symbol: split it into a file per symbol"
+    )
+    assert barfiles.input_symbols([path], None) == [
+        "BHAVCOPY"
+    ]  # named by the file; then refused by the reader
 
 
 def test_a_parquet_files_symbol_column_names_its_symbol(tmp_path: Path) -> None:
@@ -437,5 +440,4 @@ def test_a_parquet_files_symbol_column_names_its_symbol(tmp_path: Path) -> None:
     assert barfiles.input_symbols([path], None) == ["RELIANCE"]
     pd.testing.assert_frame_equal(load_bar_file(path), frame)  # the column is not a bar column
     frame.assign(Symbol=["RELIANCE", "TCS", "TCS"]).to_parquet(path)
-    with pytest.raises(barfiles.InputError, match=r"several symbols \(RELIANCE, TCS\)"):
-        barfiles.input_symbols([path], None)
+    assert "its Symbol column holds several symbols (RELIANCE, TCS)" in str(rejected(path))
