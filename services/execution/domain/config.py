@@ -57,7 +57,8 @@ class SizingConfig(BaseModel):
 
     policy: Literal["fixed_qty", "fixed_notional", "percent_equity", "all_cash"] = Field(
         default="fixed_qty",
-        description="all_cash: the most units equity pays for at the signal close, net of commission",
+        description="all_cash: the most units the available cash pays for at the signal close, net of "
+        "commission (the equity less what every other strategy book holds or has working orders for)",
     )
     quantity: Decimal = Field(default=Decimal(1), gt=0)
     notional: Decimal = Field(default=Decimal(10_000), gt=0)

@@ -388,7 +388,10 @@ class ExecutionCore:
         reversed_orders: list[PendingOrder] = []
         if ref is not None:  # the strategy's target is for its own book, not the symbol's net position
             own = self.working_quantity(signal.symbol, signal.strategy_id)
-            wanted = target_quantity(signal.target, cfg.sizing, cfg.limits, ref.close, pf.equity, self.costs)
+            funds = pf.equity
+            if cfg.sizing.policy == "all_cash":
+                funds = self._available_for(signal.symbol, signal.strategy_id)
+            wanted = target_quantity(signal.target, cfg.sizing, cfg.limits, ref.close, funds, self.costs)
             reversed_orders = self._reversed_by(signal.symbol, signal.strategy_id, wanted - own)
             cancelled = sum((_signed(o) for o in reversed_orders), ZERO)  # cancelled, not offset
             delta = wanted - (own - cancelled)
@@ -425,6 +428,31 @@ class ExecutionCore:
         if approved and intent is not None and ref is not None:
             out.extend(self._place(signal, decision, intent, ref, bars))
         return out
+
+    def _available_for(self, symbol: str, strategy_id: str) -> Decimal:
+        """What ``all_cash`` sizing may put in one strategy's book of ``symbol``: the equity less what every
+        other book holds or will hold once its working orders fill, each at its symbol's last close (the
+        available margin of backtesting.py at margin 1). With that book the only one, it is the equity; with
+        the others long, it is the cash left after them. A book's own position and orders are not taken off:
+        its target replaces them."""
+        own = book_key(strategy_id, symbol)
+        others = {k for k in self.state.books if k != own}
+        others.update(book_key(o.strategy_id, o.symbol) for o in self.state.pending)
+        others.discard(own)
+        used = ZERO
+        for key in sorted(others):
+            other_strategy, other_symbol = key.rsplit("|", 1)
+            held = self.working_quantity(other_symbol, other_strategy)
+            if held:
+                used += abs(held) * self._last_close(other_symbol)
+        return self.state.portfolio.equity - used
+
+    def _last_close(self, symbol: str) -> Decimal:
+        """The symbol's newest close seen: its kept bars' last one, else its position's mark."""
+        kept = self.state.bars.get(symbol)
+        if kept:
+            return kept[-1].close
+        return self.state.portfolio.position(symbol).last_price
 
     def _reversed_by(self, symbol: str, strategy_id: str, delta: Decimal) -> list[PendingOrder]:
         """The strategy's working orders of ``symbol`` on the other side of ``delta`` (what its target asks

@@ -150,3 +150,19 @@ def test_sizing_all_invests_the_cash_in_whole_units_net_of_commission(tmp_path: 
         <= 100_000
         < (buy.quantity + 1) * Decimal(12) * Decimal("1.01")
     )
+
+
+def test_sizing_all_in_a_portfolio_invests_what_the_first_buy_left(tmp_path: Path) -> None:
+    """Two symbols crossing on the same bar: the first (by symbol) takes the cash, the second what is left;
+    the account never buys on credit."""
+    paths = [write_csv(tmp_path / "infy.csv"), write_csv(tmp_path / "tcs.csv")]
+    bars = load_bars(paths, ["INFY", "TCS"], "1d", None, None)
+    config = execution_config(Decimal(100_000), Decimal(0), Decimal(0), parse_sizing("all", False), None)
+    result = Backtest.create("sma_cross", "sma_cross", PARAMS, config).run(bars)
+    buys = [(f.symbol, f.quantity, f.price) for f in result.fills if f.side == "buy"]
+    # signal close 12: 100000 / 12 = 8333 units of INFY; the 4 left pay for no TCS at 12
+    assert buys == [("INFY", Decimal(8333), Decimal("12.50"))]
+    cash = Decimal(100_000)
+    for fill in result.fills:
+        cash -= (fill.quantity if fill.side == "buy" else -fill.quantity) * fill.price + fill.commission
+        assert cash >= -8333 * Decimal("0.50")  # at most the gap from the signal's close to the next open
