@@ -74,11 +74,13 @@ async def test_log_in_watch_live_updates_open_a_symbol_and_log_out(
 
     await expect(page.locator("#kill-switch")).to_have_text("HALTED")
     await expect(page.locator("#kill-reason")).to_have_text("daily loss breaker tripped")
+    await expect(page.locator("#kill-by")).to_have_text("by breaker:daily_loss")
     await expect(page.locator("#equity-chart")).to_have_attribute("data-bars", "300")
     await expect(page.locator("#live-status")).to_have_text("live")
     await page.screenshot(path=str(artifacts / "overview-halted.png"), full_page=True)
     await stack.put("execution.risk", risk(state="ACTIVE", reason=""))
     await expect(page.locator("#kill-switch")).to_have_text("ACTIVE")  # by SSE, no reload
+    await expect(page.locator("#kill-by")).to_have_text("by admin1")
 
     await page.click("#symbol-list a, a[href='/symbols']")
     await page.click("a[href='/symbols/INFY']")

@@ -31,6 +31,7 @@ class Meter(BaseModel):
 class RiskView(BaseModel):
     state: str
     reason: str
+    changed_by: str  # who moved it there: a username, or breaker:<name>
     mode: str
     breakers: list[Meter]
     usage: list[Meter]
@@ -78,6 +79,7 @@ def risk_view(value: dict[str, Any]) -> RiskView:
     return RiskView(
         state=str(value.get("state") or "UNKNOWN"),
         reason=str(value.get("reason") or ""),
+        changed_by=str(value.get("changed_by") or ""),
         mode=str(value.get("mode") or ""),
         breakers=[meter(k, v) for k, v in as_dict(value.get("breakers")).items()],
         usage=[meter(k, v) for k, v in as_dict(value.get("usage")).items()],

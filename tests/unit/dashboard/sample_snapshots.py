@@ -228,6 +228,7 @@ def risk(state: str = "HALTED", reason: str = "daily loss breaker tripped") -> d
         "updated_at": START.isoformat(),
         "state": state,
         "reason": reason,
+        "changed_by": "breaker:daily_loss" if state == "HALTED" else "admin1",
         "mode": "paper",
         "limits": {"max_order_qty": "10"},
         "usage": {"gross_exposure": {"used": 15000, "limit": 50000}},

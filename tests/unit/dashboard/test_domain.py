@@ -25,6 +25,7 @@ def test_overview_shows_the_kill_switch_reason_breakers_positions_and_equity() -
     view = build_overview(snaps_of(snapshots(now=NOW)), NOW, 15)
     assert view.risk is not None
     assert (view.risk.state, view.risk.reason) == ("HALTED", "daily loss breaker tripped")
+    assert view.risk.changed_by == "breaker:daily_loss"
     daily = next(b for b in view.risk.breakers if b.name == "daily_loss")
     assert daily.tripped
     assert daily.fraction == 1.0
