@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import structlog
+from nats.errors import Error as NatsError
 
 from services.execution.adapters.auth_client import NatsVerifier
 from services.execution.adapters.config_file import ConfigError, check_startable, load_config
@@ -41,6 +42,11 @@ ACK_WAIT = 5.0
 #: ~1.9 s to ~0.9 s. A batch of 500 signals takes well under a second, far inside ``ACK_WAIT``.
 BATCH = 500
 log = structlog.get_logger()
+#: Each consumer's inputs and the stream they come from: a processed input's row goes once that stream can
+#: no longer deliver it again (``ExecutionStore.prune_processed``).
+INPUT_STREAMS = {"bars": "MARKETDATA", "signals": "SIGNALS", "commands": "EXECUTION"}
+#: How often the processed inputs are pruned (and once at start).
+PRUNE_INTERVAL = 3600.0
 
 
 #: Publishes in flight at once, well under nats-py's limit of pending acks (4,000), so that
@@ -120,6 +126,30 @@ def snapshot_task(bus: Bus, svc: ExecutionService) -> Task:
     return run
 
 
+def prune_task(bus: Bus, svc: ExecutionService) -> Task:
+    """At start and every ``PRUNE_INTERVAL``: delete the processed inputs that their streams, at the ages
+    the server has for them now, no longer hold."""
+
+    async def run(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                kept = {
+                    c: (await bus.js.stream_info(s)).config.max_age or 0.0 for c, s in INPUT_STREAMS.items()
+                }
+            except (NatsError, TimeoutError) as exc:  # NATS away: next round
+                log.warning("execution.prune_skipped", error=repr(exc))
+            else:
+                deleted = await svc.prune_processed(kept)
+                if deleted:
+                    log.info("execution.processed_pruned", rows=deleted)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=PRUNE_INTERVAL)
+            except TimeoutError:
+                pass
+
+    return run
+
+
 async def _write_snapshots(bus: Bus, svc: ExecutionService) -> None:
     items = dict(build_snapshots(svc))
     head = svc.head
@@ -152,12 +182,15 @@ def make_runner(settings: RuntimeSettings, config: ExecutionConfig | None = None
             store.close()
 
         def detail() -> dict[str, str]:
-            return {"state": svc.core.state.risk.state, "mode": cfg.mode} | {
+            return {"state": svc.core.state.risk.state, "mode": cfg.mode, "pruned": str(svc.pruned)} | {
                 k: str(v) for k, v in svc.counts.items()
             }
 
         return ServiceParts(
-            consumers=consumers(svc), tasks=[snapshot_task(bus, svc)], on_stop=on_stop, detail=detail
+            consumers=consumers(svc),
+            tasks=[snapshot_task(bus, svc), prune_task(bus, svc)],
+            on_stop=on_stop,
+            detail=detail,
         )
 
     return ServiceRunner(settings=settings, setup=setup, streams=STREAMS, heartbeat_key="health.execution")

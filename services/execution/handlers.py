@@ -80,6 +80,7 @@ class ExecutionService:
             for kind in (OrderEvent.SCHEMA, TradeEvent.SCHEMA, RiskDecision.SCHEMA)
         }
         self.counts = {"decisions": 0, "orders": 0, "trades": 0}
+        self.pruned = 0  # processed-input rows deleted since start (prune_processed)
 
     def _load_state(self) -> CoreState | None:
         raw = self.store.load_state()
@@ -223,6 +224,13 @@ class ExecutionService:
             while rows := self.store.unsent():
                 await self.publish(rows)
                 self.store.mark_sent(rows[-1].seq)
+
+    async def prune_processed(self, kept: dict[str, float]) -> int:
+        """``ExecutionStore.prune_processed`` between batches; returns the rows deleted."""
+        async with self.lock:
+            deleted = self.store.prune_processed(kept)
+        self.pruned += deleted
+        return deleted
 
     async def save_sent(self) -> None:
         """Write the published mark if no commit has carried it yet (the snapshot task calls it when idle)."""

@@ -1,22 +1,11 @@
-"""DuckDB helpers: numbered migrations applied at start-up, and the processed-events table."""
+"""DuckDB helpers: numbered migrations applied at start-up, and telling a lock from a damaged file."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
-
-_BASE = [
-    """
-    CREATE TABLE IF NOT EXISTS processed_events (
-        consumer VARCHAR NOT NULL,
-        event_id UUID NOT NULL,
-        PRIMARY KEY (consumer, event_id)
-    )
-    """
-]
 
 
 class DatabaseUnusable(RuntimeError):
@@ -49,8 +38,6 @@ def open_db(path: Path | str, migrations: Sequence[str]) -> duckdb.DuckDBPyConne
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ)"
     )
-    for sql in _BASE:
-        conn.execute(sql)
     row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
     current = int(row[0]) if row else 0
     for number, sql in enumerate(migrations, start=1):
@@ -65,25 +52,3 @@ def open_db(path: Path | str, migrations: Sequence[str]) -> duckdb.DuckDBPyConne
             conn.execute("ROLLBACK")
             raise
     return conn
-
-
-def already_processed(
-    conn: duckdb.DuckDBPyConnection, consumer: str, event_ids: Iterable[uuid.UUID]
-) -> set[uuid.UUID]:
-    ids = [str(i) for i in event_ids]
-    if not ids:
-        return set()
-    rows = conn.execute(
-        "SELECT event_id FROM processed_events WHERE consumer = ? AND event_id IN (SELECT unnest(?::UUID[]))",
-        [consumer, ids],
-    ).fetchall()
-    return {r[0] for r in rows}
-
-
-def mark_processed(conn: duckdb.DuckDBPyConnection, consumer: str, event_ids: Iterable[uuid.UUID]) -> None:
-    ids = [str(i) for i in event_ids]
-    if ids:
-        conn.execute(
-            "INSERT OR IGNORE INTO processed_events SELECT ?, unnest(?::UUID[])",
-            [consumer, ids],
-        )

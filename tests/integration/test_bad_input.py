@@ -250,7 +250,7 @@ async def test_execution_survives_bad_signals_bars_and_commands_and_processes_ev
         await auth.unsubscribe()
     assert code == 0, log_tail(data, "execution")
     conn = duckdb.connect(str(data / "execution.duckdb"), read_only=True)
-    rows = conn.execute("SELECT consumer, event_id FROM processed_events").fetchall()
+    rows = conn.execute("SELECT consumer, event_id FROM processed_inputs").fetchall()
     conn.close()
     processed = {(c, str(e)) for c, e in rows}
     expected = {("bars", str(b.event_id)) for b in series} | {("signals", str(s.event_id)) for s in sigs}

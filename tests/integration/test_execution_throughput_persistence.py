@@ -190,7 +190,9 @@ async def test_a_file_from_before_the_bars_table_is_read_then_moved(
     svc.store.close()
     conn = duckdb.connect(str(path))
     conn.execute("DROP TABLE core_bars")
-    conn.execute("DROP TABLE bar_history")  # a file of migration 1 has neither
+    conn.execute("DROP TABLE bar_history")  # a file of migration 1 has neither, and its processed rows
+    conn.execute("CREATE TABLE processed_events AS SELECT consumer, event_id FROM processed_inputs")
+    conn.execute("DROP TABLE processed_inputs")  # are in the table of before migration 4
     conn.execute("DELETE FROM schema_migrations WHERE version > 1")
     conn.execute("UPDATE core_state SET state = ?", [legacy])
     conn.close()

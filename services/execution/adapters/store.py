@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ import duckdb
 from pydantic import TypeAdapter
 
 from services.execution.domain.audit import AuditRow
-from shared.runtime.duck import already_processed, open_db
+from shared.runtime.duck import open_db
 
 MIGRATIONS = [
     """
@@ -64,7 +64,24 @@ MIGRATIONS = [
         event_id UUID NOT NULL, live BOOLEAN NOT NULL
     );
     """,
+    # the processed inputs, found by an index of their id (DuckDB's two-column primary key was no index for
+    # a lookup: each batch's check scanned the table, ~3 ms per million rows), with the time each was
+    # committed, so rows whose message is gone from its stream can be deleted (``prune_processed``); the
+    # rows from before are dated to this migration
+    """
+    CREATE TABLE IF NOT EXISTS processed_events (consumer VARCHAR NOT NULL, event_id UUID NOT NULL);
+    CREATE TABLE processed_inputs (
+        consumer VARCHAR NOT NULL, event_id UUID NOT NULL, processed_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    INSERT INTO processed_inputs SELECT consumer, event_id, now() FROM processed_events;
+    DROP TABLE processed_events;
+    CREATE INDEX processed_inputs_event_id ON processed_inputs (event_id);
+    """,
 ]
+#: A processed input's row is kept this long past its stream's age (``prune_processed``).
+PROCESSED_MARGIN_SECONDS = 86_400.0
+#: Ids looked up in one query (``processed``): more at once and DuckDB's index lookups slow down.
+LOOKUP_CHUNK = 200
 #: Bars per symbol kept in ``bar_history``; older ones are deleted when the store opens (10,000 bars: a
 #: week of 1-minute bars of a 24-hour market, decades of daily bars).
 HISTORY_BARS = 10_000
@@ -198,7 +215,32 @@ class ExecutionStore:
         return [(str(r[0]), int(r[1]), str(r[2]), str(r[3]), r[4], bool(r[5])) for r in rows]
 
     def processed(self, consumer: str, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-        return already_processed(self.conn, consumer, ids)
+        """Which of ``ids`` ``consumer`` has committed. DuckDB finds them in the index when they go in as a
+        list of parameters and the id is the only condition, ``LOOKUP_CHUNK`` at a time; an ``unnest`` of
+        one list parameter, or a condition on the consumer too, makes it scan the table instead."""
+        found: set[uuid.UUID] = set()
+        for start in range(0, len(ids), LOOKUP_CHUNK):
+            chunk = [str(i) for i in ids[start : start + LOOKUP_CHUNK]]
+            rows = self.conn.execute(lookup_sql(len(chunk)), chunk).fetchall()
+            found.update(event_id for who, event_id in rows if who == consumer)
+        return found
+
+    def prune_processed(self, kept: Mapping[str, float]) -> int:
+        """Delete the processed rows of each consumer in ``kept`` committed longer ago than its seconds plus
+        ``PROCESSED_MARGIN_SECONDS``; returns how many. ``kept`` is each consumer's stream's age (0: forever,
+        nothing deleted): JetStream removes a message that age after it was published, which was before
+        its row was committed, so no redelivery or replay of the stream can bring it back. Marketdata
+        publishes a bar once, so a replayed file does not either."""
+        deleted = 0
+        for consumer, seconds in sorted(kept.items()):
+            if seconds <= 0:
+                continue
+            row = self.conn.execute(
+                "DELETE FROM processed_inputs WHERE consumer = ? AND processed_at < now() - to_seconds(?)",
+                [consumer, seconds + PROCESSED_MARGIN_SECONDS],
+            ).fetchone()
+            deleted += int(row[0]) if row else 0
+        return deleted
 
     def next_outbox_seq(self) -> int:
         return self._next_seq
@@ -279,7 +321,7 @@ class ExecutionStore:
             # and deduplicated by the handler, a signal is recorded once, when it is first processed
             _insert(
                 conn,
-                "processed_events",
+                "processed_inputs",
                 ["consumer", "event_id"],
                 ["VARCHAR", "UUID"],
                 [[batch.consumer, key] for key in batch.processed],
@@ -324,6 +366,12 @@ OUTBOX_TYPES = ["BIGINT", "UUID", "VARCHAR", "VARCHAR", "UUID", "UUID", "TIMESTA
 SIGNAL_TYPES = ["UUID", "VARCHAR", "VARCHAR", "VARCHAR", "UUID", "UUID", "TIMESTAMPTZ", "TIMESTAMPTZ"]
 AUDIT_COLUMNS = ["seq", "kind", "ref_id", "payload", "prev_hash", "hash"]
 AUDIT_TYPES = ["BIGINT", "VARCHAR", "UUID", "VARCHAR", "VARCHAR", "VARCHAR"]
+
+
+def lookup_sql(count: int) -> str:
+    """``ExecutionStore.processed``'s query of ``count`` ids: the consumer and id of those committed."""
+    marks = ", ".join("?" * count)
+    return f"SELECT consumer, event_id FROM processed_inputs WHERE event_id IN ({marks})"  # noqa: S608
 
 
 def _upsert(conn: duckdb.DuckDBPyConnection, update: str, insert: str, value: str) -> None:
