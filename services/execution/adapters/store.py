@@ -82,6 +82,8 @@ MIGRATIONS = [
 PROCESSED_MARGIN_SECONDS = 86_400.0
 #: Ids looked up in one query (``processed``): more at once and DuckDB's index lookups slow down.
 LOOKUP_CHUNK = 200
+#: What ``processed`` weighs to choose the index or a scan (measured on the benchmark machine).
+INDEX_MS_PER_ID, SCAN_MS, SCAN_MS_PER_MILLION = 0.03, 2.0, 3.0
 #: Bars per symbol kept in ``bar_history``; older ones are deleted when the store opens (10,000 bars: a
 #: week of 1-minute bars of a 24-hour market, decades of daily bars).
 HISTORY_BARS = 10_000
@@ -149,6 +151,8 @@ class ExecutionStore:
         self._sent = self._read_sent()
         self._sent_saved = self._sent
         self._unsent = self._read_unsent()  # rows committed and not published yet, in seq order
+        row = conn.execute("SELECT count(*) FROM processed_inputs").fetchone()
+        self._processed_rows = int(row[0]) if row else 0  # kept up to date by commit and prune
 
     @classmethod
     def open(cls, path: Path | str) -> ExecutionStore:
@@ -216,8 +220,17 @@ class ExecutionStore:
 
     def processed(self, consumer: str, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         """Which of ``ids`` ``consumer`` has committed. DuckDB finds them in the index when they go in as a
-        list of parameters and the id is the only condition, ``LOOKUP_CHUNK`` at a time; an ``unnest`` of
-        one list parameter, or a condition on the consumer too, makes it scan the table instead."""
+        list of parameters and the id is the only condition, ``LOOKUP_CHUNK`` at a time (~30 us an id); an
+        ``unnest`` of one list parameter makes it scan the table instead (~2 ms, and 3 ms more per million
+        rows). A backlog's batch of hundreds on a small table is scanned; a trickle, or a large table, is
+        looked up."""
+        if len(ids) * INDEX_MS_PER_ID > SCAN_MS + SCAN_MS_PER_MILLION * self._processed_rows / 1e6:
+            rows = self.conn.execute(
+                "SELECT event_id FROM processed_inputs WHERE consumer = ? AND event_id IN "
+                "(SELECT unnest(?::UUID[]))",
+                [consumer, [str(i) for i in ids]],
+            ).fetchall()
+            return {r[0] for r in rows}
         found: set[uuid.UUID] = set()
         for start in range(0, len(ids), LOOKUP_CHUNK):
             chunk = [str(i) for i in ids[start : start + LOOKUP_CHUNK]]
@@ -240,6 +253,7 @@ class ExecutionStore:
                 [consumer, seconds + PROCESSED_MARGIN_SECONDS],
             ).fetchone()
             deleted += int(row[0]) if row else 0
+        self._processed_rows -= deleted
         return deleted
 
     def next_outbox_seq(self) -> int:
@@ -335,6 +349,7 @@ class ExecutionStore:
         self._bar_order = order
         self.bars_in_table = True
         self._sent_saved = self._sent
+        self._processed_rows += len(batch.processed)
         if batch.outbox:
             self._next_seq = batch.outbox[-1]["seq"] + 1
             self._unsent += [
