@@ -33,6 +33,7 @@ line-tracking reader, which gives the message; the two give the same frame for e
 from __future__ import annotations
 
 import csv
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -144,13 +145,25 @@ def _symbol_of(path: Path, column: str, value: str | None) -> str:
 def symbols_in_file(path: Path) -> tuple[str, list[str]]:
     """The header of ``path``'s symbol column (``Symbol``, any case and spacing) and its distinct non-blank
     values in the order met (at most ``SYMBOLS_SHOWN + 1``); ``("", [])`` when the file has no such column
-    or cannot be read so (``load_bar_file`` then names what is wrong with it)."""
+    or cannot be read so (``load_bar_file`` then names what is wrong with it). Read once per version of
+    the file: ``input_symbols`` and then ``load_bar_file`` both ask."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return "", []
+    column, values = _symbols_read(path, stat.st_mtime_ns, stat.st_size)
+    return column, list(values)
+
+
+@functools.lru_cache(maxsize=32)
+def _symbols_read(path: Path, _mtime_ns: int, _size: int) -> tuple[str, tuple[str, ...]]:
+    """``symbols_in_file`` of one version of ``path`` (its time and size are the cache's key)."""
     try:
         if SUFFIXES.get(path.suffix.lower()) == "parquet":
             names = pq.read_schema(path).names
             column = next((n for n in names if " ".join(str(n).split()).lower() == "symbol"), None)
             if column is None:
-                return "", []
+                return "", ()
             values = pq.read_table(path, columns=[column]).column(0)
         else:
             with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -158,19 +171,19 @@ def symbols_in_file(path: Path) -> tuple[str, list[str]]:
             header = next(csv.reader([first]), []) if first is not None else []
             matches = [h for h in header if " ".join(h.split()).lower() == "symbol"]
             if len(matches) != 1 or header.count(matches[0]) != 1:
-                return "", []
+                return "", ()
             column = matches[0]
             options = pa_csv.ConvertOptions(include_columns=[column], column_types={column: pa.string()})
             values = pa_csv.read_csv(path, convert_options=options).column(0)
     except (OSError, UnicodeDecodeError, pa.ArrowException, ValueError):
-        return "", []
+        return "", ()
     distinct: list[str] = []
     for value in pc.unique(pc.utf8_trim_whitespace(pc.cast(values, pa.string()))).to_pylist():
         if value:
             distinct.append(value)
             if len(distinct) > SYMBOLS_SHOWN:
                 break
-    return str(column).strip(), distinct
+    return str(column).strip(), tuple(distinct)
 
 
 @dataclass(frozen=True)

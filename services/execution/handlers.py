@@ -31,7 +31,7 @@ from services.execution.adapters.store import BarsDelta, Batch, ExecutionStore, 
 from services.execution.domain import audit
 from services.execution.domain.broker import PRODUCER
 from services.execution.domain.config import ExecutionConfig
-from services.execution.domain.engine import BarRef, CoreState, ExecutionCore, book_key
+from services.execution.domain.engine import BarRef, CoreState, ExecutionCore, book_key, book_of
 from shared.contracts import subjects
 from shared.contracts.envelope import Event
 from shared.contracts.orders import OrderEvent, TradeEvent
@@ -101,7 +101,7 @@ class ExecutionService:
         state.books = {k: q for k, q in books.items() if q}
         booked: dict[str, Decimal] = {}
         for key, held in state.books.items():
-            symbol = key.split("|", 1)[1]
+            symbol = book_of(key)[1]
             booked[symbol] = booked.get(symbol, Decimal(0)) + held
         off = sorted(
             p.symbol for p in state.portfolio.positions.values() if p.quantity != booked.get(p.symbol, 0)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from services.execution.domain.audit import VerifyResult
 from services.execution.domain.broker import PRODUCER
+from services.execution.domain.engine import book_of
 from shared.contracts.orders import OrderEvent, TradeEvent
 from shared.contracts.risk import RiskDecision
 
@@ -75,7 +76,7 @@ def positions_snapshot(svc: ExecutionService, at: datetime) -> dict[str, Any]:
     pf = svc.core.state.portfolio
     books: dict[str, dict[str, str]] = {}
     for key, quantity in sorted(svc.core.state.books.items()):
-        strategy_id, symbol = key.split("|", 1)
+        strategy_id, symbol = book_of(key)
         books.setdefault(symbol, {})[strategy_id] = str(quantity)
     positions = [
         {

@@ -120,6 +120,12 @@ def book_key(strategy_id: str, symbol: str) -> str:
     return f"{strategy_id}|{symbol}"
 
 
+def book_of(key: str) -> tuple[str, str]:
+    """The strategy and symbol of a ``book_key`` (neither holds a "|")."""
+    strategy_id, symbol = key.split("|", 1)
+    return strategy_id, symbol
+
+
 def _signed(order: PendingOrder) -> Decimal:
     return order.quantity if order.side == "buy" else -order.quantity
 
@@ -349,7 +355,7 @@ class ExecutionCore:
         closing: list[tuple[str, str, Decimal]] = []  # strategy, symbol, signed quantity held
         booked: dict[str, Decimal] = {}
         for key, held in sorted(state.books.items()):
-            strategy_id, symbol = key.rsplit("|", 1)
+            strategy_id, symbol = book_of(key)
             closing.append((strategy_id, symbol, held))
             booked[symbol] = booked.get(symbol, ZERO) + held
         for position in sorted(state.portfolio.positions.values(), key=lambda p: p.symbol):
@@ -435,13 +441,12 @@ class ExecutionCore:
         available margin of backtesting.py at margin 1). With that book the only one, it is the equity; with
         the others long, it is the cash left after them. A book's own position and orders are not taken off:
         its target replaces them."""
-        own = book_key(strategy_id, symbol)
-        others = {k for k in self.state.books if k != own}
+        others = set(self.state.books)
         others.update(book_key(o.strategy_id, o.symbol) for o in self.state.pending)
-        others.discard(own)
+        others.discard(book_key(strategy_id, symbol))
         used = ZERO
         for key in sorted(others):
-            other_strategy, other_symbol = key.rsplit("|", 1)
+            other_strategy, other_symbol = book_of(key)
             held = self.working_quantity(other_symbol, other_strategy)
             if held:
                 used += abs(held) * self._last_close(other_symbol)
