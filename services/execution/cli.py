@@ -173,6 +173,8 @@ def _run_command(
         err.print(f"[red]refused:[/red] {ack.get('outcome')} (trading state {ack.get('state')})")
         raise typer.Exit(1)
     out.print(f"{action} acknowledged by {ack.get('by')}: trading state is [bold]{ack.get('state')}[/bold]")
+    for o in ack.get("cancelled") or []:
+        out.print(f"cancelled working order {o['order_id']}: {o['side']} {o['quantity']} {o['symbol']}")
     if flatten:
         closing = ack.get("flatten") or []
         for o in closing:
@@ -212,7 +214,8 @@ def reduce(
     token_file: TokenFile = None,
     timeout: Timeout = 15.0,
 ) -> None:
-    """Only orders that shrink a position without flipping it (REDUCING); working orders stay."""
+    """Only orders that shrink a position without flipping it (REDUCING). Working orders that would grow
+    or flip a position are cancelled; working orders that shrink one stay."""
     if not reason.strip():
         raise typer.BadParameter("give a reason", param_hint="--reason")
     _run_command("reduce", reason.strip(), token_file, timeout)

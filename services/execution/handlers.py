@@ -142,6 +142,7 @@ class ExecutionService:
             verdict = verdicts[cmd.command_id]
             events = self.core.on_command(cmd, verdict.username).events
             closing = [e for e in events if isinstance(e, OrderEvent) and e.status == "accepted"]
+            cancelled = [e for e in events if isinstance(e, OrderEvent) and e.status == "cancelled"]
             self.last_command = {
                 "command_id": str(cmd.command_id),
                 "action": cmd.action,
@@ -156,6 +157,15 @@ class ExecutionService:
                         "quantity": str(o.quantity),
                     }
                     for o in closing
+                ],
+                "cancelled": [
+                    {
+                        "order_id": str(o.order_id),
+                        "symbol": o.symbol,
+                        "side": o.side,
+                        "quantity": str(o.quantity),
+                    }
+                    for o in cancelled
                 ],
             }
             return events

@@ -51,7 +51,11 @@ class RiskCommand(Command):
     reason: str = Field(min_length=1, max_length=300)
     session_token: str = Field(min_length=1, max_length=256, repr=False)
     issued_at: UtcDatetime
-    cancel_orders: bool = True
+    cancel_orders: bool = Field(
+        True,
+        description="halt: cancel every working order; reduce: cancel the working orders that would not "
+        "shrink a position",
+    )
     flatten: bool = False
 
 

@@ -87,6 +87,7 @@ async def test_halt_stops_orders_from_the_next_signal_and_resume_restarts_them(
         assert [c["name"] for c in decision["checks"] if not c["passed"]] == ["trading_state"]
     orders = await read_subject(nc, "EXECUTION", "exec.v1.order.>")
     assert [o["status"] for o in orders] == ["accepted", "cancelled"]  # the working order was cancelled
+    assert f"cancelled working order {orders[0]['order_id']}: buy 10 INFY" in " ".join(result.output.split())
     assert await read_subject(nc, "EXECUTION", "exec.v1.trade.>") == []
 
     ack = await send_command(nc, "resume", "test over", token, timeout=15)

@@ -341,6 +341,8 @@ class ExecutionCore:
             self._rearm_breakers()
         if target == "HALTED" and (command.cancel_orders or command.flatten):
             out.extend(self._cancel_pending(f"halted: {command.reason}", command.issued_at))
+        if target == "REDUCING" and command.cancel_orders:
+            out.extend(self._cancel_growing(f"reducing: {command.reason}", command.issued_at))
         if target == "HALTED" and command.flatten:
             out.extend(self._flatten(command))
         return out
@@ -606,6 +608,22 @@ class ExecutionCore:
     def _cancel_pending(self, reason: str, at: datetime) -> Outcome:
         out = Outcome()
         for order in list(self.state.pending):
+            self.state.pending.remove(order)
+            out.events.append(self._order_event(order, "cancelled", at, reason))
+        return out
+
+    def _cancel_growing(self, reason: str, at: datetime) -> Outcome:
+        """Cancel the working orders that would not shrink their symbol's position without flipping it, as
+        they fill (in the order placed, each on the position the kept ones before it leave): in REDUCING an
+        order placed earlier must not grow a position any more than a new one may."""
+        out = Outcome()
+        net = {s: p.quantity for s, p in self.state.portfolio.positions.items()}
+        for order in list(self.state.pending):
+            before = net.get(order.symbol, ZERO)
+            after = before + _signed(order)
+            if abs(after) < abs(before) and after * before >= 0:
+                net[order.symbol] = after
+                continue
             self.state.pending.remove(order)
             out.events.append(self._order_event(order, "cancelled", at, reason))
         return out

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
 from services.execution.domain import risk
+from services.execution.domain.broker import PendingOrder
 from services.execution.domain.config import RiskLimits
 from services.execution.domain.engine import ExecutionCore
 from services.execution.domain.positions import Portfolio
@@ -225,6 +227,61 @@ def test_reducing_allows_only_orders_that_shrink_a_position() -> None:
     c.on_command(command("reduce"), "admin")
     assert not decide(c, 2, symbol="TCS").approved
     assert decide(c, 3, target="flat").approved
+
+
+def test_reducing_cancels_the_working_orders_that_would_grow_a_position() -> None:
+    c = core()
+    decide(c, 0)
+    c.on_bar(bar(1, 100))  # long 10 INFY
+    assert decide(c, 2, strategy="s2").approved  # buy 10 more: grows
+    assert decide(c, 2, target="flat").approved  # sell 10, fills after that buy: shrinks 10 -> 0
+    c.on_bar(bar(2, 50, "TCS"))
+    assert c.on_signal(signal(bar(2, 50, "TCS"))).of(OrderEvent)  # opens TCS
+    assert len(c.state.pending) == 3
+    out = c.on_command(command("reduce"), "admin")
+    cancelled = out.of(OrderEvent)
+    assert [(o.status, o.symbol, o.side, o.strategy_id) for o in cancelled] == [
+        ("cancelled", "INFY", "buy", "s2"),
+        ("cancelled", "TCS", "buy", "s1"),
+    ]
+    assert all(o.reason == "reducing: test" for o in cancelled)
+    c.on_bar(bar(3, 100))
+    c.on_bar(bar(3, 50, "TCS"))
+    assert c.state.portfolio.quantity("INFY") == 0
+    assert c.state.portfolio.quantity("TCS") == 0
+    assert not c.state.pending
+
+
+def test_reducing_cancels_a_working_order_that_would_flip_a_position() -> None:
+    c = core()
+    decide(c, 0)
+    c.on_bar(bar(1, 100))  # long 10 INFY
+    assert not c.state.pending
+    ids = [uuid.uuid4() for _ in range(3)]
+    c.state.pending.append(
+        PendingOrder(
+            order_id=ids[0],
+            signal_id=ids[1],
+            decision_id=ids[2],
+            correlation_id=ids[2],
+            symbol="INFY",
+            side="sell",
+            quantity=D(15),  # 10 -> -5: smaller, but short
+            strategy_id="s1",
+            after=bar(1, 100).timestamp,
+        )
+    )
+    out = c.on_command(command("reduce"), "admin")
+    assert [(o.status, o.order_id) for o in out.of(OrderEvent)] == [("cancelled", ids[0])]
+
+
+def test_reducing_keeps_working_orders_without_cancel_orders() -> None:
+    c = core()
+    decide(c, 0)
+    out = c.on_command(command("reduce", cancel=False), "admin")
+    assert not out.of(OrderEvent)
+    c.on_bar(bar(1, 100))
+    assert c.state.portfolio.quantity("INFY") == 10
 
 
 def test_seen_signals_answer_like_the_list_while_keys_come_and_go() -> None:
