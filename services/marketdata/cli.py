@@ -26,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from services.marketdata.adapters.store import BarStore, StoreBusyError
 from services.marketdata.domain.bars import SYNTHETIC, BarSeries, file_source
 from services.marketdata.domain.sessions import SESSIONS, Session
-from services.marketdata.domain.synthetic import DEFAULT_START, generate
+from services.marketdata.domain.synthetic import DEFAULT_START, bars_before, generate
 from services.marketdata.handlers import IngestReport, ingest
 from shared.barfiles import (
     TZ_HELP,
@@ -57,6 +57,7 @@ PROGRESS_FROM = 10_000
 #: A replay at full speed stores and publishes this many bars at a time (their events in memory at once).
 CHUNK_BARS = 100_000
 CONNECT_TIMEOUT = 10.0
+MAX_PATH = 5_000_000  # bars drawn per symbol by `feed simulate`, those before --start included
 
 
 class FeedError(RuntimeError):
@@ -310,7 +311,7 @@ def _in_time_order_batches(series: Sequence[BarSeries], size: int) -> list[Batch
 @app.command()
 def simulate(
     symbols: Annotated[str, typer.Option(help="Comma-separated symbols")] = "INFY,TCS,RELIANCE",
-    bars: Annotated[int, typer.Option(min=1, max=5_000_000, help="Bars per symbol")] = 500,
+    bars: Annotated[int, typer.Option(min=1, max=MAX_PATH, help="Bars per symbol")] = 500,
     seed: Annotated[int, typer.Option(help="Same seed, same bars")] = 7,
     interval: Annotated[str, typer.Option(help="Bar interval: 1m, 5m, 1h, 1d ...")] = "1m",
     start: Annotated[
@@ -323,16 +324,23 @@ def simulate(
         ),
     ] = "nse",
 ) -> None:
-    """Deterministic synthetic bars (trend, range and volatile regimes), labelled source=synthetic."""
+    """Deterministic synthetic bars (trend, range and volatile regimes), labelled source=synthetic. One
+    price path per symbol and seed starts at 2026-01-05 09:15 IST: a later --start continues it."""
     names = list(dict.fromkeys(_symbol(s) for s in symbols.split(",") if s.strip()))
     if not names:
         _fail("--symbols is empty")
     ivl, first = _interval(interval), _start(start)
     hours = _session(session)
     seconds = interval_seconds(ivl)
+    skip = bars_before(first, seconds, hours)  # a later --start continues the path, with no jump
+    if skip + bars > MAX_PATH:
+        _fail(
+            f"--start {first.isoformat()} is {skip:,} {ivl} bars after the path's start "
+            f"({DEFAULT_START.isoformat()}); at most {MAX_PATH:,} bars can be drawn, with --bars"
+        )
     series = [
         BarSeries.of_frame(
-            generate(name, bars, seed, interval_seconds=seconds, start=first, session=hours),
+            generate(name, bars, seed, interval_seconds=seconds, start=first, session=hours, skip=skip),
             name,
             ivl,
             SYNTHETIC,

@@ -63,6 +63,24 @@ def session_times(start: datetime, count: int, interval_seconds: int, session: S
     return pd.DatetimeIndex(pd.to_datetime(seconds, unit="s", utc=True))
 
 
+def session_count(start: datetime, until: datetime, interval_seconds: int, session: Session | None) -> int:
+    """How many bar times of ``session`` (every interval from ``start`` without one) lie in [start, until)."""
+    if until <= start:
+        return 0
+    if session is None or interval_seconds > DAY_SECONDS:
+        return -(-int((until - start).total_seconds()) // max(interval_seconds, 1))
+    offsets = session.offsets(interval_seconds)
+    first, last = int(start.timestamp()), int(until.timestamp())
+    count = 0
+    day, end = start.astimezone(session.zone).date(), until.astimezone(session.zone).date()
+    while day <= end:
+        if day.weekday() in session.weekdays:
+            times = int(session.open_on(day).timestamp()) + offsets
+            count += int(((times >= first) & (times < last)).sum())
+        day += timedelta(days=1)
+    return count
+
+
 def next_session_time(after: datetime, interval_seconds: int, session: Session) -> datetime:
     """The first bar time of ``session`` after ``after`` (a bar at ``after``'s: ``after`` plus the interval,
     for intervals longer than a day)."""

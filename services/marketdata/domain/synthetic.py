@@ -8,6 +8,10 @@ other symbols are generated beside it. The path is a sequence of regime segments
 - ``range``: mean reversion towards the segment's starting level, low volatility;
 - ``volatile``: no drift, three times the volatility, heavier volume.
 
+The path is anchored at ``DEFAULT_START``: ``skip`` draws the bars before a later start too and drops them,
+so bars simulated from a later start continue the path of a run from the anchor (same closes at the same
+bar count) instead of restarting at the symbol's base price (``bars_before`` counts them).
+
 Prices are rounded to a 0.05 tick (monotone rounding keeps ``high >= max(open, close)`` and
 ``low <= min(open, close)``); volume is an integer that rises with the size of the move.
 """
@@ -21,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from services.marketdata.domain.sessions import Session, session_times
+from services.marketdata.domain.sessions import Session, session_count, session_times
 
 #: Default first bar: Monday 2026-01-05 09:15 IST. Fixed so that runs are reproducible.
 DEFAULT_START = datetime(2026, 1, 5, 3, 45, tzinfo=UTC)
@@ -83,15 +87,17 @@ def generate(
     start: datetime = DEFAULT_START,
     start_price: float | None = None,
     session: Session | None = None,
+    skip: int = 0,
 ) -> pd.DataFrame:
     """``bars`` bars of ``symbol``: columns timestamp, open, high, low, close, volume, regime.
 
     The bars follow each other every ``interval_seconds`` from ``start``; with ``session``, only at the
     session's bar times (``NSE``: 09:15-15:30 IST on weekdays), from the first at or after ``start``, for
-    intervals up to a day."""
+    intervals up to a day. ``skip``: the path's bars before these (``bars_before``), drawn and dropped."""
     rng = np.random.default_rng(symbol_seed(seed, symbol))
     first = start_price if start_price is not None else float(rng.uniform(100, 3000))
     base_vol = float(rng.uniform(0.0008, 0.0025)) * np.sqrt(max(interval_seconds, 1) / 60) ** 0.5
+    shown, bars = bars, skip + bars
     closes, regimes = _closes(rng, bars, first, base_vol)
     gaps = 1 + rng.normal(0, base_vol * 0.3, bars)
     opens = np.concatenate(([first], closes[:-1])) * gaps
@@ -106,12 +112,19 @@ def generate(
     base_volume = float(rng.uniform(5e3, 5e4))
     volume = np.round(base_volume * factor * (0.6 + 0.4 * move) * rng.lognormal(0, 0.35, bars))
     if session is None:
-        times = pd.date_range(start=start, periods=bars, freq=timedelta(seconds=interval_seconds))
+        times = pd.date_range(start=start, periods=shown, freq=timedelta(seconds=interval_seconds))
     else:
-        times = session_times(start, bars, interval_seconds, session)
+        times = session_times(start, shown, interval_seconds, session)
+    kept = slice(skip, bars)
+    columns = {"open": o, "high": h, "low": lo, "close": c, "volume": volume}
     return pd.DataFrame(
-        {"timestamp": times, "open": o, "high": h, "low": lo, "close": c, "volume": volume, "regime": regimes}
+        {"timestamp": times, **{k: v[kept] for k, v in columns.items()}, "regime": regimes[kept]}
     )
+
+
+def bars_before(start: datetime, interval_seconds: int, session: Session | None) -> int:
+    """The path's bars before ``start``: its bar times from ``DEFAULT_START`` (none before the anchor)."""
+    return session_count(DEFAULT_START, start, interval_seconds, session)
 
 
 _VOLUME_FACTOR = {"trend": 1.2, "range": 0.8, "volatile": 2.0}

@@ -10,7 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.marketdata.domain.bars import SYNTHETIC, to_bars
-from services.marketdata.domain.synthetic import DEFAULT_START, REGIMES, generate, next_bar, symbol_seed
+from services.marketdata.domain.sessions import NSE
+from services.marketdata.domain.synthetic import (
+    DEFAULT_START,
+    REGIMES,
+    bars_before,
+    generate,
+    next_bar,
+    symbol_seed,
+)
 from shared.intervals import interval_seconds
 
 symbols = st.from_regex(r"[A-Z][A-Z0-9&_\-]{0,11}", fullmatch=True)
@@ -85,3 +93,26 @@ def test_the_next_live_bar_is_valid_deterministic_and_starts_near_the_last_close
     assert bar["timestamp"].iloc[0] == pd.Timestamp(at)
     assert abs(bar["open"].iloc[0] - last) <= max(0.05 * last, 0.1)
     assert not bar.equals(next_bar("INFY", seed, at + timedelta(minutes=1), last))
+
+
+def test_a_later_start_continues_the_path_instead_of_restarting_it() -> None:
+    whole = generate("INFY", 1_000, 7, session=NSE)
+    later = whole["timestamp"].iloc[600].to_pydatetime()
+    skip = bars_before(later, 60, NSE)
+    assert skip == 600
+    tail = generate("INFY", 400, 7, start=later, session=NSE, skip=skip)
+    pd.testing.assert_frame_equal(tail.reset_index(drop=True), whole.iloc[600:].reset_index(drop=True))
+    first = generate("INFY", 600, 7, session=NSE)  # an earlier, shorter run: its closes are the path's too
+    np.testing.assert_array_equal(first["close"].to_numpy(), whole["close"].to_numpy()[:600])
+    jump = abs(np.log(tail["open"].iloc[0] / first["close"].iloc[-1]))
+    assert jump < 0.01, jump  # the restart at the base price jumped by tens of percent
+
+
+def test_bars_before_counts_session_and_calendar_bar_times() -> None:
+    monday_open = DEFAULT_START
+    assert bars_before(monday_open, 60, NSE) == 0
+    assert bars_before(monday_open - timedelta(days=3), 60, NSE) == 0  # before the anchor: none
+    assert bars_before(monday_open + timedelta(days=1), 60, NSE) == 375  # Monday's whole session
+    assert bars_before(monday_open + timedelta(days=7), 60, NSE) == 5 * 375  # the weekend has none
+    assert bars_before(monday_open + timedelta(days=7), 86_400, NSE) == 5
+    assert bars_before(monday_open + timedelta(minutes=90, seconds=1), 60, None) == 91
