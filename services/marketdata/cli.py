@@ -227,6 +227,18 @@ def _run(series: Sequence[BarSeries], speed: float | None, verb: str) -> None:
         seconds=time.monotonic() - started if len(reports) > 1 else reports[0].seconds,
     )
     out.print(f"[green]{verb}[/green] {escape(report.summary())}")
+    behind: dict[str, tuple[int, datetime]] = {}
+    for r in reports:  # the first batch of a symbol's saw the newest bar stored before this run
+        for symbol, (count, newest) in r.behind.items():
+            had = behind.get(symbol)
+            behind[symbol] = (count + (had[0] if had else 0), had[1] if had else newest)
+    for symbol, (count, newest) in sorted(behind.items()):
+        err.print(
+            f"[yellow]warning:[/yellow] {count:,} new bar(s) of {escape(symbol)} are older than its newest "
+            f"bar stored before ({newest.astimezone(UTC).isoformat()}). They are stored and published, but "
+            "analytics follows a symbol's bars forward only and skips them (ignored_bars: out_of_order), so "
+            "no insight or signal comes of them. Replay history before newer bars, or under another symbol."
+        )
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -22,6 +22,9 @@ class Saved(Protocol):
 
     @property
     def pending(self) -> list[OHLCVBar]: ...
+
+    @property
+    def behind(self) -> dict[str, tuple[int, datetime]]: ...
 
 
 class Store(Protocol):
@@ -48,6 +51,8 @@ class IngestReport:
     first: datetime | None
     last: datetime | None
     seconds: float
+    #: symbol -> (new bars older than its newest stored bar, that bar's time), as ``SaveResult.behind``
+    behind: dict[str, tuple[int, datetime]] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -86,6 +91,7 @@ async def ingest(
         first=min((b.timestamp for b in bars), default=None),
         last=max((b.timestamp for b in bars), default=None),
         seconds=time.monotonic() - started,
+        behind=saved.behind,
     )
 
 

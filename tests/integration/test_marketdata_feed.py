@@ -243,6 +243,34 @@ def test_a_symbol_keeps_the_interval_of_its_stored_bars(nats_url: str, tmp_path:
     assert stored(tmp_path) == [("INFY", "1d", 3, True), ("INFY_M", "1m", 5, True)]
 
 
+def test_a_backfill_older_than_the_stored_bars_is_stored_and_warned_about(
+    nats_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "whole").mkdir()
+    whole = bars_csv(tmp_path / "whole" / "INFY.csv", rows=30)
+    lines = whole.read_text().splitlines(keepends=True)
+    newer, older = tmp_path / "INFY.csv", tmp_path / "old" / "INFY.csv"
+    newer.write_text(lines[0] + "".join(lines[21:]))  # the last 10 days first, as a live feed would store
+    older.parent.mkdir()
+    older.write_text(lines[0] + "".join(lines[1:26]))  # then history: 20 days older, 5 stored already
+    first = feed(["replay", "--input", str(newer)], nats_url, tmp_path)
+    assert first.exit_code == 0, first.output
+    assert "warning" not in first.output
+    backfill = feed(["replay", "--input", str(older)], nats_url, tmp_path)
+    assert backfill.exit_code == 0, backfill.output
+    said = " ".join(backfill.output.split())
+    assert "25 bars (20 new, 20 published)" in said, said
+    assert (
+        "warning: 20 new bar(s) of INFY are older than its newest bar stored before "
+        "(2024-01-30T00:00:00+00:00). They are stored and published, but analytics follows a symbol's bars "
+        "forward only and skips them" in said
+    ), said
+    assert stored(tmp_path) == [("INFY", "1d", 30, True)]
+    again = feed(["replay", "--input", str(older)], nats_url, tmp_path)  # nothing new: nothing to warn of
+    assert again.exit_code == 0, again.output
+    assert "warning" not in again.output
+
+
 def test_simulate_loads_the_bastion_up_sample(nats_url: str, tmp_path: Path) -> None:
     args = ["simulate", "--symbols", "INFY,TCS,RELIANCE", "--bars", "40", "--seed", "7", "--interval", "1m"]
     result = feed(args, nats_url, tmp_path)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,9 @@ class StoreBusyError(RuntimeError):
 class SaveResult:
     stored: int
     pending: list[OHLCVBar]
+    #: symbol -> (new bars older than its newest stored one, that bar's time): a backfill, which analytics
+    #: and the strategies, following each symbol forward, skip
+    behind: dict[str, tuple[int, datetime]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -109,12 +112,13 @@ class BarStore:
             conn.register("incoming", frame)
             conn.execute("BEGIN")
             before = _count(conn)
+            behind = {r[0]: (int(r[1]), r[2]) for r in conn.execute(_BEHIND_SQL).fetchall()}
             conn.execute(_INSERT_SQL)
             stored = _count(conn) - before
             rows = conn.execute(_PENDING_SQL).fetchall()
             conn.execute("COMMIT")
         waiting = {r[0] for r in rows}
-        return SaveResult(stored, [b for b in bars if b.event_id in waiting])
+        return SaveResult(stored, [b for b in bars if b.event_id in waiting], behind)
 
     def mark_published(self, bars: Sequence[OHLCVBar]) -> None:
         if not bars:
@@ -190,14 +194,19 @@ SELECT b.event_id FROM bars b JOIN incoming i USING (symbol, interval, "timestam
 WHERE NOT b.published
 """
 
-_INSERT_SQL = """
-INSERT OR IGNORE INTO bars (symbol, interval, "timestamp", open, high, low, close, volume, source, event_id)
-SELECT symbol, interval, "timestamp", open, high, low, close, volume, source, event_id::UUID FROM incoming
-"""
-
-_PENDING_SQL = """
-SELECT b.event_id FROM bars b JOIN incoming i USING (symbol, interval, "timestamp")
-WHERE NOT b.published
+#: Per symbol, how many incoming bars are new and older than its newest stored bar, and that bar's time.
+_BEHIND_SQL = """
+WITH mine AS (
+    SELECT symbol, interval, "timestamp" FROM bars WHERE symbol IN (SELECT DISTINCT symbol FROM incoming)
+), newest AS (
+    SELECT symbol, interval, max("timestamp") AS newest FROM mine GROUP BY ALL
+), older AS (
+    SELECT i.symbol, i.interval, i."timestamp", n.newest FROM incoming i
+    JOIN newest n ON n.symbol = i.symbol AND n.interval = i.interval AND i."timestamp" < n.newest
+)
+SELECT o.symbol, count(*), any_value(o.newest) FROM older o
+ANTI JOIN mine m ON m.symbol = o.symbol AND m.interval = o.interval AND m."timestamp" = o."timestamp"
+GROUP BY o.symbol ORDER BY o.symbol
 """
 
 _SUMMARY_SQL = """
