@@ -101,7 +101,8 @@ class InputError(ValueError):
 
 def input_symbols(paths: Sequence[Path], symbols: Sequence[str] | None) -> list[str]:
     """The symbol of each bar file (one symbol per file): ``symbols`` in order, one per file, or without them
-    the file's ``Symbol`` column (as NSE's downloads have), else its name (``infy.csv`` is INFY). A column
+    the file's ``Symbol`` column (as NSE's downloads have), else its name (``infy.csv`` is INFY; NSE's
+    ``Quote-Equity-INFY-EQ-<from>-to-<to>.csv`` is INFY too, ``NSE_QUOTE_NAME``). A column
     value that is not a symbol (``INFY.NS``) leaves the name. ``InputError`` for a count that does not match,
     a file with no symbol, or two files of one symbol; ``InvalidSymbolError`` for a bad ``symbols`` value.
     (A file whose column holds several symbols is ``load_bar_file``'s to refuse.)"""
@@ -126,6 +127,14 @@ def input_symbols(paths: Sequence[Path], symbols: Sequence[str] | None) -> list[
 SYMBOLS_SHOWN = 5
 
 
+#: The name of NSE's "Historical Data" download of a stock (it has no Symbol column):
+#: ``Quote-Equity-INFY-EQ-01-01-2024-to-31-12-2024.csv``, perhaps with a browser's `` (1)``; the symbol may
+#: hold hyphens (``BAJAJ-AUTO``), the dates anchor the end.
+NSE_QUOTE_NAME = re.compile(
+    r"^Quote-Equity-(.+)-[A-Z0-9]{1,2}-\d{2}-\d{2}-\d{4}-to-\d{2}-\d{2}-\d{4}(?:\s*\(\d+\))?$", re.IGNORECASE
+)
+
+
 def _symbol_of(path: Path, column: str, value: str | None) -> str:
     """The symbol of ``path`` without ``--symbol``: ``value`` of its symbol column, else the file's name."""
     if value is not None:
@@ -133,8 +142,9 @@ def _symbol_of(path: Path, column: str, value: str | None) -> str:
             return normalize_symbol(value)
         except InvalidSymbolError:
             pass  # such as INFY.NS: the file's name may still be the symbol
+    named = NSE_QUOTE_NAME.match(path.stem)
     try:
-        return normalize_symbol(path.stem)
+        return normalize_symbol(named.group(1) if named else path.stem)
     except InvalidSymbolError as exc:
         inside = f" nor is its {column} column's {value!r}" if value is not None else ""
         raise InputError(

@@ -407,6 +407,21 @@ def test_a_files_symbol_column_names_its_symbol_before_its_name(tmp_path: Path) 
     assert barfiles.input_symbols([nse, plain], None) == ["INFY", "TCS"]
 
 
+@pytest.mark.parametrize(
+    ("name", "symbol"),
+    [
+        ("Quote-Equity-INFY-EQ-01-01-2024-to-31-12-2024.csv", "INFY"),
+        ("Quote-Equity-BAJAJ-AUTO-EQ-07-12-2025-to-07-12-2026.csv", "BAJAJ-AUTO"),
+        ("quote-equity-M&M-BE-01-01-2024-to-31-12-2024 (1).csv", "M&M"),  # a browser's second copy
+    ],
+)
+def test_nses_historical_data_download_is_named_by_the_symbol_in_its_name(
+    tmp_path: Path, name: str, symbol: str
+) -> None:
+    path = write(tmp_path, NSE_HISTORY, name)  # no Symbol column
+    assert barfiles.input_symbols([path], None) == [symbol]
+
+
 def test_a_symbol_column_value_that_is_no_symbol_leaves_the_files_name(tmp_path: Path) -> None:
     text = "Symbol,Date,Open,High,Low,Close,Volume\nINFY.NS,2024-01-02,1,2,1,2,10\n"
     assert barfiles.input_symbols([write(tmp_path, text, "infy.csv")], None) == ["INFY"]
