@@ -141,32 +141,15 @@ class ExecutionService:
         def apply(cmd: RiskCommand) -> list[Event]:
             verdict = verdicts[cmd.command_id]
             events = self.core.on_command(cmd, verdict.username).events
-            closing = [e for e in events if isinstance(e, OrderEvent) and e.status == "accepted"]
-            cancelled = [e for e in events if isinstance(e, OrderEvent) and e.status == "cancelled"]
+            orders = [e for e in events if isinstance(e, OrderEvent)]
             self.last_command = {
                 "command_id": str(cmd.command_id),
                 "action": cmd.action,
                 "outcome": verdict.outcome,
                 "state": self.core.state.risk.state,
                 "by": verdict.username,
-                "flatten": [
-                    {
-                        "order_id": str(o.order_id),
-                        "symbol": o.symbol,
-                        "side": o.side,
-                        "quantity": str(o.quantity),
-                    }
-                    for o in closing
-                ],
-                "cancelled": [
-                    {
-                        "order_id": str(o.order_id),
-                        "symbol": o.symbol,
-                        "side": o.side,
-                        "quantity": str(o.quantity),
-                    }
-                    for o in cancelled
-                ],
+                "flatten": [_order_brief(o) for o in orders if o.status == "accepted"],
+                "cancelled": [_order_brief(o) for o in orders if o.status == "cancelled"],
             }
             return events
 
@@ -417,4 +400,14 @@ def _signal_row(sig: SignalEvent) -> dict[str, Any]:
         "insight_event_id": sig.insight_event_id,
         "bar_timestamp": sig.bar_timestamp,
         "occurred_at": sig.occurred_at,
+    }
+
+
+def _order_brief(order: OrderEvent) -> dict[str, str]:
+    """An order as the command's acknowledgement lists it (``last_command.flatten`` and ``.cancelled``)."""
+    return {
+        "order_id": str(order.order_id),
+        "symbol": order.symbol,
+        "side": order.side,
+        "quantity": str(order.quantity),
     }

@@ -230,8 +230,8 @@ def _run(series: Sequence[BarSeries], speed: float | None, verb: str) -> None:
     behind: dict[str, tuple[int, datetime]] = {}
     for r in reports:  # the first batch of a symbol's saw the newest bar stored before this run
         for symbol, (count, newest) in r.behind.items():
-            had = behind.get(symbol)
-            behind[symbol] = (count + (had[0] if had else 0), had[1] if had else newest)
+            earlier, first = behind.get(symbol, (0, newest))
+            behind[symbol] = (earlier + count, first)
     for symbol, (count, newest) in sorted(behind.items()):
         err.print(
             f"[yellow]warning:[/yellow] {count:,} new bar(s) of {escape(symbol)} are older than its newest "
