@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import itertools
 import json
 import uuid
 from collections import deque
@@ -27,11 +28,19 @@ from typing import Any, Protocol
 import structlog
 
 from services.execution.adapters.auth_client import Verdict
-from services.execution.adapters.store import BarsDelta, Batch, ExecutionStore, HistoryRow, OutboxRow
+from services.execution.adapters.store import (
+    BarsDelta,
+    Batch,
+    ExecutionStore,
+    HistoryRow,
+    OutboxRow,
+    SeenDelta,
+)
 from services.execution.domain import audit
 from services.execution.domain.broker import PRODUCER
 from services.execution.domain.config import ExecutionConfig
 from services.execution.domain.engine import BarRef, CoreState, ExecutionCore, book_key, book_of
+from services.execution.domain.risk import RiskState
 from shared.contracts import subjects
 from shared.contracts.envelope import Event
 from shared.contracts.orders import OrderEvent, TradeEvent
@@ -67,6 +76,7 @@ class ExecutionService:
         self.publish = publish
         self.verifier = verifier
         self.bars = BarsTracker()
+        self.seen = SeenTracker()
         self.core = ExecutionCore(config, self._load_state(), record_bars=True)
         self.lock = asyncio.Lock()  # the core and the store: one batch at a time
         self.publishing = asyncio.Lock()  # the outbox is published in seq order, by one flush at a time
@@ -86,6 +96,7 @@ class ExecutionService:
         raw = self.store.load_state()
         state = CoreState.model_validate_json(raw) if raw else None
         self.bars.reset(state.bars if state is not None and self.store.bars_in_table else {})
+        self.seen.reset(state.risk if state is not None and self.store.seen_in_table else None)
         if state is not None and "books" not in state.model_fields_set:
             self._rebuild_books(state)
         return state
@@ -194,11 +205,13 @@ class ExecutionService:
                     state = self.core.state
                     deltas = self.bars.changes(state.bars)
                     history = _history_rows(self.core.new_bars or [])
-                    batch = builder.build(state.model_dump_json(exclude=_BARS), deltas, history)
+                    batch = builder.build(state.model_dump_json(exclude=_IN_TABLES), deltas, history)
+                    batch.seen = self.seen.changes(state.risk)
                     self.store.commit(batch)
                     if self.core.new_bars is not None:
                         self.core.new_bars.clear()
                     self.bars.committed(state.bars, deltas)
+                    self.seen.committed(state.risk)
             except Exception:
                 # back to the last commit
                 self.core = ExecutionCore(self.config, self._load_state(), record_bars=True)
@@ -326,7 +339,8 @@ def _history_rows(new_bars: Sequence[tuple[str, BarRef]]) -> list[HistoryRow]:
     return [(s, _micros(r.timestamp), str(r.open), str(r.close), r.event_id, r.live) for s, r in new_bars]
 
 
-_BARS = {"bars"}
+#: what the store keeps in tables of their own, not in the state's JSON
+_IN_TABLES: dict[str, Any] = {"bars": True, "risk": {"seen_signals": True}}
 
 
 def _micros(at: datetime) -> int:
@@ -366,6 +380,31 @@ class BarsTracker:
                 self.saved[d.symbol] = list(bars[d.symbol])
             else:
                 del self.saved[d.symbol]
+
+
+class SeenTracker:
+    """The risk manager's seen signal keys as last committed, to write only the new ones: the keys only grow
+    at the newest end and drop at the oldest (``RiskState.remember_signal``), so the change since a commit
+    is the newest ``remembered`` keys since then, of those still kept. Another ``RiskState`` object (a state
+    loaded again, or one whose keys are not in the table yet) is written whole."""
+
+    def __init__(self) -> None:
+        self.saved: RiskState | None = None
+        self.remembered = 0
+
+    def reset(self, risk: RiskState | None) -> None:
+        """``risk`` as it is in the table (None: nothing of it is)."""
+        self.saved, self.remembered = risk, risk.remembered if risk is not None else 0
+
+    def changes(self, risk: RiskState) -> SeenDelta:
+        seen = risk.seen_signals
+        if risk is not self.saved:
+            return SeenDelta(list(seen), len(seen), replace=True)
+        new = min(risk.remembered - self.remembered, len(seen))
+        return SeenDelta(list(itertools.islice(reversed(seen), new))[::-1], len(seen))  # not a 20k walk
+
+    def committed(self, risk: RiskState) -> None:
+        self.reset(risk)
 
 
 def _rows(refs: Sequence[BarRef]) -> list[tuple[int, str]]:

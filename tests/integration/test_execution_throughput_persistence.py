@@ -19,7 +19,7 @@ from services.execution.__main__ import publisher
 from services.execution.adapters import store as store_module
 from services.execution.adapters.auth_client import NatsVerifier
 from services.execution.adapters.store import MIGRATIONS, ExecutionStore, OutboxRow
-from services.execution.domain import audit
+from services.execution.domain import audit, risk
 from services.execution.domain.config import ExecutionConfig, SizingConfig
 from services.execution.handlers import ExecutionService
 from shared.contracts.audit import AuditRecord
@@ -106,6 +106,17 @@ def state_of(svc: ExecutionService) -> str:
     return svc.core.state.model_dump_json()
 
 
+def in_tables(svc: ExecutionService) -> int:
+    """The rows of ``seen_signals``, once the state JSON holds neither the bars nor the seen signal keys."""
+    saved = svc.store.conn.execute("SELECT state FROM core_state").fetchone()
+    assert saved is not None
+    state = json.loads(saved[0])
+    assert "bars" not in state
+    assert "seen_signals" not in state["risk"]
+    row = svc.store.conn.execute("SELECT count(*) FROM seen_signals").fetchone()
+    return int(row[0]) if row else -1
+
+
 async def test_the_state_after_every_restart_equals_the_state_before(
     tmp_path: Path, execution_connect: Connect
 ) -> None:
@@ -123,9 +134,36 @@ async def test_the_state_after_every_restart_equals_the_state_before(
         "SELECT symbol, count(*) FROM core_bars GROUP BY symbol ORDER BY 1"
     ).fetchall()
     assert rows == [("AAA", 4), ("BBB", 4), ("CCC", 4)]  # the dropped bars are deleted, not only hidden
-    saved = svc.store.conn.execute("SELECT state FROM core_state").fetchone()
-    assert saved is not None
-    assert "bars" not in json.loads(saved[0])
+    assert in_tables(svc) == len(svc.core.state.risk.seen_signals) > 0
+    svc.store.close()
+
+
+async def test_the_seen_signal_keys_past_the_cap_are_deleted_and_a_restart_still_knows_the_kept_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, execution_connect: Connect
+) -> None:
+    monkeypatch.setattr(risk, "SEEN_SIGNALS_KEPT", 10)
+    path, pub = tmp_path / "e.duckdb", Recorder(await execution_connect())
+    svc = open_service(path, pub)
+    plan = batches()
+    for n, (kind, events) in enumerate(plan):
+        await feed(svc, kind, events)
+        if n % 4 == 3:
+            svc.store.close()
+            svc = open_service(path, pub)
+    seen = list(svc.core.state.risk.seen_signals)
+    assert len(seen) == 10
+    assert in_tables(svc) == 10
+    rows = svc.store.conn.execute("SELECT key FROM seen_signals ORDER BY seq").fetchall()
+    assert [k for (k,) in rows] == seen  # the newest ten, oldest first
+    svc.store.close()
+    svc = open_service(path, pub)
+    assert list(svc.core.state.risk.seen_signals) == seen
+    latest = [e for kind, events in plan[-2:] if kind == "signals" for e in events][-1]
+    outputs = svc.core.on_signal(latest).events  # straight to the core (no processed-input check): its key
+    # (strategy, symbol, bar) is one of the kept ten, so the risk manager refuses it as already decided
+    decision = next(e for e in outputs if isinstance(e, RiskDecision))
+    assert not decision.approved
+    assert [c.name for c in decision.checks if not c.passed] == ["duplicate_signal"]
     svc.store.close()
 
 
@@ -179,16 +217,18 @@ async def test_a_failed_commit_leaves_the_bar_rows_consistent(
     svc.store.close()
 
 
-async def test_a_file_from_before_the_bars_table_is_read_then_moved(
+async def test_a_file_from_before_the_bars_and_seen_signals_tables_is_read_then_moved(
     tmp_path: Path, execution_connect: Connect
 ) -> None:
     path, pub = tmp_path / "e.duckdb", Recorder(await execution_connect())
     svc = open_service(path, pub)
     for kind, events in batches()[:6]:
         await feed(svc, kind, events)
-    legacy = state_of(svc)  # the whole state, bars included, as migration 1 stored it
+    legacy = state_of(svc)  # the whole state, bars and seen signal keys included, as migration 1 stored it
+    assert json.loads(legacy)["risk"]["seen_signals"]
     svc.store.close()
     conn = duckdb.connect(str(path))
+    conn.execute("DROP TABLE seen_signals")
     conn.execute("DROP TABLE core_bars")
     conn.execute("DROP TABLE bar_history")  # a file of migration 1 has neither, and its processed rows
     conn.execute("CREATE TABLE processed_events AS SELECT consumer, event_id FROM processed_inputs")
@@ -207,6 +247,7 @@ async def test_a_file_from_before_the_bars_table_is_read_then_moved(
     svc = open_service(path, pub)
     assert state_of(svc) == before
     assert svc.store.conn.execute("SELECT count(DISTINCT symbol) FROM core_bars").fetchone() == (3,)
+    assert in_tables(svc) == len(svc.core.state.risk.seen_signals)
     svc.store.close()
 
 

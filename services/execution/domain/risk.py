@@ -72,6 +72,7 @@ class RiskState(BaseModel):
     order_times: list[datetime] = []
     seen_signals: deque[str] = deque()  # oldest first; persisted as a list
     _seen: Counter[str] | None = PrivateAttr(default=None)  # seen_signals counted, built on first use
+    _remembered: int = PrivateAttr(default=0)  # keys remembered by this object (not persisted)
     tripped: dict[str, str] = {}
 
     def remember_order(self, at: datetime) -> None:
@@ -83,6 +84,7 @@ class RiskState(BaseModel):
         """Add ``key`` to ``seen_signals`` (the newest SEEN_SIGNALS_KEPT are kept); change it only here."""
         seen = self.seen_signals
         seen.append(key)
+        self._remembered += 1
         index = self._index()
         index[key] += 1
         while len(seen) > SEEN_SIGNALS_KEPT:  # a deque: dropping the oldest costs O(1), not a list shift
@@ -90,6 +92,13 @@ class RiskState(BaseModel):
             index[old] -= 1
             if not index[old]:
                 del index[old]
+
+    @property
+    def remembered(self) -> int:
+        """How many keys this object has remembered since it was made or loaded: what was added since a
+        count taken before is the newest ``remembered - before`` keys of ``seen_signals`` (those of them
+        still kept), which lets a store write only the new keys."""
+        return self._remembered
 
     def has_seen(self, key: str) -> bool:
         """``key in seen_signals`` in O(1) (a list scan cost ~150 us per signal at 20,000 keys)."""
