@@ -237,7 +237,9 @@ def _run(series: Sequence[BarSeries], speed: float | None, verb: str) -> None:
             f"[yellow]warning:[/yellow] {count:,} new bar(s) of {escape(symbol)} are older than its newest "
             f"bar stored before ({newest.astimezone(UTC).isoformat()}). They are stored and published, but "
             "analytics follows a symbol's bars forward only and skips them (ignored_bars: out_of_order), so "
-            "no insight or signal comes of them. Replay history before newer bars, or under another symbol."
+            "no insight or signal comes of them. Replay a symbol's history oldest first, into a home without "
+            "newer bars of it: `bastion up`'s synthetic sample holds INFY, TCS and RELIANCE of January 2026, "
+            "and `bastion up --home DIR --sample-bars 0` starts without it (README, 'Your own bars')."
         )
 
 

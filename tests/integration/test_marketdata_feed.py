@@ -265,6 +265,7 @@ def test_a_backfill_older_than_the_stored_bars_is_stored_and_warned_about(
         "(2024-01-30T00:00:00+00:00). They are stored and published, but analytics follows a symbol's bars "
         "forward only and skips them" in said
     ), said
+    assert "`bastion up --home DIR --sample-bars 0` starts without it" in said, said
     assert stored(tmp_path) == [("INFY", "1d", 30, True)]
     again = feed(["replay", "--input", str(older)], nats_url, tmp_path)  # nothing new: nothing to warn of
     assert again.exit_code == 0, again.output

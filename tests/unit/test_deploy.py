@@ -349,13 +349,36 @@ def test_every_secret_file_is_one_bastion_up_generates() -> None:
         assert user in NATS_USERS
 
 
+def named_commands(text: str) -> list[str]:
+    """Every ``bastion ...`` command line the text names: in inline code (up to its closing backtick) and
+    as a line of a fenced block (after any ``VAR=value`` and before a ``#`` comment)."""
+    found = re.findall(r"`(?:docker compose [^`]*?)?(bastion [a-z][^`\n]*)", text)
+    fenced = re.findall(r"^```[a-z]*\n(.*?)^```", text, flags=re.S | re.M)
+    for block in fenced:
+        for line in block.splitlines():
+            hit = re.match(r"(?:[A-Z_]+=\S+\s+)*(bastion [a-z][^#]*)", line.strip())
+            if hit:
+                found.append(hit[1])
+    return found
+
+
+def command_words(line: str) -> list[str]:
+    """``bastion a b [--x X] c --y`` -> ``["a", "b", "--x", "--y"]``: the command's words, then every option
+    named anywhere in the line (arguments and values dropped)."""
+    words = []
+    for word in line.split()[1:]:
+        if not re.fullmatch(r"[a-z][a-z-]*", word):
+            break
+        words.append(word)
+    return words + re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", line)
+
+
 def readme_problems(text: str, code: str = CODE) -> list[str]:
     """Commands (with their options) and variables the text names that do not exist."""
-    commands = re.findall(r"`(?:docker compose [^`]*?)?(bastion [a-z][a-z -]*)", text)
     problems = [
-        f"`{c.strip()}` is no bastion command"
-        for c in commands
-        if not cli_command_exists(c.split()[1:], runnable=False)
+        f"`{c.strip()}` is no bastion command (or names an option it does not have)"
+        for c in named_commands(text)
+        if not cli_command_exists(command_words(c), runnable=False)
     ]
     known = set(re.findall(r"BASTION_[A-Z0-9_]+", code))
     for name in sorted(set(re.findall(r"\bBASTION_[A-Z0-9_]*[A-Z0-9]\b", text))):
@@ -371,11 +394,29 @@ def test_the_deploy_readme_names_only_commands_and_variables_that_exist() -> Non
     assert readme_problems(README) == []
 
 
+DOCS = sorted(
+    str(p.relative_to(ROOT))
+    for p in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md"), *(ROOT / "services").glob("*/README.md")]
+)
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_doc_names_only_commands_and_variables_that_exist(doc: str) -> None:
+    assert readme_problems((ROOT / doc).read_text()) == []
+
+
+def test_the_docs_checked_include_the_readme_and_each_service_readme() -> None:
+    assert {"README.md", "docs/backtesting.md", "services/execution/README.md"} <= set(DOCS)
+    assert len([d for d in DOCS if d.startswith("services/")]) == 6
+
+
 @pytest.mark.parametrize(
     "text",
     [
         "`bastion users nope`",
         "`bastion users create --nope`",
+        "`bastion up --home .bastion-x --sample-barz 0`",
+        "```bash\nBASTION_HOME=x bastion feed replay --input A.csv --tzz UTC   # a comment\n```\n",
         "`docker compose run --rm auth bastion userz list`",
         "set `BASTION_NOPE_SECONDS`",
     ],
