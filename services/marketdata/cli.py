@@ -58,6 +58,8 @@ PROGRESS_FROM = 10_000
 CHUNK_BARS = 100_000
 CONNECT_TIMEOUT = 10.0
 MAX_PATH = 5_000_000  # bars drawn per symbol by `feed simulate`, those before --start included
+#: A `feed simulate --start` this many bars into the path says so and shows a bar of the symbols drawn.
+SKIP_NOTICE_FROM = 200_000
 
 
 class FeedError(RuntimeError):
@@ -352,13 +354,20 @@ def simulate(
             f"--start {first.isoformat()} is {skip:,} {ivl} bars after the path's start "
             f"({DEFAULT_START.isoformat()}); at most {MAX_PATH:,} bars can be drawn, with --bars"
         )
-    series = [
-        BarSeries.of_frame(
-            generate(name, bars, seed, interval_seconds=seconds, start=first, session=hours, skip=skip),
-            name,
-            ivl,
-            SYNTHETIC,
+    far = skip >= SKIP_NOTICE_FROM
+    if far:  # ~0.3 s a symbol per year of one-minute NSE bars, up to ~17 s at MAX_PATH
+        err.print(
+            f"--start is {skip:,} {ivl} bars into each symbol's path: drawing them first, then the "
+            f"{bars:,} from --start"
         )
-        for name in names
-    ]
+    series = []
+    columns = (TextColumn("symbols"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, disable=not far) as progress:
+        task = progress.add_task("symbols", total=len(names))
+        for name in names:
+            frame = generate(
+                name, bars, seed, interval_seconds=seconds, start=first, session=hours, skip=skip
+            )
+            series.append(BarSeries.of_frame(frame, name, ivl, SYNTHETIC))
+            progress.advance(task)
     _run(series, None, "simulated")

@@ -316,6 +316,22 @@ def test_simulate_with_the_same_seed_stores_the_same_bars(nats_url: str, tmp_pat
     assert [(r[0], r[4]) for r in continued] == [(r[0], r[4]) for r in whole]
 
 
+def test_simulate_far_from_the_paths_start_says_it_draws_the_bars_before_first(
+    nats_url: str, tmp_path: Path
+) -> None:
+    def simulate(symbols: str, start: str, folder: str) -> str:
+        args = ["simulate", "--symbols", symbols, "--bars", "5", "--session", "none", "--start", start]
+        result = feed(args, nats_url, tmp_path / folder)
+        assert result.exit_code == 0, result.output
+        return " ".join(result.output.split())
+
+    assert "drawing" not in simulate("TCS", "2026-01-06T00:00Z", "near")  # 1,215 bars before: no wait
+    said = simulate("TCS,INFY", "2026-07-01T00:00Z", "far")  # 254,655 one-minute bars before
+    notice = "--start is 254,655 1m bars into each symbol's path: drawing them first, then the 5 from --start"
+    assert notice in said, said
+    assert "10 bars (10 new, 10 published) for 2 symbol(s) INFY,TCS" in said, said
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
