@@ -90,14 +90,19 @@ def _range(start: str | None, end: str | None, zone: tzinfo = UTC) -> tuple[date
     return first, last
 
 
-def _decimal(text: str, flag: str, below: Decimal | None = None, hint: str = "") -> Decimal:
-    """``text`` as a finite Decimal >= 0 (and < ``below``), else a clear error naming ``flag``."""
+def _decimal(
+    text: str, flag: str, below: Decimal | None = None, hint: str = "", positive: bool = False
+) -> Decimal:
+    """``text`` as a finite Decimal >= 0 (> 0 with ``positive``; < ``below``), else a clear error naming
+    ``flag``."""
     try:
         value = Decimal(text)
     except InvalidOperation:
         raise _fail(f"{flag} {text!r}: expected a number") from None
     if not value.is_finite():
         raise _fail(f"{flag} {text!r}: expected a finite number")
+    if positive and value <= 0:
+        raise _fail(f"{flag} must be > 0")
     if value < 0:
         raise _fail(f"{flag} must be >= 0")
     if below is not None and value >= below:
@@ -218,7 +223,7 @@ def backtest(
     try:
         sizing_cfg = parse_sizing(sizing, allow_short)
         config = execution_config(
-            _decimal(cash, "--cash"),
+            _decimal(cash, "--cash", positive=True),
             _decimal(commission, "--commission", Decimal(1), " (a fraction of notional: 0.001 is 0.1%)"),
             _decimal(slippage_bps, "--slippage-bps"),
             sizing_cfg,

@@ -67,6 +67,13 @@ class Instance:
 
 def parse_config(data: Any) -> list[Instance]:
     """Validated instances from parsed YAML; ``StrategyConfigError`` names what is wrong."""
+    if not isinstance(data, dict):  # an empty file, a list, a CSV read as one string ...
+        kinds = {type(None): "nothing", str: "plain text", list: "a list", int: "a number", float: "a number"}
+        shown = kinds.get(type(data), f"a {type(data).__name__}")
+        raise StrategyConfigError(
+            "bad strategies config: expected a mapping with an 'instances:' list (as "
+            f"deploy/strategies.yaml), got {shown}"
+        )
     try:
         cfg = StrategiesConfig.model_validate(data)
     except ValidationError as exc:

@@ -53,7 +53,10 @@ def test_check_reports_a_missing_file(tmp_path: Path) -> None:
         ({"instances": [{"name": "sma_cross", "id": "a", "symbols": ["RELIANCE.NS"]}]}, "RELIANCE.NS"),
         ({"instances": [{"name": "nope", "id": "a"}]}, "unknown strategy 'nope'"),
         ({"instances": []}, "instances"),
-        (None, "bad strategies config"),
+        (None, "expected a mapping with an 'instances:' list .*, got nothing"),
+        ("timestamp,open,high", "expected a mapping with an 'instances:' list .*, got plain text"),
+        ([{"name": "sma_cross", "id": "a"}], "expected a mapping with an 'instances:' list .*, got a list"),
+        (42, "expected a mapping with an 'instances:' list .*, got a number"),
     ],
 )
 def test_bad_configs_are_rejected_with_the_reason(data: object, message: str) -> None:
