@@ -19,6 +19,7 @@ SAMPLE_BARS = 40  # per symbol, three symbols (bastion/up.py SAMPLE_SYMBOLS)
 
 
 async def test_up_runs_the_platform_loads_sample_bars_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
+    """Also: the broker it starts refuses a client without credentials (one ``bastion up`` for both, ~8 s)."""
     home = tmp_path / "state"
     up = UpProcess(home, SAMPLE_BARS, env={"BASTION_STREAM_MAX_AGE": "MARKETDATA=90d"})
     pids: list[int] = []
@@ -27,6 +28,7 @@ async def test_up_runs_the_platform_loads_sample_bars_and_ctrl_c_leaves_no_proce
         state = up.state()
         pids = up.pids()
         assert "marketdata" in state["children"]
+        await assert_anonymous_refused(state["nats_url"])
         assert (home / "secrets" / "operator.password").stat().st_mode & 0o077 == 0
         nc = await nats.connect(
             state["nats_url"], user="operator", password=up.secret("secrets/operator.password")
@@ -61,23 +63,14 @@ async def test_up_runs_the_platform_loads_sample_bars_and_ctrl_c_leaves_no_proce
         con.close()
 
 
-async def test_anonymous_connection_to_the_up_broker_is_refused(tmp_path: Path) -> None:
-    up = UpProcess(tmp_path / "state", SAMPLE_BARS)
-    try:
-        await eventually(lambda: up.saw(READY), timeout=90, what="bastion up to be ready")
-        errors: list[str] = []
+async def assert_anonymous_refused(url: str) -> None:
+    errors: list[str] = []
 
-        async def on_error(exc: Exception) -> None:
-            errors.append(str(exc))
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
 
-        with pytest.raises(Exception):
-            await nats.connect(
-                up.state()["nats_url"],
-                allow_reconnect=False,
-                max_reconnect_attempts=0,
-                connect_timeout=2,
-                error_cb=on_error,
-            )
-        assert any("authorization" in e.lower() for e in errors), errors
-    finally:
-        up.stop()
+    with pytest.raises(Exception):
+        await nats.connect(
+            url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2, error_cb=on_error
+        )
+    assert any("authorization" in e.lower() for e in errors), errors
