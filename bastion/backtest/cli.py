@@ -284,7 +284,9 @@ def backtest(
             raise _fail(str(exc), 1) from None
     with collector_paused():  # the result lives to the end: no collector scans of it (shared.collector)
         trips = round_trips(result.fills)
-        figures = stats.compute(result.equity, float(config.initial_cash), trips, result.exposed)
+        figures = stats.compute(
+            result.equity, float(config.initial_cash), trips, result.exposed, result.fills
+        )
         settings["params"] = params
         _summary(figures, result, zone)
         if json_out is not None:

@@ -43,6 +43,7 @@ SORTABLE: dict[str, bool] = {
     "trades": True,
     "final_equity": True,
     "exposure_pct": True,
+    "lowest_cash": True,  # below 0: bought on credit
 }
 #: Beyond this many combinations the user is asked to narrow the grid instead of waiting for hours.
 MAX_POINTS = 10_000
@@ -149,7 +150,7 @@ def _point(
         return None, str(exc)
     result = engine.run(bars, close_at_end=close_at_end)
     trips = round_trips(result.fills)
-    return stats.compute(result.equity, float(config.initial_cash), trips, result.exposed), None
+    return stats.compute(result.equity, float(config.initial_cash), trips, result.exposed, result.fills), None
 
 
 #: A worker process's share of the grid's inputs, set once by ``_start_worker`` (not sent with each point).

@@ -12,7 +12,10 @@ Conventions (documented in docs/backtesting.md):
 - max drawdown is the largest fall from a running equity peak, in percent; its duration is the longest time
   spent below a previous peak (from the peak to the recovery, or to the end if never recovered);
 - profit factor = gross profit / gross loss of closed trades (None when there is no losing trade);
-- exposure = share of bars at whose close some position was open.
+- exposure = share of bars at whose close some position was open;
+- lowest cash = the least cash the account held after any fill (the starting cash if it never fell below):
+  below 0, positions were bought on credit (percents of equity that add up to more than 100, or a fill
+  above the close it was sized on).
 
 A figure that cannot be computed (e.g. volatility of a one-day run) is ``None``, never NaN, so the JSON
 output stays valid.
@@ -28,6 +31,8 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+
+from shared.contracts.orders import TradeEvent
 
 TRADING_DAYS = 252
 
@@ -86,11 +91,23 @@ def max_drawdown_duration(equity: pd.Series) -> timedelta:
     return longest
 
 
+def lowest_cash(initial_cash: Decimal, fills: Sequence[TradeEvent]) -> Decimal:
+    """The least cash after any fill (a buy pays its notional and commission, a sale takes its notional
+    less commission); ``initial_cash`` when it never fell below it."""
+    cash = low = initial_cash
+    for fill in fills:
+        notional = fill.quantity * fill.price
+        cash += -notional - fill.commission if fill.side == "buy" else notional - fill.commission
+        low = min(low, cash)
+    return low
+
+
 def compute(
     equity: pd.Series,
     initial_cash: float,
     trades: Sequence[RoundTrip],
     exposed: Sequence[bool],
+    fills: Sequence[TradeEvent],
 ) -> dict[str, float | int | str | None]:
     """Every statistic of the report. ``equity`` is indexed by UTC timestamps, one point per bar time."""
     if equity.empty:
@@ -129,4 +146,5 @@ def compute(
         "profit_factor": _clean(sum(wins) / -sum(losses)) if losses else None,
         "avg_trade": _clean(sum(pnls) / len(pnls)) if pnls else None,
         "exposure_pct": _clean(sum(exposed) / len(exposed) * 100) if exposed else None,
+        "lowest_cash": _clean(float(lowest_cash(Decimal(str(initial_cash)), fills))),
     }

@@ -83,7 +83,7 @@ def test_every_point_equals_a_single_backtest_and_rejected_combinations_are_skip
     assert returns == sorted(returns, reverse=True)
     for point in result.points:
         single = Backtest.create("sma_cross", "sma_cross", point.params, config).run(bars)
-        figures = compute(single.equity, 100_000.0, round_trips(single.fills), single.exposed)
+        figures = compute(single.equity, 100_000.0, round_trips(single.fills), single.exposed, single.fills)
         assert point.figures == figures
 
 
@@ -208,7 +208,9 @@ def test_a_grid_of_an_insight_strategy_builds_the_insights_once_unless_the_histo
     assert sorted(calls) == [("INFY", 0, counts["INFY"]), ("TCS", 0, counts["TCS"])]  # every bar, once
     for point in shared.points:
         single = Backtest.create("confluence_consumer", "confluence_consumer", point.params, QTY_10).run(bars)
-        assert point.figures == compute(single.equity, 100_000.0, round_trips(single.fills), single.exposed)
+        assert point.figures == compute(
+            single.equity, 100_000.0, round_trips(single.fills), single.exposed, single.fills
+        )
     calls.clear()
     monkeypatch.setattr(engine, "SHARED_INSIGHT_BARS", len(bars) - 1)  # too long to keep: point by point
     assert run_grid("confluence_consumer", {}, grid, QTY_10, bars, "trades") == shared
@@ -237,4 +239,6 @@ def test_a_worker_process_builds_the_insights_once_for_all_its_points(
     assert sorted(calls) == ["INFY", "TCS"]  # once for the three points
     for params, (figures, _) in zip(points, outcomes, strict=True):
         single = Backtest.create("confluence_consumer", "confluence_consumer", params, QTY_10).run(bars)
-        assert figures == compute(single.equity, 100_000.0, round_trips(single.fills), single.exposed)
+        assert figures == compute(
+            single.equity, 100_000.0, round_trips(single.fills), single.exposed, single.fills
+        )

@@ -81,7 +81,7 @@ def test_the_streamed_document_is_the_json_of_the_whole_result(
     trips = round_trips(result.fills)
     assert len(result.fills) > 50  # many fills
     assert result.final_positions  # and one position left open
-    figures = stats.compute(result.equity, 100_000.0, trips, result.exposed)
+    figures = stats.compute(result.equity, 100_000.0, trips, result.exposed, result.fills)
     settings_ = {"strategy": "sma_cross", "params": {"fast": 2, "slow": 5}, "bars": 795}
     path = tmp_path / "out.json"
     output.write_result(path, result, trips, figures, settings_)
@@ -178,7 +178,7 @@ def test_merged_candles_carry_one_marker_per_side_counting_their_fills() -> None
 def test_the_report_of_a_long_run_is_written_whole(tmp_path: Path) -> None:
     result = backtest(3_000)
     trips = round_trips(result.fills)
-    figures = stats.compute(result.equity, 100_000.0, trips, result.exposed)
+    figures = stats.compute(result.equity, 100_000.0, trips, result.exposed, result.fills)
     page = report.render("t", figures, result.equity, trips, _frames(result), result.fills, {})
     assert page.count("<svg") == 3
     assert page.rstrip().endswith("</html>")

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from bastion.backtest.engine import Backtest, BacktestError, execution_config, load_bars, parse_sizing
+from bastion.backtest.stats import compute, lowest_cash
+from bastion.backtest.trips import round_trips
 
 # sma_cross fast=2 slow=3: the fast SMA crosses above on bar 4 (close 12), below on bar 7 (close 8).
 CLOSES = [10, 10, 10, 9, 12, 13, 14, 8, 7, 7]
@@ -166,3 +168,22 @@ def test_sizing_all_in_a_portfolio_invests_what_the_first_buy_left(tmp_path: Pat
     for fill in result.fills:
         cash -= (fill.quantity if fill.side == "buy" else -fill.quantity) * fill.price + fill.commission
         assert cash >= -8333 * Decimal("0.50")  # at most the gap from the signal's close to the next open
+    assert lowest_cash(Decimal(100_000), result.fills) == 100_000 - 8333 * Decimal(
+        "12.50"
+    )  # the gap: -4162.50
+
+
+def test_percent_sizing_that_adds_up_to_more_than_100_shows_as_cash_below_zero(tmp_path: Path) -> None:
+    """60 % of equity for each of two symbols crossing on the same bar: both are sized on the equity of
+    100,000 at the signal close of 12 (5,000 units each) and fill at the next open of 12.50: 125,000."""
+    paths = [write_csv(tmp_path / "infy.csv"), write_csv(tmp_path / "tcs.csv")]
+    bars = load_bars(paths, ["INFY", "TCS"], "1d", None, None)
+    config = execution_config(
+        Decimal(100_000), Decimal(0), Decimal(0), parse_sizing("percent:60", False), None
+    )
+    result = Backtest.create("sma_cross", "sma_cross", PARAMS, config).run(bars)
+    buys = [(f.symbol, f.quantity, f.price) for f in result.fills if f.side == "buy"]
+    assert buys[:2] == [("INFY", Decimal(5000), Decimal("12.50")), ("TCS", Decimal(5000), Decimal("12.50"))]
+    assert lowest_cash(Decimal(100_000), result.fills) == -25_000
+    figures = compute(result.equity, 100_000.0, round_trips(result.fills), result.exposed, result.fills)
+    assert figures["lowest_cash"] == -25_000.0

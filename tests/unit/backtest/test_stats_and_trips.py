@@ -101,7 +101,7 @@ def test_drawdown_return_and_trade_stats_on_a_known_curve() -> None:
             fill(3, "sell", "1", "8"),
         ]
     )
-    stats = compute(equity, 100.0, trips, [True, True, False, False, True])
+    stats = compute(equity, 100.0, trips, [True, True, False, False, True], [])
     assert stats["total_return_pct"] == pytest.approx(30.0)
     assert stats["max_drawdown_pct"] == pytest.approx(-25.0)  # 120 -> 90
     assert stats["max_drawdown_days"] == pytest.approx(3.0)  # day 1 peak, recovered on day 4
@@ -116,7 +116,7 @@ def test_drawdown_return_and_trade_stats_on_a_known_curve() -> None:
 
 
 def test_figures_that_cannot_be_computed_are_none_not_nan() -> None:
-    stats = compute(daily([100.0]), 100.0, [], [False])
+    stats = compute(daily([100.0]), 100.0, [], [False], [])
     assert stats["sharpe"] is None
     assert stats["volatility_ann_pct"] is None
     assert stats["cagr_pct"] is None
@@ -127,7 +127,7 @@ def test_figures_that_cannot_be_computed_are_none_not_nan() -> None:
 def test_a_flat_curve_has_no_sharpe_and_no_warning() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # numpy's 0/0 RuntimeWarning would reach the user's terminal
-        stats = compute(daily([100.0, 100.0, 100.0]), 100.0, [], [False, False, False])
+        stats = compute(daily([100.0, 100.0, 100.0]), 100.0, [], [False, False, False], [])
     assert stats["sharpe"] is None
     assert stats["volatility_ann_pct"] == 0.0
     assert stats["total_return_pct"] == 0.0
@@ -139,4 +139,4 @@ def test_drawdown_duration_runs_to_the_end_when_never_recovered() -> None:
 
 def test_an_empty_run_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="no equity points"):
-        compute(pd.Series(dtype=float), 100.0, [], [])
+        compute(pd.Series(dtype=float), 100.0, [], [], [])
