@@ -1,50 +1,75 @@
-"""The `bastion` command. Each service contributes its own Typer sub-app; this module only wires them."""
+"""The `bastion` command. Each service contributes its own Typer sub-app; this module only wires them, and
+imports each one when its command is used."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import sys
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
-from bastion import contracts_tool, status, streams, up
-from bastion.backtest import cli as backtest_cli
-from shared.runtime.duck import DatabaseUnusable
-from shared.runtime.settings import SettingsError
+#: Every command, in the order ``bastion --help`` lists them: name -> "module:attribute", a Typer sub-app or a
+#: command function. One line per service's sub-app.
+COMMANDS: dict[str, str] = {
+    "up": "bastion.up:up",
+    "status": "bastion.status:status",
+    "backtest": "bastion.backtest.cli:backtest",
+    "contracts": "bastion.contracts_tool:app",
+    "streams": "bastion.streams:app",
+    "feed": "services.marketdata.cli:app",
+    "analytics": "services.analytics.cli:app",
+    "users": "services.auth.cli:app",
+    "strategies": "services.strategy.cli:app",
+    "risk": "services.execution.cli:risk_app",
+    "audit": "services.execution.cli:audit_app",
+}
+
+
+class LazyGroup(TyperGroup):
+    """The root group. A command's module is imported only when the command is run or listed (``bastion
+    --help``), so ``bastion risk status`` does not first import pandas, numba and DuckDB for ``backtest``:
+    that took ~0.8 s of every command's start."""
+
+    # ``Any``: the click types are typer's own (vendored) ones, not a public module's
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            self.add_command(load(cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+def load(name: str) -> Any:
+    """The click command of ``COMMANDS[name]``, its help reflowed (``_reflow``)."""
+    module, _, attr = COMMANDS[name].partition(":")
+    target: Any = getattr(importlib.import_module(module), attr)
+    if not isinstance(target, typer.Typer):  # a command function: a one-command app gives its command
+        single = typer.Typer()
+        single.command(name=name)(target)
+        target = single
+    _reflow(target)
+    command = typer.main.get_command(target)
+    command.name = name
+    return command
+
 
 app = typer.Typer(
     name="bastion",
+    cls=LazyGroup,
     help="Bastion: systematic trading over NATS. Run `bastion up` to start everything.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(contracts_tool.app, name="contracts")
-app.add_typer(streams.app, name="streams")
-app.command(name="up")(up.up)
-app.command(name="status")(status.status)
-app.command(name="backtest")(backtest_cli.backtest)
-
-# Sub-apps: (name, "module" with a Typer `app`, or "module:attribute"). One line per service.
-SUBCOMMANDS: list[tuple[str, str]] = [
-    ("feed", "services.marketdata.cli"),
-    ("analytics", "services.analytics.cli"),
-    ("users", "services.auth.cli"),
-    ("strategies", "services.strategy.cli"),
-    ("risk", "services.execution.cli:risk_app"),
-    ("audit", "services.execution.cli:audit_app"),
-]
 
 
-def _register() -> None:
-    import importlib
-
-    for name, target in SUBCOMMANDS:
-        module, _, attr = target.partition(":")
-        app.add_typer(getattr(importlib.import_module(module), attr or "app"), name=name)
-
-
-_register()
+@app.callback()
+def _root() -> None:  # a callback makes the root a group (its commands come from ``LazyGroup``)
+    pass
 
 
 def _one_line_paragraphs(doc: str) -> str:
@@ -71,18 +96,20 @@ def _reflow(typer_app: typer.Typer) -> None:
             _reflow(group.typer_instance)
 
 
-_reflow(app)
-
-
 def main() -> None:
     try:
         app()
-    except SettingsError as exc:  # a BASTION_* variable no command can run with
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(2) from None
-    except DatabaseUnusable as exc:  # a damaged or foreign DuckDB file, whichever command opened it
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        raise SystemExit(1) from None
+    except Exception as exc:
+        from shared.runtime.duck import DatabaseUnusable  # here, not at the top: it imports DuckDB
+        from shared.runtime.settings import SettingsError
+
+        if isinstance(exc, SettingsError):  # a BASTION_* variable no command can run with
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+        if isinstance(exc, DatabaseUnusable):  # a damaged or foreign DuckDB file, whichever command opened it
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(1) from None
+        raise
 
 
 if __name__ == "__main__":

@@ -55,9 +55,10 @@ def cli_command_exists(words: list[str], *, runnable: bool = True) -> bool:
     node = cli_root()
     rest = list(words)
     while rest and not rest[0].startswith("-") and hasattr(node, "commands"):
-        if rest[0] not in node.commands:
+        found = node.get_command(None, rest[0])  # the root loads its commands when asked (bastion.cli)
+        if found is None:
             return False
-        node = node.commands[rest.pop(0)]
+        node, rest = found, rest[1:]
     if hasattr(node, "commands"):
         return not runnable
     options = {o for param in node.params for o in (*param.opts, *param.secondary_opts)}
