@@ -74,6 +74,7 @@ async def test_log_in_watch_live_updates_open_a_symbol_and_log_out(
 
     await expect(page.locator("#kill-switch")).to_have_text("HALTED")
     await expect(page.locator("#kill-reason")).to_have_text("daily loss breaker tripped")
+    await expect(page.locator("#kill-reason")).to_have_class("reason reason-halted")  # red, not grey
     await expect(page.locator("#kill-by")).to_have_text("by breaker:daily_loss")
     await expect(page.locator("#equity-chart")).to_have_attribute("data-bars", "300")
     await expect(page.locator("#live-status")).to_have_text("live")
@@ -81,6 +82,7 @@ async def test_log_in_watch_live_updates_open_a_symbol_and_log_out(
     await stack.put("execution.risk", risk(state="ACTIVE", reason=""))
     await expect(page.locator("#kill-switch")).to_have_text("ACTIVE")  # by SSE, no reload
     await expect(page.locator("#kill-by")).to_have_text("by admin1")
+    await expect(page.locator("#kill-by")).to_have_class("reason reason-active")  # no alarm while ACTIVE
 
     await page.click("#symbol-list a, a[href='/symbols']")
     await page.click("a[href='/symbols/INFY']")
@@ -164,6 +166,7 @@ async def test_with_a_display_zone_pages_and_chart_labels_show_its_times(
         await expect(page.locator(".fresh.ok").first).to_contain_text(" IST")
         await page.goto(f"{stack.url}/symbols/INFY")
         await expect(page.locator("#price-chart")).to_have_attribute("data-bars", "300")
+        await expect(page.locator("#insight")).to_contain_text("As of 2024-01-02 14:14:00 IST:")  # 08:44Z
         open_utc = 1704167100  # 2024-01-02T03:45:00Z, NSE's open
         assert await page.evaluate(CHART_LABELS, open_utc) == [
             "2024-01-02 09:15",
