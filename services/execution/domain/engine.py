@@ -33,7 +33,7 @@ from services.execution.domain.sizing import target_quantity
 from shared.contracts.common import TradingState
 from shared.contracts.envelope import Event, derive_event_id, trusted
 from shared.contracts.market_data import OHLCVBar
-from shared.contracts.orders import OrderEvent, OrderStatus
+from shared.contracts.orders import OrderEvent, OrderStatus, TradeEvent
 from shared.contracts.risk import PositionSnapshot, RiskCommand, RiskDecision, RiskStateChanged
 from shared.contracts.signals import SignalEvent
 
@@ -548,9 +548,29 @@ class ExecutionCore:
             bars = self.state.bars.get(order.symbol, [])
         later = bars[_after(bars, order.after) :]
         if later:  # bars ran ahead of signals: fill at the bar that follows the signal's bar
-            out.extend(self._fill(order, later[0].open, later[0].timestamp, later[0].event_id))
+            filled = self._fill(order, later[0].open, later[0].timestamp, later[0].event_id)
+            trade = filled.events[0]
+            assert isinstance(trade, TradeEvent)
+            self._backdate(trade, later)
+            out.extend(filled)
             out.extend(self._mark_to(later[-1], order.symbol))
         return out
+
+    def _backdate(self, trade: TradeEvent, bars: list[BarRef]) -> None:
+        """The equity curve as if a late fill had come in time: each point from the fill's bar on (``bars``,
+        the symbol's bars from it to the newest), but the last one (the equity now, marked next), gains the
+        fill's position valued at the symbol's close of that time, less what the fill paid."""
+        curve = self.state.portfolio.equity_curve
+        first = bisect.bisect_left(curve, trade.filled_at, key=lambda point: point[0])
+        if first >= len(curve) - 1:
+            return
+        signed = trade.quantity if trade.side == "buy" else -trade.quantity
+        cost = signed * trade.price + trade.commission
+        times = [b.timestamp for b in bars]
+        for i in range(first, len(curve) - 1):
+            at, equity = curve[i]
+            close = bars[max(bisect.bisect_right(times, at) - 1, 0)].close
+            curve[i] = (at, equity + signed * close - cost)
 
     def _mark_to(self, bar: BarRef, symbol: str) -> Outcome:
         """Mark a late fill to the newest bar already seen, so its P&L and the breakers see it at once."""
