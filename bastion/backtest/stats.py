@@ -32,6 +32,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
+from services.execution.domain.positions import Portfolio
 from shared.contracts.orders import TradeEvent
 
 TRADING_DAYS = 252
@@ -92,13 +93,13 @@ def max_drawdown_duration(equity: pd.Series) -> timedelta:
 
 
 def lowest_cash(initial_cash: Decimal, fills: Sequence[TradeEvent]) -> Decimal:
-    """The least cash after any fill (a buy pays its notional and commission, a sale takes its notional
-    less commission); ``initial_cash`` when it never fell below it."""
-    cash = low = initial_cash
+    """The least cash after any fill, each applied as the execution service's portfolio applies it;
+    ``initial_cash`` when it never fell below it."""
+    portfolio = Portfolio.starting(initial_cash)
+    low = initial_cash
     for fill in fills:
-        notional = fill.quantity * fill.price
-        cash += -notional - fill.commission if fill.side == "buy" else notional - fill.commission
-        low = min(low, cash)
+        portfolio.apply_trade(fill)
+        low = min(low, portfolio.cash)
     return low
 
 

@@ -211,7 +211,7 @@ class ExecutionService:
                     if self.core.new_bars is not None:
                         self.core.new_bars.clear()
                     self.bars.committed(state.bars, deltas)
-                    self.seen.committed(state.risk)
+                    self.seen.reset(state.risk)  # as the table now holds it
             except Exception:
                 # back to the last commit
                 self.core = ExecutionCore(self.config, self._load_state(), record_bars=True)
@@ -402,9 +402,6 @@ class SeenTracker:
             return SeenDelta(list(seen), len(seen), replace=True)
         new = min(risk.remembered - self.remembered, len(seen))
         return SeenDelta(list(itertools.islice(reversed(seen), new))[::-1], len(seen))  # not a 20k walk
-
-    def committed(self, risk: RiskState) -> None:
-        self.reset(risk)
 
 
 def _rows(refs: Sequence[BarRef]) -> list[tuple[int, str]]:

@@ -548,24 +548,24 @@ class ExecutionCore:
             bars = self.state.bars.get(order.symbol, [])
         later = bars[_after(bars, order.after) :]
         if later:  # bars ran ahead of signals: fill at the bar that follows the signal's bar
+            cash = self.state.portfolio.cash
             filled = self._fill(order, later[0].open, later[0].timestamp, later[0].event_id)
             trade = filled.events[0]
             assert isinstance(trade, TradeEvent)
-            self._backdate(trade, later)
+            self._backdate(trade, later, cash - self.state.portfolio.cash)
             out.extend(filled)
             out.extend(self._mark_to(later[-1], order.symbol))
         return out
 
-    def _backdate(self, trade: TradeEvent, bars: list[BarRef]) -> None:
+    def _backdate(self, trade: TradeEvent, bars: list[BarRef], cost: Decimal) -> None:
         """The equity curve as if a late fill had come in time: each point from the fill's bar on (``bars``,
         the symbol's bars from it to the newest), but the last one (the equity now, marked next), gains the
-        fill's position valued at the symbol's close of that time, less what the fill paid."""
+        fill's position valued at the symbol's close of that time, less ``cost`` (the cash the fill took)."""
         curve = self.state.portfolio.equity_curve
         first = bisect.bisect_left(curve, trade.filled_at, key=lambda point: point[0])
         if first >= len(curve) - 1:
             return
         signed = trade.quantity if trade.side == "buy" else -trade.quantity
-        cost = signed * trade.price + trade.commission
         times = [b.timestamp for b in bars]
         for i in range(first, len(curve) - 1):
             at, equity = curve[i]

@@ -62,8 +62,8 @@ def test_the_curve_after_late_signals_is_the_curve_of_signals_in_time(costs: Cos
     straight, behind = core(qty=3, costs=costs, allow_short=True), core(qty=3, costs=costs, allow_short=True)
     in_time(straight, bars, signals)
     late(behind, bars, signals, ahead)
-    fills = [p for p in straight.state.portfolio.positions.values() if p.quantity != 0]
-    assert fills, "the plan must leave positions open"
+    open_positions = [p for p in straight.state.portfolio.positions.values() if p.quantity != 0]
+    assert open_positions, "the plan must leave positions open"
     assert behind.state.portfolio.equity == straight.state.portfolio.equity
     assert behind.state.portfolio.equity_curve == straight.state.portfolio.equity_curve
     values = {e for _, e in straight.state.portfolio.equity_curve}
