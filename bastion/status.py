@@ -82,7 +82,7 @@ async def _read() -> list[Snap]:
     try:
         nc = await connect_once(settings)
     except NatsUnreachable as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))} (is `bastion up` running? see BASTION_NATS_URL)")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     try:
         return await read_heartbeats(nc)

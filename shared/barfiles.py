@@ -210,7 +210,8 @@ class BarFileError(ValueError):
     def __str__(self) -> str:
         if self.unit == "file":  # the file as a whole: no line or column to name
             return f"{self.path}: {self.problem}"
-        where = f"{self.path}: {self.unit} {self.line}, column {self.column!r}: {self.problem}"
+        column = f", column {self.column!r}" if self.column != "-" else ""  # "-": the line, not one column
+        where = f"{self.path}: {self.unit} {self.line}{column}: {self.problem}"
         return where + (f" (and {self.more} more bad row(s))" if self.more else "")
 
 

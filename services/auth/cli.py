@@ -86,6 +86,13 @@ def _manage(
     """Do ``action`` on auth.duckdb; while the auth service holds it (and no ``--data-dir`` is given), ask
     the service on ``ctl.v1.auth.users`` with an admin session. What was done, and the users for list."""
     directory = _data_dir(data_dir)
+    hasher = _hasher()  # a bad BASTION_AUTH_ROUNDS is named first, wherever the file is
+    if action != "create" and not (directory / "auth.duckdb").exists():
+        raise _fail(
+            f"no auth database at {directory / 'auth.duckdb'}, so no user here yet: `bastion up` makes it"
+            " with the admin user, `bastion users create` with the first user (another home? set"
+            " BASTION_HOME, or give --data-dir)"
+        )
     try:
         directory.mkdir(parents=True, exist_ok=True)
         store = AuthStore.open(directory / "auth.duckdb")
@@ -96,7 +103,7 @@ def _manage(
     except OSError as exc:
         raise _fail(str(exc)) from None
     try:
-        svc = AuthService(store=store, hasher=_hasher(), clock=lambda: datetime.now(UTC))
+        svc = AuthService(store=store, hasher=hasher, clock=lambda: datetime.now(UTC))
         done = svc.manage(action, username, role, password() if password else "")
         listed = store.users() if action == "list" else []
     except (RuleError, UserError) as exc:

@@ -298,7 +298,9 @@ def replay(
     except BadIntervalError as exc:
         _fail(str(exc))
     if interval is None:
-        err.print(f"interval {ivl}: the bars' spacing (--interval gives another)")
+        spaced = any(len(f.frame) > 1 for f in files)
+        why = "the bars' spacing" if spaced else "a single bar has no spacing to go by, so the default"
+        err.print(f"interval {ivl}: {why} (--interval gives another)")
     series = [BarSeries.of_frame(f.frame, f.symbol, ivl, file_source(f.path.name)) for f in files]
     _run(series, pace, "replayed")
 

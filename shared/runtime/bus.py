@@ -81,7 +81,9 @@ async def connect_once(settings: RuntimeSettings, errors: list[str] | None = Non
     try:
         return await nats.connect(settings.servers, **options)
     except Exception as exc:
-        raise NatsUnreachable(f"cannot reach NATS at {settings.nats_url}: {exc}") from None
+        raise NatsUnreachable(
+            f"cannot reach NATS at {settings.nats_url}: {exc} (is `bastion up` running? see BASTION_NATS_URL)"
+        ) from None
 
 
 class Bus:

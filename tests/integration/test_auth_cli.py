@@ -74,6 +74,7 @@ def test_create_list_disable_enable_set_role_passwd_delete(tmp_path: Path) -> No
 def test_bad_input_gives_a_clear_error_and_exit_2(
     tmp_path: Path, args: list[str], stdin: str, message: str
 ) -> None:
+    AuthStore.open(tmp_path / "auth.duckdb").close()  # a home that has its database, without users
     code, out = run(tmp_path, *args, stdin=stdin)
     assert code == 2
     assert message in out
@@ -117,3 +118,14 @@ def test_ensure_admin_creates_admin_once(tmp_path: Path) -> None:
     assert len(password) >= 12
     assert ensure_admin(tmp_path) is None
     assert "admin" in run(tmp_path, "list")[1]
+
+
+@pytest.mark.parametrize(
+    "args", [("list",), ("disable", "-u", "bob"), ("set-role", "-u", "bob", "--role", "viewer")]
+)
+def test_a_home_without_users_is_named_and_left_alone(tmp_path: Path, args: tuple[str, ...]) -> None:
+    data = tmp_path / "typo-home" / "data"
+    code, out = run(data, *args)
+    assert code == 2
+    assert f"noauthdatabaseat{data / 'auth.duckdb'}" in "".join(out.split())  # rich wraps inside paths
+    assert not (tmp_path / "typo-home").exists()  # nothing made in a home that may be a typo

@@ -371,6 +371,16 @@ def test_an_unreachable_broker_is_a_clear_error_not_a_hang(tmp_path: Path) -> No
     assert result.exit_code == 1
     assert "cannot connect to NATS at nats://127.0.0.1:1" in result.output
     assert "Traceback" not in result.output
+    assert not (tmp_path / "marketdata.duckdb").exists()  # no empty database left where nothing came
+
+
+def test_a_single_bar_says_its_interval_is_the_default_not_a_spacing(tmp_path: Path) -> None:
+    path = bars_csv(tmp_path / "b.csv", rows=1)
+    result = feed(["replay", "--input", str(path), "--symbol", "INFY"], "nats://127.0.0.1:1", tmp_path)
+    said = " ".join(result.output.split())
+    assert (
+        "interval 1d: a single bar has no spacing to go by, so the default (--interval gives another)" in said
+    )
 
 
 def test_paced_replay_publishes_in_bar_time_divided_by_speed(nats_url: str, tmp_path: Path) -> None:

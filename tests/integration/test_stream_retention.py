@@ -213,6 +213,7 @@ def test_an_operator_command_says_in_one_line_when_nats_cannot_be_reached(
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"error: cannot reach NATS at {cluster}: nats: no servers available for connection"
+        " (is `bastion up` running? see BASTION_NATS_URL)"
     ]
 
 

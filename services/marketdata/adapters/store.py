@@ -141,8 +141,9 @@ class BarStore:
         return [SymbolSummary(*row) for row in rows]
 
     def intervals(self, symbols: Sequence[str]) -> dict[str, list[str]]:
-        """The intervals of the stored bars of each of ``symbols`` that has any."""
-        if not symbols:
+        """The intervals of the stored bars of each of ``symbols`` that has any. A file not made yet holds
+        none, and is not made by asking (a replay that cannot reach NATS leaves no empty database)."""
+        if not symbols or not self.path.exists():
             return {}
         with self.connect() as conn:
             rows = conn.execute(
