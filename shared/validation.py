@@ -13,7 +13,17 @@ def readable(exc: ValidationError, whole: str = "value") -> str:
     """One line, ``field: message; ...``, without pydantic's links, input dumps and the "Value error, "
     before a validator's own message; an error about the whole input (no field) is named ``whole``, or is
     its message alone when ``whole`` is empty."""
-    return "; ".join(_one(e, whole) for e in exc.errors())
+    errors = exc.errors()
+    return "; ".join(_one(e, whole) for e in errors if not _counts_only_the_bad(e, errors))
+
+
+def _counts_only_the_bad(error: ErrorDetails, errors: list[ErrorDetails]) -> bool:
+    """A list's "at least N items" that only counts the valid ones, beside the errors of its bad items:
+    one bad item of one made "should have at least 1 item after validation, not 0" too."""
+    loc = tuple(error["loc"])
+    return error["type"] == "too_short" and any(
+        len(e["loc"]) > len(loc) and tuple(e["loc"][: len(loc)]) == loc for e in errors
+    )
 
 
 def _one(error: ErrorDetails, whole: str) -> str:

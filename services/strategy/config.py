@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from services.strategy.domain import BaseStrategy
 from services.strategy.domain.registry import StrategyConfigError, create_strategy
@@ -32,6 +32,19 @@ class InstanceConfig(BaseModel):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     params: dict[str, Any] = Field(default_factory=dict)
     symbols: Literal["*"] | tuple[str, ...] = "*"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            unknown = [str(k) for k in value if k not in cls.model_fields]
+            if unknown:
+                hint = " (the strategy goes in 'name')" if "strategy" in unknown else ""
+                raise ValueError(
+                    f"unknown key(s) {', '.join(map(repr, unknown))}: an instance takes name, id, params and"
+                    f" symbols{hint}"
+                )
+        return value
 
     @field_validator("symbols", mode="before")
     @classmethod

@@ -59,3 +59,15 @@ def test_a_config_rule_names_where_it_failed() -> None:
     with pytest.raises(StrategyConfigError) as info:
         parse_config(data)
     assert str(info.value) == "bad strategies config: instances: duplicate instance id(s): a"
+
+
+def test_a_list_of_bad_items_is_not_also_too_short_but_an_empty_one_is() -> None:
+    with pytest.raises(StrategyConfigError) as bad:
+        parse_config({"instances": [{"id": "a", "strategy": "sma_cross"}]})
+    assert str(bad.value) == (
+        "bad strategies config: instances.0: unknown key(s) 'strategy': an instance takes name, id, params"
+        " and symbols (the strategy goes in 'name')"
+    )
+    with pytest.raises(StrategyConfigError) as empty:
+        parse_config({"instances": []})
+    assert "instances: Tuple should have at least 1 item" in str(empty.value)
