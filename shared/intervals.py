@@ -34,6 +34,13 @@ INTERVAL_HELP = "(default: the files' bar spacing; 1d for a single bar)"
 SINGLE_BAR_INTERVAL = "1d"
 
 
+def interval_notice(interval: str, *, spaced: bool) -> str:
+    """What a command reading bar files without ``--interval`` says of the one it took: the bars' spacing,
+    or (``spaced`` false: no file had two bars) the single bar's default."""
+    why = "the bars' spacing" if spaced else "a single bar has no spacing to go by, so the default"
+    return f"interval {interval}: {why} (--interval gives another)"
+
+
 class SpacingError(BadIntervalError):
     """Bar files whose bars are closer together than their interval, or spaced differently."""
 

@@ -38,7 +38,7 @@ from services.marketdata.domain.bars import BarSeries
 from services.strategy.domain.registry import StrategyConfigError, strategy_class
 from shared.barfiles import BadZoneError, BarFileError, time_zone
 from shared.collector import collector_paused
-from shared.intervals import INTERVAL_HELP
+from shared.intervals import INTERVAL_HELP, interval_notice
 from shared.validation import readable
 
 console = Console(stderr=True)
@@ -219,6 +219,8 @@ def backtest(
         cls = strategy_class(strategy)
     except StrategyConfigError as exc:
         raise _fail(str(exc)) from None
+    if grid_specs:
+        _known_params(cls.name, set(cls.params_model.model_fields), grid_specs)
     allow_short = bool(params.get("allow_short", False))
     try:
         sizing_cfg = parse_sizing(sizing, allow_short)
@@ -238,7 +240,7 @@ def backtest(
         raise _fail(str(exc)) from None
     count = sum(len(s) for s in bars)
     if interval is None:
-        console.print(f"interval {bars[0].interval}: the bars' spacing (--interval gives another)")
+        console.print(interval_notice(bars[0].interval, spaced=any(len(s) > 1 for s in bars)))
     settings: dict[str, Any] = {
         "strategy": cls.name,
         "id": instance_id or cls.name,
@@ -352,6 +354,21 @@ def _write(path: Path, write: Callable[[Path], None]) -> None:
     except OSError as exc:
         raise _fail(f"cannot write {path}: {exc.strerror or exc}") from None
     console.print(f"wrote {path}")
+
+
+def _known_params(strategy: str, known: set[str], specs: list[str]) -> None:
+    """Refuse a grid over a name the strategy has no parameter for before any bar is read: every point
+    would be rejected, after reading the whole file."""
+    try:
+        names = optimize.parse_grid(specs)
+    except BacktestError as exc:
+        raise _fail(str(exc)) from None
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise _fail(
+            f"--optimize: {strategy} has no parameter {', '.join(map(repr, unknown))}; its parameters:"
+            f" {', '.join(sorted(known))} (`bastion strategies list` shows them with their defaults)"
+        )
 
 
 def _optimize(

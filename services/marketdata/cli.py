@@ -43,6 +43,7 @@ from shared.intervals import (
     INTERVAL_HELP,
     BadIntervalError,
     files_interval,
+    interval_notice,
     interval_seconds,
 )
 from shared.runtime.bus import Bus
@@ -298,9 +299,7 @@ def replay(
     except BadIntervalError as exc:
         _fail(str(exc))
     if interval is None:
-        spaced = any(len(f.frame) > 1 for f in files)
-        why = "the bars' spacing" if spaced else "a single bar has no spacing to go by, so the default"
-        err.print(f"interval {ivl}: {why} (--interval gives another)")
+        err.print(interval_notice(ivl, spaced=any(len(f.frame) > 1 for f in files)))
     series = [BarSeries.of_frame(f.frame, f.symbol, ivl, file_source(f.path.name)) for f in files]
     _run(series, pace, "replayed")
 

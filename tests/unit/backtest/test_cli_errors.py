@@ -69,3 +69,25 @@ def test_bad_numbers_are_one_clear_line_and_exit_code_2(
     assert f"error: {message}" in text
     assert "Traceback" not in text
     assert "pydantic.dev" not in text
+
+
+def test_a_grid_over_a_name_the_strategy_lacks_is_refused_before_the_file_is_read(tmp_path: Path) -> None:
+    missing = tmp_path / "not-read.csv"  # never read: the grid is refused first
+    args = ["backtest", "--strategy", "sma_cross", "--input", str(missing), "--optimize", "fats=5..9 slow=20"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert " ".join(result.output.split()) == (
+        "error: --optimize: sma_cross has no parameter 'fats'; its parameters: allow_short, fast, slow"
+        " (`bastion strategies list` shows them with their defaults)"
+    )
+
+
+@pytest.mark.parametrize("closes", [[10.0], [10.0, 11.0]])
+def test_the_interval_taken_says_whether_it_is_the_spacing_or_a_single_bars_default(
+    tmp_path: Path, closes: list[float]
+) -> None:
+    data = bar_file(tmp_path / "infy.csv", closes)
+    result = CliRunner().invoke(app, ["backtest", "--strategy", "sma_cross", "--input", str(data)])
+    assert result.exit_code == 0, result.output
+    why = "the bars' spacing" if len(closes) > 1 else "a single bar has no spacing to go by, so the default"
+    assert f"interval 1d: {why} (--interval gives another)" in " ".join(result.output.split())
