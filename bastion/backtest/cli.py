@@ -227,7 +227,7 @@ def backtest(
         config = execution_config(
             _decimal(cash, "--cash", positive=True),
             _decimal(commission, "--commission", Decimal(1), " (a fraction of notional: 0.001 is 0.1%)"),
-            _decimal(slippage_bps, "--slippage-bps"),
+            _decimal(slippage_bps, "--slippage-bps", Decimal(10_000), " (basis points: 5 is 0.05%)"),
             sizing_cfg,
             _base_config(execution_config_file),
         )

@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from services.execution.domain.config import ExecutionConfig
+from shared.validation import readable
 
 ENV_VAR = "BASTION_EXECUTION_CONFIG"
 DEFAULT_PATH = Path("deploy/execution.yaml")
@@ -39,7 +40,7 @@ def load_config(path: Path | None = None) -> ExecutionConfig:
     try:
         return ExecutionConfig.model_validate(data.get("execution", data))
     except ValidationError as exc:
-        raise ConfigError(f"invalid execution config {path}: {exc}") from None
+        raise ConfigError(f"invalid execution config {path}: {readable(exc, whole='')}") from None
 
 
 def check_startable(config: ExecutionConfig, broker_adapter: object | None) -> None:

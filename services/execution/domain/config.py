@@ -78,7 +78,7 @@ class CostModel(BaseModel):
 
     model_config = _STRICT
 
-    slippage_bps: Decimal = Field(default=Decimal(5), ge=0)
+    slippage_bps: Decimal = Field(default=Decimal(5), ge=0, lt=10_000, description="10,000 bps is 100%")
     commission_pct: Decimal = Field(default=Decimal("0.03"), ge=0)
     commission_cap: Decimal | None = Field(
         default=Decimal(20), ge=0, description="most a fill's percent commission comes to; null: no cap"

@@ -50,6 +50,7 @@ def test_a_strategy_that_raises_is_reported_with_its_bar_and_line_and_exit_code_
         (["--cash", "0"], "--cash must be > 0"),
         (["--cash", "-5"], "--cash must be > 0"),
         (["--slippage-bps", "-1"], "--slippage-bps must be >= 0"),
+        (["--slippage-bps", "10000"], "--slippage-bps 10000: must be below 10000 (basis points: 5 is 0.05%)"),
         (["--commission", "1"], "--commission 1: must be below 1 (a fraction of notional: 0.001 is 0.1%)"),
         (["--sizing", "qty:abc"], "--sizing qty:abc: 'abc' is not a number"),
         (

@@ -28,7 +28,15 @@ def test_env_var_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 @pytest.mark.parametrize(
     ("text", "needle"),
-    [("execution:\n  mode: yolo\n", "mode"), ("execution:\n  limitz: {}\n", "limitz"), ("- a\n", "mapping")],
+    [
+        ("execution:\n  mode: yolo\n", "mode"),
+        ("execution:\n  limitz: {}\n", "limitz"),
+        ("- a\n", "mapping"),
+        (
+            "execution:\n  costs: {slippage_bps: 10000}\n",
+            "costs.slippage_bps: Input should be less than 10000",
+        ),
+    ],
 )
 def test_a_bad_file_is_a_clear_error(tmp_path: Path, text: str, needle: str) -> None:
     path = tmp_path / "bad.yaml"
