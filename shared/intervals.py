@@ -41,6 +41,23 @@ def interval_notice(interval: str, *, spaced: bool) -> str:
     return f"interval {interval}: {why} (--interval gives another)"
 
 
+def sparser_than(files: Sequence[tuple[str, np.ndarray]], interval: str) -> str | None:
+    """A warning when a given ``interval`` is half or less of the spacing of a file's bars (name, int64
+    UTC nanoseconds, ascending): 5m bars given ``--interval 1m`` are taken as 1m bars, which nothing can
+    refuse (their gaps could be missing minutes) but which is most likely a slip. None when none is."""
+    seconds = interval_seconds(interval)
+    for name, times in files:
+        spacing = bar_spacing(times)
+        if spacing is not None and spacing >= 2 * seconds:
+            apart = _apart(spacing)
+            return (
+                f"warning: {name}: --interval {interval}, but its bars are mostly {apart} apart; they are"
+                f" taken as {interval} bars (the indicators count bars, and a symbol keeps one interval)."
+                f" If they are {apart} bars, give --interval {apart}"
+            )
+    return None
+
+
 class SpacingError(BadIntervalError):
     """Bar files whose bars are closer together than their interval, or spaced differently."""
 

@@ -38,7 +38,7 @@ from services.marketdata.domain.bars import BarSeries
 from services.strategy.domain.registry import StrategyConfigError, strategy_class
 from shared.barfiles import BadZoneError, BarFileError, time_zone
 from shared.collector import collector_paused
-from shared.intervals import INTERVAL_HELP, interval_notice
+from shared.intervals import INTERVAL_HELP, interval_notice, sparser_than
 from shared.validation import readable
 
 console = Console(stderr=True)
@@ -241,6 +241,8 @@ def backtest(
     count = sum(len(s) for s in bars)
     if interval is None:
         console.print(interval_notice(bars[0].interval, spaced=any(len(s) > 1 for s in bars)))
+    elif warning := sparser_than([(s.symbol, s.ns) for s in bars], bars[0].interval):
+        console.print(warning, style="yellow")
     settings: dict[str, Any] = {
         "strategy": cls.name,
         "id": instance_id or cls.name,

@@ -45,6 +45,7 @@ from shared.intervals import (
     files_interval,
     interval_notice,
     interval_seconds,
+    sparser_than,
 )
 from shared.runtime.bus import Bus
 from shared.runtime.settings import RuntimeSettings
@@ -300,6 +301,10 @@ def replay(
         _fail(str(exc))
     if interval is None:
         err.print(interval_notice(ivl, spaced=any(len(f.frame) > 1 for f in files)))
+    elif warning := sparser_than(
+        [(str(f.path), pd.DatetimeIndex(f.frame["timestamp"]).as_unit("ns").asi8) for f in files], ivl
+    ):
+        err.print(warning, style="yellow")
     series = [BarSeries.of_frame(f.frame, f.symbol, ivl, file_source(f.path.name)) for f in files]
     _run(series, pace, "replayed")
 

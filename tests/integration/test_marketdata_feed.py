@@ -383,6 +383,13 @@ def test_a_single_bar_says_its_interval_is_the_default_not_a_spacing(tmp_path: P
     )
 
 
+def test_a_given_interval_shorter_than_the_bars_spacing_is_warned_of(tmp_path: Path) -> None:
+    path = bars_csv(tmp_path / "b.csv", rows=3)  # daily bars
+    args = ["replay", "--input", str(path), "--symbol", "INFY", "--interval", "1m"]
+    said = "".join(feed(args, "nats://127.0.0.1:1", tmp_path).output.split())  # rich wraps inside paths
+    assert f"warning:{path}:--interval1m,butitsbarsaremostly1dapart" in said
+
+
 def test_paced_replay_publishes_in_bar_time_divided_by_speed(nats_url: str, tmp_path: Path) -> None:
     path = bars_csv(tmp_path / "paced.csv", rows=4)  # daily bars: 3 gaps of 86,400 s
     args = ["replay", "--input", str(path), "--symbol", "INFY", "--speed", "1728000x"]  # 0.05 s per gap

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from shared.intervals import SpacingError, bar_spacing, files_interval, interval_name
+from shared.intervals import SpacingError, bar_spacing, files_interval, interval_name, sparser_than
 
 
 def times(*stamps: str, zone: str = "UTC") -> pd.Series:
@@ -93,3 +94,38 @@ def test_a_spacing_no_interval_can_name_asks_for_one() -> None:
     with pytest.raises(SpacingError, match=r"\(the file's bars are mostly 12,345s apart\)"):
         files_interval([("x.csv", odd)], "1d")
     assert files_interval([("x.csv", odd)], "3h") == "3h"
+
+
+def ns(series: pd.Series) -> np.ndarray:
+    return pd.DatetimeIndex(series).as_unit("ns").asi8
+
+
+@pytest.mark.parametrize(
+    ("freq", "given", "warned"),
+    [
+        ("5min", "1m", "5m"),
+        ("1h", "30m", "1h"),
+        ("5min", "5m", None),
+        ("5min", "3m", None),
+        ("1min", "1m", None),
+    ],
+)
+def test_a_given_interval_half_the_bars_spacing_or_less_is_warned_of(
+    freq: str, given: str, warned: str | None
+) -> None:
+    bars = pd.Series(pd.date_range("2024-03-01 03:45", periods=60, freq=freq, tz="UTC"))
+    warning = sparser_than([("one.csv", ns(minutes_of_two_days())), ("b.csv", ns(bars))], given)
+    if warned is None:
+        assert warning is None
+    else:
+        assert warning == (
+            f"warning: b.csv: --interval {given}, but its bars are mostly {warned} apart; they are taken as"
+            f" {given} bars (the indicators count bars, and a symbol keeps one interval). If they are"
+            f" {warned} bars, give --interval {warned}"
+        )
+
+
+def test_daily_bars_over_weekends_and_a_single_bar_are_not_warned_of() -> None:
+    days = pd.Series(pd.bdate_range("2024-01-01", periods=250, tz="UTC"))
+    assert sparser_than([("d.csv", ns(days))], "1d") is None
+    assert sparser_than([("one.csv", ns(days[:1]))], "1m") is None

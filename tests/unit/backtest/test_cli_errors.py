@@ -92,3 +92,11 @@ def test_the_interval_taken_says_whether_it_is_the_spacing_or_a_single_bars_defa
     assert result.exit_code == 0, result.output
     why = "the bars' spacing" if len(closes) > 1 else "a single bar has no spacing to go by, so the default"
     assert f"interval 1d: {why} (--interval gives another)" in " ".join(result.output.split())
+
+
+def test_a_given_interval_shorter_than_the_bars_spacing_is_warned_of(tmp_path: Path) -> None:
+    data = bar_file(tmp_path / "infy.csv", [10.0, 11.0, 12.0])  # daily bars
+    args = ["backtest", "--strategy", "sma_cross", "--input", str(data), "--interval", "1h"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "warning: INFY: --interval 1h, but its bars are mostly 1d apart" in " ".join(result.output.split())
