@@ -333,8 +333,12 @@ SAMPLE_BARS = 500
 
 def up(
     home: Annotated[Path, typer.Option(help="State folder: data, logs, secrets, JetStream")] = DEFAULT_HOME,
-    nats_port: Annotated[int, typer.Option(help="NATS port; the next free one is used if taken")] = 4222,
-    dashboard_port: Annotated[int, typer.Option(help="Dashboard HTTP port")] = 8080,
+    nats_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="NATS port; the next free one is used if taken")
+    ] = 4222,
+    dashboard_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Dashboard HTTP port; the next free one is used if taken")
+    ] = 8080,
     strategy_workers: Annotated[int, typer.Option(min=1, max=32, help="Strategy worker processes")] = 1,
     sample_bars: Annotated[
         int, typer.Option(min=0, help="Synthetic bars per symbol on first start")
@@ -351,8 +355,12 @@ def up(
         console.print(f"[red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None
     home = home.resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    if dashboard_port and port_in_use(dashboard_port):
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        console.print(f"[red]error:[/] cannot use --home {home}: {exc.strerror}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    if port_in_use(dashboard_port):
         taken = dashboard_port
         dashboard_port = free_port()
         console.print(f"[yellow]port {taken} is taken; the dashboard uses {dashboard_port} instead[/]")
@@ -389,6 +397,9 @@ def up(
         console.print("stopping ...")
     except (NatsServerError, RuntimeError) as exc:
         console.print(f"[red]error:[/] {exc}")
+        code = 1
+    except OSError as exc:  # a home it may not write in: its secrets, logs, data
+        console.print(f"[red]error:[/] {exc.strerror}: {exc.filename} (in --home {home})", soft_wrap=True)
         code = 1
     finally:
         platform.stop()
