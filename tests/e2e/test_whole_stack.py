@@ -275,6 +275,16 @@ def check_snapshots(
     assert {s: q for s, q in held.items() if q} == net_positions(trades), "positions differ from the trades"
 
 
+def shown_first(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The newest ``RECENT_LIMIT`` of a stream's events (in stream order) as the activity page lists them:
+    newest first by the time it shows (a trade's fill time), those of one time newest published first."""
+
+    def shown_time(event: dict[str, Any]) -> datetime:
+        return datetime.fromisoformat(event.get("filled_at") or event["occurred_at"])
+
+    return sorted(reversed(events[-RECENT_LIMIT:]), key=shown_time, reverse=True)
+
+
 async def check_dashboard(up: UpProcess, kinds: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=up.dashboard_url, timeout=10) as client:
         assert (await client.get("/api/activity")).status_code == 401, "the API answers without a session"
@@ -284,8 +294,7 @@ async def check_dashboard(up: UpProcess, kinds: dict[str, list[dict[str, Any]]])
         activity = (await client.get("/api/activity")).json()
         overview = (await client.get("/api/overview")).json()
         listing = (await client.get("/api/symbols")).json()
-    newest_first = [list(reversed(kinds[k][-RECENT_LIMIT:])) for k in ("exec.v1.order", "exec.v1.trade")]
-    orders, trades = newest_first
+    orders, trades = shown_first(kinds["exec.v1.order"]), shown_first(kinds["exec.v1.trade"])
     assert [(o["symbol"], o["side"], o["status"]) for o in activity["orders"]] == [
         (o["symbol"], o["side"], o["status"]) for o in orders
     ]
@@ -329,7 +338,7 @@ async def check_dashboard_in_browser(
         await page.screenshot(path=str(artifacts / "whole-stack-overview.png"), full_page=True)
 
         await page.goto(f"{up.dashboard_url}/activity")
-        newest = kinds["exec.v1.order"][-1]
+        newest = shown_first(kinds["exec.v1.order"])[0]
         first_order = page.locator("#orders tbody tr").first.locator("td")
         await expect(first_order.nth(1)).to_have_text(newest["symbol"])
         await expect(first_order.nth(5)).to_have_text(newest["status"])

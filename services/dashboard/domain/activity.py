@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -103,8 +103,30 @@ def decision_row(d: dict[str, Any]) -> DecisionRow:
     )
 
 
-def newest_first(rows: list[Any]) -> list[dict[str, Any]]:
-    return [as_dict(r) for r in reversed(rows) if isinstance(r, dict)]
+def newest_first(rows: list[Any], *time_fields: str) -> list[dict[str, Any]]:
+    """``rows`` (oldest first, as the snapshot lists them) newest first by the time the table shows: the
+    first of ``time_fields`` a row has. Events are listed as execution made them, and a replay's signals
+    reach it after later bars, so that order is not the time order. Rows of one time, and rows without a
+    readable time (last), stay newest-made first."""
+    made = [as_dict(r) for r in reversed(rows) if isinstance(r, dict)]
+    return sorted(made, key=lambda row: _moment(row, time_fields), reverse=True)
+
+
+_NO_TIME = (0, "")
+
+
+def _moment(row: dict[str, Any], fields: tuple[str, ...]) -> tuple[int, str]:
+    for name in fields:
+        value = row.get(name)
+        if isinstance(value, str) and value:
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                return _NO_TIME
+            if moment.tzinfo is None:
+                return _NO_TIME
+            return (1, moment.astimezone(UTC).isoformat())
+    return _NO_TIME
 
 
 def build_activity(snaps: Snapshots, now: datetime, stale_seconds: float) -> Activity:
@@ -113,9 +135,11 @@ def build_activity(snaps: Snapshots, now: datetime, stale_seconds: float) -> Act
     audit = snaps[AUDIT].value if AUDIT in snaps else None
     health = health_rows(snaps, now, stale_seconds)
     return Activity(
-        orders=[order_row(o) for o in newest_first(as_list(orders.get("orders")))],
-        trades=[trade_row(t) for t in newest_first(as_list(trades.get("trades")))],
-        decisions=[decision_row(d) for d in newest_first(as_list(orders.get("decisions")))],
+        orders=[order_row(o) for o in newest_first(as_list(orders.get("orders")), "occurred_at")],
+        trades=[
+            trade_row(t) for t in newest_first(as_list(trades.get("trades")), "filled_at", "occurred_at")
+        ],
+        decisions=[decision_row(d) for d in newest_first(as_list(orders.get("decisions")), "occurred_at")],
         audit=AuditView(
             ok=audit.get("ok") if isinstance(audit.get("ok"), bool) else None,
             rows=audit.get("rows") if isinstance(audit.get("rows"), int) else None,

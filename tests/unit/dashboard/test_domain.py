@@ -143,3 +143,33 @@ def test_readers_never_raise(value: object) -> None:
 def test_meter_fraction_stays_between_zero_and_one(used: float, limit: float) -> None:
     m = meter("x", {"used": used, "limit": limit})
     assert m.fraction is None or 0.0 <= m.fraction <= 1.0
+
+
+def test_activity_rows_are_newest_first_by_the_time_shown_not_by_when_execution_made_them() -> None:
+    def decision(n: int, at: str | None) -> dict[str, object]:
+        return {"event_id": str(n), "occurred_at": at, "approved": True}
+
+    made = [  # as a fast replay makes them: a late signal's decision after later bars' ones
+        decision(1, "2026-01-06T04:50:00Z"),
+        decision(2, "2026-01-06T05:20:00+00:00"),
+        decision(3, "2026-01-06T10:45:00+05:30"),  # 05:15 UTC
+        decision(4, "2026-01-06T05:20:00Z"),  # the same time as 2, made after it
+        decision(5, "not a time"),
+        decision(6, None),
+    ]
+    trades = [
+        {"price": "1", "filled_at": "2026-01-06T05:00:00Z", "occurred_at": "2026-01-06T06:00:00Z"},
+        {"price": "2", "occurred_at": "2026-01-06T05:30:00Z"},
+    ]
+    values = {"execution.orders.recent": {"decisions": made}, "execution.trades.recent": {"trades": trades}}
+    view = build_activity(snaps_of(values), NOW, 15)
+    shown = [d.time for d in view.decisions]
+    assert shown == [
+        "2026-01-06T05:20:00Z",
+        "2026-01-06T05:20:00+00:00",
+        "2026-01-06T10:45:00+05:30",
+        "2026-01-06T04:50:00Z",
+        None,  # unreadable times last, newest made first
+        "not a time",
+    ]
+    assert [t.price for t in view.trades] == ["2", "1"]  # a trade's time is when it filled
