@@ -174,4 +174,7 @@ async def test_with_a_display_zone_pages_and_chart_labels_show_its_times(
             "02",
             "Asia/Kolkata",
         ]
+        await page.goto(f"{stack.url}/symbols")
+        last_bar = page.locator('#symbol-list tr[data-symbol="INFY"] td').last
+        await expect(last_bar).to_have_text("2024-01-02 14:14:00 IST")
         assert problems == [], problems
