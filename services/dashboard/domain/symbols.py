@@ -174,9 +174,8 @@ def markers(snaps: Snapshots, symbol: str, bar_times: list[int]) -> list[Marker]
             t = snap_to_bar(sig.get("bar_timestamp"), bar_times)
             if sig.get("symbol") == symbol and t is not None:
                 target = str(sig.get("target") or "")
-                found.append(
-                    Marker(time=t, kind="signal", side=target, text=f"{target} {sig.get('strategy', '')}")
-                )
+                who = sig.get("strategy_id") or sig.get("strategy") or ""  # the instance, as elsewhere
+                found.append(Marker(time=t, kind="signal", side=target, text=f"{target} {who}"))
     trades = as_list(snaps[TRADES].value.get("trades")) if TRADES in snaps else []
     for trade in map(as_dict, trades):
         t = snap_to_bar(trade.get("filled_at"), bar_times)

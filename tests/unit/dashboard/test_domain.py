@@ -100,6 +100,7 @@ def test_symbol_detail_has_candles_lines_markers_and_explained_insight() -> None
     assert len(detail.candles) == 300
     assert len(detail.lines["sma_20"]) == 281  # null during the 19-bar warm-up
     assert {m.kind for m in detail.markers} == {"signal", "fill"}
+    assert {m.text for m in detail.markers if m.kind == "signal"} <= {"long s1", "flat s1"}  # the instance id
     times = {c.time for c in detail.candles}
     assert all(m.time in times for m in detail.markers)
     assert detail.insight is not None
