@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 
 class NatsServerError(RuntimeError):
     pass
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def ends_with_parent() -> Callable[[], None] | None:
+    """For ``Popen(preexec_fn=...)``: the child gets SIGTERM when the thread that started it ends (its
+    process dying, even by SIGKILL, ends it), so a killed ``bastion up`` leaves no nats-server or service
+    holding ports and DuckDB files. Start such children from a thread that lives as long as they should:
+    ``bastion up``'s main thread. Linux only (None elsewhere). What it calls is looked up here, before the
+    fork; between fork and exec it makes two system calls (glibc keeps malloc usable after a fork)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent, term = os.getpid(), int(signal.SIGTERM)
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, term, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the line above: nobody would signal
+            os.kill(os.getpid(), term)
+
+    return arm
 
 
 def nats_server_binary() -> str:
@@ -87,6 +115,9 @@ class NatsServer:
     config: Path | None = None
     extra_args: list[str] = field(default_factory=list)
     log_file: Path | None = None
+    #: Stop when the thread that starts it exits (``ends_with_parent``): ``bastion up``'s, which starts it
+    #: from its main thread. Off by default, for servers started from a worker thread (tests restart one so).
+    ends_with_parent: bool = False
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -106,7 +137,13 @@ class NatsServer:
             args += ["-js", "-sd", str(self.store_dir)]
         args += self.extra_args
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=ends_with_parent() if self.ends_with_parent else None,
+        )
         self._wait_ready(timeout)
         return self
 

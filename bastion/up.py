@@ -31,7 +31,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bastion.natsd import NatsServer, NatsServerError, free_port, port_in_use
+from bastion.natsd import NatsServer, NatsServerError, ends_with_parent, free_port, port_in_use
 from services.dashboard.settings import display_zone
 from shared.runtime.retention import ENV as RETENTION_ENV
 from shared.runtime.retention import parse_max_age
@@ -161,6 +161,7 @@ class Platform:
             config=NATS_CONFIG,
             extra_args=["-sd", str(self.home / "jetstream")],
             log_file=self.home / "logs" / "nats.log",
+            ends_with_parent=True,
         )
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
         old = os.environ.copy()
@@ -185,7 +186,8 @@ class Platform:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=REPO_ROOT,
-                start_new_session=True,
+                start_new_session=True,  # Ctrl-C and a closed terminal reach bastion up, which stops them
+                preexec_fn=ends_with_parent(),  # and if it is killed, they stop too (main thread only)
             )
         child = Child(instance, proc, log, args, user, metrics_port)
         self.children.append(child)
@@ -298,8 +300,8 @@ class Platform:
 
     def stop(self) -> None:
         # A second Ctrl-C while stopping must not leave nats-server or a service behind.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
         for child in reversed(self.children):
             if child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)
@@ -373,6 +375,7 @@ def up(
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)  # the terminal closed: stop everything, as on Ctrl-C
     code = 0
     try:
         platform.start_nats()
