@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import importlib.util
 import json
 import os
@@ -23,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import IO, Annotated
 
 import nats
 import nats.js.errors
@@ -329,6 +330,30 @@ class Platform:
 
 
 DEFAULT_HOME = Path(".bastion")
+
+
+def hold_home(home: Path) -> IO[str] | None:
+    """An exclusive lock on ``home`` (``up.lock``), held while the returned file stays open: the kernel
+    drops it when this process ends, however it ends. None when another ``bastion up`` holds it: a second
+    one would start a second nats-server on the same JetStream store (which can damage it) and remove the
+    first one's ``up.json`` when it stopped."""
+    handle = (home / "up.lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+def _holder(home: Path) -> str:
+    try:
+        state = json.loads((home / "up.json").read_text())
+        return f" (pid {int(state['pid'])}, NATS {state['nats_url']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
 #: Synthetic one-minute bars per symbol that the first start loads (README: Quickstart).
 SAMPLE_BARS = 500
 
@@ -362,6 +387,14 @@ def up(
     except OSError as exc:
         console.print(f"[red]error:[/] cannot use --home {home}: {exc.strerror}", soft_wrap=True)
         raise typer.Exit(2) from None
+    held = hold_home(home)
+    if held is None:
+        console.print(
+            f"[red]error:[/] bastion up already runs with --home {home}{_holder(home)}; stop it first"
+            " (Ctrl-C in its terminal), or give another --home",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
     if port_in_use(dashboard_port):
         taken = dashboard_port
         dashboard_port = free_port()
@@ -406,6 +439,7 @@ def up(
         code = 1
     finally:
         platform.stop()
+        held.close()  # the home is free for the next bastion up
         console.print("stopped")
     if code:
         raise typer.Exit(code)

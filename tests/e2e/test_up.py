@@ -20,7 +20,8 @@ SAMPLE_BARS = 40  # per symbol, three symbols (bastion/up.py SAMPLE_SYMBOLS)
 
 
 async def test_up_runs_the_platform_loads_sample_bars_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
-    """Also: the broker it starts refuses a client without credentials (one ``bastion up`` for both, ~8 s)."""
+    """Also: the broker it starts refuses a client without credentials, and a second ``bastion up`` on the
+    same home is refused (one ``bastion up`` for all, ~8 s)."""
     home = tmp_path / "state"
     up = UpProcess(home, SAMPLE_BARS, env={"BASTION_STREAM_MAX_AGE": "MARKETDATA=90d"})
     pids: list[int] = []
@@ -53,6 +54,21 @@ async def test_up_runs_the_platform_loads_sample_bars_and_ctrl_c_leaves_no_proce
         row = next(line for line in listed.stdout.splitlines() if "MARKETDATA" in line)
         assert [c.strip() for c in row.split("│")[5:7]] == ["90d", "90d"]
         assert "differs" not in listed.stdout
+        # a second bastion up on the same home is refused before it starts a second NATS on the same store
+        again = subprocess.run(
+            [sys.executable, "-m", "bastion", "up", "--home", str(home), "--nats-port", "1"],
+            env=clean,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert again.returncode == 1, again.stdout + again.stderr
+        holder = f"pid {up.proc.pid}, NATS {state['nats_url']}"
+        assert " ".join((again.stdout + again.stderr).split()) == (
+            f"error: bastion up already runs with --home {home} ({holder}); stop it first (Ctrl-C in its"
+            " terminal), or give another --home"
+        )
+        assert up.state() == state  # its up.json is left alone
     finally:
         code = up.stop()
     assert code == 0, up.text()
