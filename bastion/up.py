@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -332,6 +333,14 @@ class Platform:
 DEFAULT_HOME = Path(".bastion")
 
 
+def stop_on_signals(handler: Callable[[int, FrameType | None], None]) -> None:
+    """``handler`` for SIGTERM (``kill``) and SIGHUP (the terminal closed), beside Ctrl-C's SIGINT; not for
+    a SIGHUP this process was started ignoring: under ``nohup`` it runs on after a logout."""
+    signal.signal(signal.SIGTERM, handler)
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, handler)
+
+
 def hold_home(home: Path) -> IO[str] | None:
     """An exclusive lock on ``home`` (``up.lock``), held while the returned file stays open: the kernel
     drops it when this process ends, however it ends. None when another ``bastion up`` holds it: a second
@@ -407,8 +416,7 @@ def up(
         stopping = True
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)  # the terminal closed: stop everything, as on Ctrl-C
+    stop_on_signals(on_signal)
     code = 0
     try:
         platform.start_nats()
