@@ -393,10 +393,10 @@ def up(
     home = home.resolve()
     try:
         home.mkdir(parents=True, exist_ok=True)
+        held = hold_home(home)
     except OSError as exc:
         console.print(f"[red]error:[/] cannot use --home {home}: {exc.strerror}", soft_wrap=True)
         raise typer.Exit(2) from None
-    held = hold_home(home)
     if held is None:
         console.print(
             f"[red]error:[/] bastion up already runs with --home {home}{_holder(home)}; stop it first"
