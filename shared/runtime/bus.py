@@ -75,7 +75,12 @@ async def connect_once(settings: RuntimeSettings, errors: list[str] | None = Non
         if errors is not None:
             errors.append(str(exc))
 
-    options: dict[str, Any] = {"connect_timeout": 3, "max_reconnect_attempts": 1, "error_cb": collect}
+    options: dict[str, Any] = {  # a refused connection is retried once, soon: not nats-py's 2 s later
+        "connect_timeout": 3,
+        "max_reconnect_attempts": 1,
+        "reconnect_time_wait": 0.2,
+        "error_cb": collect,
+    }
     if settings.nats_user:
         options |= {"user": settings.nats_user, "password": settings.nats_password or ""}
     try:
