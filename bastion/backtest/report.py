@@ -49,9 +49,38 @@ def _axis_labels(lo: float, hi: float, fmt: str = "{:,.2f}") -> str:
     )
 
 
-def line_chart(series: pd.Series, colour: str, title: str, fmt: str = "{:,.2f}", fill: bool = False) -> str:
+def _time_labels(first: Any, last: Any, zone: tzinfo) -> str:
+    """The first and the last time under a chart's left and right ends (dates for daily bars)."""
+    if not isinstance(first, datetime) or not isinstance(last, datetime):
+        return ""
+    a, b = (_day_or_time(t, zone) for t in (first, last))
+    y = HEIGHT - PAD / 3
+    return (
+        f'<text x="{PAD}" y="{y:.0f}" font-size="11">{html.escape(a)}</text>'
+        f'<text x="{WIDTH - PAD}" y="{y:.0f}" font-size="11" text-anchor="end">{html.escape(b)}</text>'
+    )
+
+
+def _day_or_time(moment: datetime, zone: tzinfo) -> str:
+    local = moment.astimezone(zone)
+    return (
+        local.strftime("%Y-%m-%d")
+        if local.time() == datetime.min.time()
+        else local.strftime("%Y-%m-%d %H:%M")
+    )
+
+
+def line_chart(
+    series: pd.Series,
+    colour: str,
+    title: str,
+    fmt: str = "{:,.2f}",
+    fill: bool = False,
+    zone: tzinfo = UTC,
+) -> str:
     if series.empty:
         return "<p>no data</p>"
+    ends = _time_labels(series.index[0], series.index[-1], zone)
     if len(series) > MAX_POINTS:
         series = series.groupby(pd.RangeIndex(len(series)) * MAX_POINTS // len(series)).last()
     values = [float(v) for v in series]
@@ -65,7 +94,7 @@ def line_chart(series: pd.Series, colour: str, title: str, fmt: str = "{:,.2f}",
         f'<svg role="img" aria-label="{html.escape(title)}" width="{WIDTH}" height="{HEIGHT}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}">{area}'
         f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5"/>'
-        f"{_axis_labels(lo, hi, fmt)}</svg>"
+        f"{_axis_labels(lo, hi, fmt)}{ends}</svg>"
     )
 
 
@@ -117,7 +146,8 @@ def candle_chart(bars: pd.DataFrame, fills: Sequence[TradeEvent], symbol: str, z
     parts += _markers(candles, fills, xs, lo, hi, merged=bucket is not None, zone=zone)
     return (
         f'<svg role="img" aria-label="{html.escape(symbol)} candlesticks" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}">{"".join(parts)}{_axis_labels(lo, hi)}</svg>'
+        f'viewBox="0 0 {WIDTH} {HEIGHT}">{"".join(parts)}{_axis_labels(lo, hi)}'
+        f"{_time_labels(candles['timestamp'].iloc[0], candles['timestamp'].iloc[-1], zone)}</svg>"
     )
 
 
@@ -177,6 +207,19 @@ def _cell(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _setting(value: Any) -> str:
+    """A run setting as a person reads it: ``fast=5, slow=20``, ``a.csv, b.csv``, ``yes``; a dash unset."""
+    if value is None:
+        return "\u2013"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_setting(v)}" for k, v in value.items()) or "\u2013"
+    if isinstance(value, list | tuple):
+        return ", ".join(_setting(v) for v in value) or "\u2013"
+    return str(value)
+
+
 def render(
     title: str,
     stats: dict[str, Any],
@@ -192,7 +235,7 @@ def render(
         f"<tr><td>{html.escape(k)}</td><td>{_cell(v)}</td></tr>" for k, v in in_zone(stats, zone).items()
     )
     setting_rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in settings.items()
+        f"<tr><td>{html.escape(k)}</td><td>{html.escape(_setting(v))}</td></tr>" for k, v in settings.items()
     )
     dd = (equity / equity.cummax() - 1.0) * 100
     trade_rows = "".join(
@@ -225,8 +268,8 @@ def render(
 <h1>{html.escape(title)}</h1>
 <table><tbody>{setting_rows}</tbody></table>
 <h2>Statistics</h2><table><tbody>{stat_rows}</tbody></table>
-<h2>Equity</h2>{line_chart(equity, "#1a56db", "equity curve")}
-<h2>Drawdown %</h2>{line_chart(dd, "#b3261e", "drawdown", "{:,.2f}%", fill=True)}
+<h2>Equity</h2>{line_chart(equity, "#1a56db", "equity curve", zone=zone)}
+<h2>Drawdown %</h2>{line_chart(dd, "#b3261e", "drawdown", "{:,.2f}%", fill=True, zone=zone)}
 {candles}
 <h2>Trades</h2>
 <table><thead><tr><th>symbol</th><th>side</th><th>qty</th><th>entry time</th><th>entry</th><th>exit time</th>

@@ -9,6 +9,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -173,6 +174,28 @@ def test_merged_candles_carry_one_marker_per_side_counting_their_fills() -> None
     assert sum(s == "buy" for s, n in zip(sides, counted, strict=True) for _ in range(n)) == sum(
         f.side == "buy" for f in result.fills
     )
+
+
+def test_the_report_shows_settings_as_read_and_each_charts_first_and_last_time() -> None:
+    result = backtest(200)  # minute bars from 2024-01-01 03:45 UTC
+    trips = round_trips(result.fills)
+    figures = stats.compute(result.equity, 100_000.0, trips, result.exposed, result.fills)
+    run = {
+        "params": {"fast": 2, "slow": 5},
+        "inputs": ["a.csv", "b.csv"],
+        "from": None,
+        "close_at_end": False,
+    }
+    page = report.render(
+        "t", figures, result.equity, trips, _frames(result), result.fills, run, ZoneInfo("Asia/Kolkata")
+    )
+    for text in ("fast=2, slow=5", "a.csv, b.csv", "\u2013", "no"):
+        assert f"<td>{text}</td>" in page
+    assert "None" not in page
+    assert "{" not in page.split("<body>")[1]  # no dict, list or set repr anywhere
+    # equity, drawdown and candles: each says when it starts and ends, in the report's zone
+    assert page.count(">2024-01-01 09:15</text>") == 3
+    assert page.count(">2024-01-01 12:34</text>") == 3  # 03:45 UTC + 199 minutes, in IST
 
 
 def test_the_report_of_a_long_run_is_written_whole(tmp_path: Path) -> None:
