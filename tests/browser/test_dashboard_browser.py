@@ -6,6 +6,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,7 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.browser.stack import Stack, dashboard_stack, new_bar_value
 from tests.support.wait import eventually
-from tests.unit.dashboard.sample_snapshots import HOSTILE, analytics, risk
+from tests.unit.dashboard.sample_snapshots import HOSTILE, analytics, risk, signal
 
 pytestmark = pytest.mark.browser
 
@@ -99,6 +100,11 @@ async def test_log_in_watch_live_updates_open_a_symbol_and_log_out(
     await stack.put("analytics.INFY", new_bar_value(analytics("INFY")))
     await expect(chart).to_have_attribute("data-last", str(last + 60))  # the new bar, live
     await page.screenshot(path=str(artifacts / "symbol-new-bar.png"), full_page=True)
+    await expect(chart).to_have_attribute("data-marker-words", "yes")  # a signal and a fill: words too
+    times = [datetime.fromisoformat(b["t"]) for b in analytics("INFY")["bars"][:60]]
+    many = [signal("INFY", t, "long" if i % 2 else "flat") for i, t in enumerate(times)]
+    await stack.put("strategy.signals.1", {"kind": "strategy.signals", "version": 1, "signals": many})
+    await expect(chart).to_have_attribute("data-marker-words", "no")  # 61 markers: shapes alone, no smear
 
     await page.click("#logout")
     await expect(page).to_have_url(f"{stack.url}/login")

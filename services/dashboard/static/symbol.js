@@ -31,7 +31,11 @@
   if (panes.length === 3) { panes[0].setStretchFactor(3); panes[1].setStretchFactor(1); panes[2].setStretchFactor(1.2); }
   var markers = LC.createSeriesMarkers(candles, []);
 
-  function toMarker(m) {
+  // Beyond this many markers their words overlap into a smear: shapes and colours alone then (the table
+  // under the chart lists them).
+  var WORDS_UP_TO = 40;
+
+  function toMarker(m, words) {
     var up = m.side === "long" || m.side === "buy";
     var down = m.side === "short" || m.side === "sell";
     return {
@@ -39,7 +43,7 @@
       position: up ? "belowBar" : (down ? "aboveBar" : "inBar"),
       shape: m.kind === "fill" ? "square" : (up ? "arrowUp" : (down ? "arrowDown" : "circle")),
       color: m.kind === "fill" ? (up ? "#0b6e2f" : "#8c1c13") : (up ? "#1a9850" : (down ? "#d73027" : "#777")),
-      text: m.kind === "fill" ? "fill " + m.side : m.side,
+      text: !words ? "" : (m.kind === "fill" ? "fill " + m.side : m.side),
     };
   }
 
@@ -51,7 +55,9 @@
       hist.setData((v.lines.macd_hist || []).map(function (p) {
         return { time: p.time, value: p.value, color: p.value >= 0 ? "rgba(26,152,80,0.5)" : "rgba(215,48,39,0.5)" };
       }));
-      markers.setMarkers(v.markers.map(toMarker));
+      var words = v.markers.length <= WORDS_UP_TO;
+      markers.setMarkers(v.markers.map(function (m) { return toMarker(m, words); }));
+      el.dataset.markerWords = words ? "yes" : "no";
       if (first && v.candles.length) { chart.timeScale().fitContent(); first = false; }
       el.dataset.last = v.candles.length ? String(v.candles[v.candles.length - 1].time) : "";
       C.drawn(el, v.candles.length);
