@@ -157,7 +157,8 @@ async def test_time_to_first_chart_with_300_bars(stack: Stack, page: Page, artif
 CHART_LABELS = """(seconds) => {
   const o = window.BastionCharts.options(100);
   return [o.localization.timeFormatter(seconds), o.timeScale.tickMarkFormatter(seconds, 3),
-          o.timeScale.tickMarkFormatter(seconds, 2), window.BastionCharts.zone];
+          o.timeScale.tickMarkFormatter(seconds, 2), window.BastionCharts.zone,
+          o.localization.priceFormatter(1000372.019)];
 }"""
 
 
@@ -179,6 +180,7 @@ async def test_with_a_display_zone_pages_and_chart_labels_show_its_times(
             "09:15",
             "02",
             "Asia/Kolkata",
+            "1,000,372.02",  # prices as the tables show them
         ]
         await page.goto(f"{stack.url}/symbols")
         last_bar = page.locator('#symbol-list tr[data-symbol="INFY"] td').last

@@ -37,9 +37,14 @@
     return { localization: { timeFormatter: timeText }, tickMarkFormatter: tickText };
   }
 
-  // Every chart's options: times labelled in ZONE.
+  // Prices as the page's tables show them: 1,000,372.02, not 1000372.02.
+  var PRICE = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  function priceText(value) { return PRICE.format(value); }
+
+  // Every chart's options: times labelled in ZONE, prices with thousands separators.
   function options(height) {
     var z = zoned();
+    var localization = Object.assign({ priceFormatter: priceText }, z.localization || {});
     return {
       height: height,
       autoSize: true,
@@ -50,7 +55,7 @@
       },
       grid: { vertLines: { color: "#eef1f5" }, horzLines: { color: "#eef1f5" } },
       timeScale: { timeVisible: true, secondsVisible: false, tickMarkFormatter: z.tickMarkFormatter },
-      localization: z.localization,
+      localization: localization,
       rightPriceScale: { borderColor: "#d8dde6" },
     };
   }
