@@ -39,6 +39,7 @@ class DecisionRow(BaseModel):
     time: str | None
     symbol: str
     strategy_id: str
+    target: str  # the signal's (long, flat, short), "" when its signal is no longer among the recent ones
     approved: bool
     state: str
     reasons: list[str]
@@ -89,7 +90,8 @@ def trade_row(t: dict[str, Any]) -> TradeRow:
     )
 
 
-def decision_row(d: dict[str, Any]) -> DecisionRow:
+def decision_row(d: dict[str, Any], targets: dict[str, str] | None = None) -> DecisionRow:
+    """``targets``: each recent signal's target by its event id (a decision names its signal)."""
     checks = [as_dict(c) for c in as_list(d.get("checks"))]
     approved = d.get("approved") is True
     failed = [f"{c.get('name', '?')}: {c.get('reason', '')}" for c in checks if c.get("passed") is False]
@@ -97,6 +99,7 @@ def decision_row(d: dict[str, Any]) -> DecisionRow:
         time=d.get("occurred_at"),
         symbol=_s(d.get("symbol")),
         strategy_id=_s(d.get("strategy_id")),
+        target=(targets or {}).get(_s(d.get("signal_id")), ""),
         approved=approved,
         state=_s(d.get("state")),
         reasons=failed if not approved else [],
@@ -129,17 +132,30 @@ def _moment(row: dict[str, Any], fields: tuple[str, ...]) -> tuple[int, str]:
     return _NO_TIME
 
 
+def signal_targets(snaps: Snapshots) -> dict[str, str]:
+    """The target of every signal the strategy workers' snapshots hold (their recent ones), by event id."""
+    found: dict[str, str] = {}
+    for key in sorted(k for k in snaps if k.startswith("strategy.signals")):
+        for sig in map(as_dict, as_list(snaps[key].value.get("signals"))):
+            if sig.get("event_id") and sig.get("target"):
+                found[_s(sig["event_id"])] = _s(sig["target"])
+    return found
+
+
 def build_activity(snaps: Snapshots, now: datetime, stale_seconds: float) -> Activity:
     orders = snaps[ORDERS].value if ORDERS in snaps else {}
     trades = snaps[TRADES].value if TRADES in snaps else {}
     audit = snaps[AUDIT].value if AUDIT in snaps else None
     health = health_rows(snaps, now, stale_seconds)
+    targets = signal_targets(snaps)
     return Activity(
         orders=[order_row(o) for o in newest_first(as_list(orders.get("orders")), "occurred_at")],
         trades=[
             trade_row(t) for t in newest_first(as_list(trades.get("trades")), "filled_at", "occurred_at")
         ],
-        decisions=[decision_row(d) for d in newest_first(as_list(orders.get("decisions")), "occurred_at")],
+        decisions=[
+            decision_row(d, targets) for d in newest_first(as_list(orders.get("decisions")), "occurred_at")
+        ],
         audit=AuditView(
             ok=audit.get("ok") if isinstance(audit.get("ok"), bool) else None,
             rows=audit.get("rows") if isinstance(audit.get("rows"), int) else None,

@@ -174,3 +174,19 @@ def test_activity_rows_are_newest_first_by_the_time_shown_not_by_when_execution_
         "not a time",
     ]
     assert [t.price for t in view.trades] == ["2", "1"]  # a trade's time is when it filled
+
+
+def test_a_decision_shows_its_signals_target_while_the_signal_is_among_the_recent_ones() -> None:
+    signals = [{"event_id": "s-1", "target": "flat"}, {"event_id": "s-2", "target": "long"}, "junk"]
+    decisions = [
+        {"signal_id": "s-1", "occurred_at": "2026-01-06T05:00:00Z", "approved": True},
+        {"signal_id": "s-2", "occurred_at": "2026-01-06T05:01:00Z", "approved": True},
+        {"signal_id": "gone", "occurred_at": "2026-01-06T05:02:00Z", "approved": True},
+    ]
+    values = {
+        "strategy.signals.1": {"signals": signals[:1]},
+        "strategy.signals.2": {"signals": signals[1:]},  # each worker's snapshot
+        "execution.orders.recent": {"decisions": decisions},
+    }
+    view = build_activity(snaps_of(values), NOW, 15)
+    assert [d.target for d in view.decisions] == ["", "long", "flat"]  # newest first
