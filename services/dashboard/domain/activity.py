@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -115,10 +115,10 @@ def newest_first(rows: list[Any], *time_fields: str) -> list[dict[str, Any]]:
     return sorted(made, key=lambda row: _moment(row, time_fields), reverse=True)
 
 
-_NO_TIME = (0, "")
+_NO_TIME = (0, 0.0)
 
 
-def _moment(row: dict[str, Any], fields: tuple[str, ...]) -> tuple[int, str]:
+def _moment(row: dict[str, Any], fields: tuple[str, ...]) -> tuple[int, float]:
     for name in fields:
         value = row.get(name)
         if isinstance(value, str) and value:
@@ -128,7 +128,7 @@ def _moment(row: dict[str, Any], fields: tuple[str, ...]) -> tuple[int, str]:
                 return _NO_TIME
             if moment.tzinfo is None:
                 return _NO_TIME
-            return (1, moment.astimezone(UTC).isoformat())
+            return (1, moment.timestamp())
     return _NO_TIME
 
 
