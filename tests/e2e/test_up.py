@@ -19,9 +19,12 @@ from tests.support.wait import eventually, wait_until
 SAMPLE_BARS = 40  # per symbol, three symbols (bastion/up.py SAMPLE_SYMBOLS)
 
 
-async def test_up_runs_the_platform_loads_sample_bars_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
-    """Also: the broker it starts refuses a client without credentials, and a second ``bastion up`` on the
-    same home is refused (one ``bastion up`` for all, ~8 s)."""
+async def test_up_runs_the_platform_loads_sample_bars_and_killed_leaves_no_process(tmp_path: Path) -> None:
+    """Also: the broker it starts refuses a client without credentials, a second ``bastion up`` on the same
+    home is refused, and killed outright (SIGKILL, so it cannot stop them) its children stop by themselves
+    (parent-death signal); before, NATS and all six services ran on, holding the ports and DuckDB files, and
+    the next ``bastion up`` failed on a locked file. One ``bastion up`` for all, ~8 s; Ctrl-C's clean stop
+    is checked by tests/e2e/test_whole_stack.py, SIGHUP's handling by tests/unit/test_up_options.py."""
     home = tmp_path / "state"
     up = UpProcess(home, SAMPLE_BARS, env={"BASTION_STREAM_MAX_AGE": "MARKETDATA=90d"})
     pids: list[int] = []
@@ -69,10 +72,14 @@ async def test_up_runs_the_platform_loads_sample_bars_and_ctrl_c_leaves_no_proce
             " terminal), or give another --home"
         )
         assert up.state() == state  # its up.json is left alone
+        assert len(pids) == 7, pids  # nats-server and six services
+        up.proc.kill()
+        up.proc.wait(10)
+        wait_until(lambda: not any(pid_alive(p) for p in pids), timeout=30, what="every child to exit")
     finally:
-        code = up.stop()
-    assert code == 0, up.text()
-    wait_until(lambda: not any(pid_alive(p) for p in pids), timeout=10, what="every child to exit")
+        up.stop()
+        for pid in filter(pid_alive, pids):  # a failure leaves nothing running either
+            os.kill(pid, signal.SIGKILL)
     con = duckdb.connect(str(home / "data" / "marketdata.duckdb"), read_only=True)
     try:
         assert con.execute("SELECT count(*) FROM bars").fetchone() == (3 * SAMPLE_BARS,)
@@ -91,24 +98,3 @@ async def assert_anonymous_refused(url: str) -> None:
             url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2, error_cb=on_error
         )
     assert any("authorization" in e.lower() for e in errors), errors
-
-
-async def test_a_killed_bastion_up_leaves_no_process(tmp_path: Path) -> None:
-    """Killed outright (SIGKILL), ``bastion up`` cannot stop its children; they stop by themselves
-    (parent-death signal). Before, NATS and all six services ran on, holding the ports and DuckDB files, so
-    the next ``bastion up`` failed on a locked file. (A closed terminal's SIGHUP reaches only ``bastion up``,
-    its children running in sessions of their own, and stops everything as Ctrl-C does:
-    ``tests/unit/test_up_options.py`` checks that it handles SIGHUP.)"""
-    up = UpProcess(tmp_path / "state", 0)
-    pids: list[int] = []
-    try:
-        await eventually(lambda: up.saw(READY), timeout=90, what="bastion up to be ready")
-        pids = up.pids()
-        assert len(pids) == 7, pids  # nats-server and six services
-        up.proc.kill()
-        up.proc.wait(10)
-        wait_until(lambda: not any(pid_alive(p) for p in pids), timeout=30, what="every child to exit")
-    finally:
-        up.stop()
-        for pid in filter(pid_alive, pids):  # a failure leaves nothing running either
-            os.kill(pid, signal.SIGKILL)
