@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from nats.errors import Error as NatsError
 
 from shared.contracts import Heartbeat
 from shared.runtime.bus import Bus
@@ -25,6 +26,8 @@ from shared.runtime.retention import age_differs, describe_age
 from shared.runtime.settings import RuntimeSettings
 
 Task = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+#: How long the "stopping" heartbeat may take before the stop goes on without it.
+LAST_BEAT_SECONDS = 1.0
 
 
 @dataclass
@@ -98,7 +101,7 @@ class ServiceRunner:
         self.stop.set()
         await asyncio.gather(*running, return_exceptions=True)
         beat.cancel()
-        await self._beat(bus, loops, parts, started_at, "stopping")
+        await self._last_beat(bus, loops, parts, started_at)
         if parts.on_stop is not None:
             await parts.on_stop()
         await bus.close()
@@ -117,6 +120,21 @@ class ServiceRunner:
                 await asyncio.wait_for(self.stop.wait(), timeout=self.heartbeat_interval)
             except TimeoutError:
                 pass
+
+    async def _last_beat(
+        self, bus: Bus, loops: list[ConsumerLoop], parts: ServiceParts, started_at: datetime
+    ) -> None:
+        """The "stopping" heartbeat, if NATS takes it within a second: without NATS (its server stopped
+        with this service, say) the stop goes on, the state stays committed, and the heartbeat ages out."""
+        if not bus.nc.is_connected:
+            structlog.get_logger().warning("service.stopping_unannounced", reason="not connected to NATS")
+            return
+        try:
+            await asyncio.wait_for(self._beat(bus, loops, parts, started_at, "stopping"), LAST_BEAT_SECONDS)
+        except (TimeoutError, NatsError) as exc:
+            structlog.get_logger().warning(
+                "service.stopping_unannounced", reason=str(exc) or type(exc).__name__
+            )
 
     async def _beat(
         self, bus: Bus, loops: list[ConsumerLoop], parts: ServiceParts, started_at: datetime, status: str

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bastion.natsd import free_port
+from bastion.natsd import NatsServer, free_port
 from shared.contracts import OHLCVBar
 from shared.runtime.bus import Bus
 from shared.runtime.consumer import ConsumerSpec, Delivery, decoder_for
@@ -69,6 +69,39 @@ async def test_service_heartbeats_processes_exposes_metrics_and_drains_on_stop(n
     final = json.loads((await (await client.snapshots()).get("health.svc")).value or b"{}")
     assert final["status"] == "stopping"
     await client.close()
+
+
+async def test_a_stop_after_nats_is_gone_is_quick_and_clean(nats_server: NatsServer) -> None:
+    """As when ``bastion up`` is killed and its nats-server and services all get SIGTERM: the service cannot
+    announce "stopping" nor drain, and stops anyway, at once, its ``on_stop`` run. It used to raise nats'
+    timeout from the last heartbeat (a traceback, exit 1, ``on_stop`` skipped) after ~10 s."""
+    stopped = asyncio.Event()
+
+    async def setup(bus: Bus) -> ServiceParts:
+        async def on_stop() -> None:
+            stopped.set()
+
+        return ServiceParts(on_stop=on_stop)
+
+    settings = RuntimeSettings(
+        service="svc", nats_url=nats_server.url, metrics_port=free_port(), instance="svc-1"
+    )
+    runner = ServiceRunner(settings, setup, streams=["DLQ"], heartbeat_interval=0.1)
+    task = asyncio.create_task(runner.run())
+    client = await Bus.connect(RuntimeSettings(service="probe", nats_url=nats_server.url))
+
+    async def beating() -> bool:
+        try:
+            return (await (await client.snapshots()).get("health.svc")).value is not None
+        except Exception:
+            return False
+
+    await eventually(beating, what="a heartbeat")
+    await client.close()
+    nats_server.kill()
+    runner.stop.set()
+    assert await asyncio.wait_for(task, 3) == 0
+    assert stopped.is_set()
 
 
 async def _stream_exists(bus: Bus) -> bool:
