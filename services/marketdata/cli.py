@@ -47,7 +47,7 @@ from shared.intervals import (
     interval_seconds,
     sparser_than,
 )
-from shared.runtime.bus import Bus
+from shared.runtime.bus import UNREACHABLE_HINT, Bus
 from shared.runtime.settings import RuntimeSettings
 
 app = typer.Typer(help="Market data: replay bar files, simulate synthetic bars.", no_args_is_help=True)
@@ -146,7 +146,7 @@ async def _connect(settings: RuntimeSettings) -> Bus:
         reason = errors[-1] if errors else (str(exc) or type(exc).__name__)
         raise FeedError(
             f"cannot connect to NATS at {settings.nats_url} as {settings.nats_user or 'anonymous'}: {reason} "
-            "(is `bastion up` running? see BASTION_NATS_URL)"
+            f"{UNREACHABLE_HINT}"
         ) from None
     return Bus(nc, settings.service, replicas=settings.stream_replicas, max_age=settings.stream_max_age)
 

@@ -63,6 +63,10 @@ async def connect(settings: RuntimeSettings, *, name: str | None = None) -> NATS
     return made[0]
 
 
+#: What a CLI command that cannot reach NATS adds to its error.
+UNREACHABLE_HINT = "(is `bastion up` running? see BASTION_NATS_URL)"
+
+
 class NatsUnreachable(Exception):
     """``connect_once`` found no server; the message names the URL."""
 
@@ -86,9 +90,7 @@ async def connect_once(settings: RuntimeSettings, errors: list[str] | None = Non
     try:
         return await nats.connect(settings.servers, **options)
     except Exception as exc:
-        raise NatsUnreachable(
-            f"cannot reach NATS at {settings.nats_url}: {exc} (is `bastion up` running? see BASTION_NATS_URL)"
-        ) from None
+        raise NatsUnreachable(f"cannot reach NATS at {settings.nats_url}: {exc} {UNREACHABLE_HINT}") from None
 
 
 class Bus:
